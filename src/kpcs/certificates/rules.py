@@ -1,0 +1,392 @@
+"""Certificate rules (CERT, EXP, IMP): plain functions over plain values, no database, no request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kpcs import crypto
+from kpcs.errors import Conflict, ValidationFailed
+from kpcs.registry import rules as registry_rules
+
+TITLE = "Kimberley Process Certificate"  # CERT-02 item 1
+STATEMENT = ("The rough diamonds in this shipment have been handled in accordance with the provisions of the "
+             "Kimberley Process Certification Scheme for rough diamonds")  # CERT-02 item 2
+HS_IN_SCOPE = ("7102.10", "7102.21", "7102.31")  # DEF-05, FIX-04
+CERTIFICATE_TYPES = ("standard", "technical")  # CERT-14
+STATUSES = ("issued", "confirmed", "rejected", "cancelled", "expired")
+TERMINAL = frozenset({"confirmed", "rejected", "cancelled", "expired"})
+TRANSITIONS = {("issued", "confirm"): "confirmed", ("issued", "reject"): "rejected",
+               ("issued", "cancel"): "cancelled", ("issued", "expire"): "expired"}
+DISCREPANCY_KINDS = ("seals_broken", "content_mismatch", "expired", "unknown_signer", "other")  # IMP-08
+SERIAL_DIGITS = {"EU": 8}  # CERT-07: EU numbers carry 8 digits; others use 7 (FIX-03)
+MAX_CARATS = Decimal("1000000000")  # a billion carats: far above any shipment, below column limits
+MAX_USD = Decimal("100000000000")
+
+
+# --- quantities -------------------------------------------------------------------------------
+
+def parse_amount(value: Any, field_name: str, *, maximum: Decimal, allow_zero: bool = False) -> Decimal:
+    """A positive decimal with at most 2 places, given as a string (BRIEF §4: never floats)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValidationFailed(f"{field_name} must be a decimal string such as \"12.50\"", code="invalid_quantity",
+                               details={"field": field_name})
+    text = str(value).strip()
+    if not re.fullmatch(r"\d+(\.\d{1,2})?", text):
+        raise ValidationFailed(f"{field_name} {text!r} is not a non-negative decimal with at most 2 places",
+                               code="invalid_quantity", details={"field": field_name})
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern already excludes this
+        raise ValidationFailed(f"{field_name} is malformed", code="invalid_quantity") from None
+    if amount == 0 and not allow_zero:
+        raise ValidationFailed(f"{field_name} must be greater than zero (CERT-02)", code="invalid_quantity",
+                               rule="CERT-02", details={"field": field_name})
+    if amount > maximum:
+        raise ValidationFailed(f"{field_name} {text} exceeds the largest accepted value {maximum}",
+                               code="invalid_quantity", details={"field": field_name})
+    return amount.quantize(Decimal("0.01"))
+
+
+def parse_count(value: Any, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value > 1_000_000:
+        raise ValidationFailed(f"{field_name} must be a whole number of at least 1", code="invalid_quantity",
+                               details={"field": field_name})
+    return value
+
+
+def to_centi(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def from_centi(value: int) -> str:
+    return str((Decimal(value) / 100).quantize(Decimal("0.01")))
+
+
+def normalise_hs(code: Any) -> str:
+    """Accept 7102.31, 7102 31, 710231 or the 8-digit KP form 7102 31 00; refuse anything out of scope."""
+    digits = re.sub(r"[\s.]", "", str(code))
+    if len(digits) == 8 and digits.endswith("00"):
+        digits = digits[:6]
+    hs = f"{digits[:4]}.{digits[4:]}" if len(digits) == 6 and digits.isdigit() else str(code)
+    if hs not in HS_IN_SCOPE:
+        raise ValidationFailed(f"HS code {code!r} is not a rough-diamond code; use one of {', '.join(HS_IN_SCOPE)}",
+                               code="hs_out_of_scope", rule="DEF-05")
+    return hs
+
+
+@dataclass(frozen=True)
+class Line:
+    hs_code: str
+    carats: Decimal
+    value_usd: Decimal
+    parcels: int
+
+    def as_payload(self) -> dict[str, Any]:
+        return {"hs_code": self.hs_code, "carats": str(self.carats), "value_usd": str(self.value_usd),
+                "parcels": self.parcels}
+
+
+@dataclass(frozen=True)
+class Totals:
+    carats: Decimal
+    value_usd: Decimal
+    parcels: int
+
+    def as_payload(self) -> dict[str, Any]:
+        return {"carats": str(self.carats), "value_usd": str(self.value_usd), "parcels": self.parcels}
+
+
+def parse_lines(raw: Sequence[Mapping[str, Any]]) -> list[Line]:
+    if not raw:
+        raise ValidationFailed("a certificate needs at least one line (CERT-02)", code="no_lines", rule="CERT-02")
+    if len(raw) > 100:
+        raise ValidationFailed("a certificate has at most 100 lines", code="too_many_lines")
+    lines = []
+    for i, item in enumerate(raw):
+        where = f"lines[{i}]"
+        lines.append(Line(
+            hs_code=normalise_hs(item.get("hs_code", "")),
+            carats=parse_amount(item.get("carats"), f"{where}.carats", maximum=MAX_CARATS),
+            value_usd=parse_amount(item.get("value_usd"), f"{where}.value_usd", maximum=MAX_USD),
+            parcels=parse_count(item.get("parcels"), f"{where}.parcels"),
+        ))
+    return lines
+
+
+def totals_of(lines: Sequence[Line]) -> Totals:
+    return Totals(sum((ln.carats for ln in lines), Decimal("0.00")),
+                  sum((ln.value_usd for ln in lines), Decimal("0.00")), sum(ln.parcels for ln in lines))
+
+
+def check_declared_totals(lines: Sequence[Line], declared: Mapping[str, Any] | None) -> Totals:
+    """CERT-02: totals must equal the sum of the lines. Declared totals are optional but must add up."""
+    totals = totals_of(lines)
+    if totals.carats > MAX_CARATS or totals.value_usd > MAX_USD:
+        raise ValidationFailed("the shipment's totals exceed the largest accepted value", code="invalid_quantity")
+    if declared:
+        wrong = {}
+        if "carats" in declared and parse_amount(declared["carats"], "totals.carats",
+                                                 maximum=MAX_CARATS) != totals.carats:
+            wrong["carats"] = {"declared": str(declared["carats"]), "sum_of_lines": str(totals.carats)}
+        if "value_usd" in declared and parse_amount(declared["value_usd"], "totals.value_usd",
+                                                    maximum=MAX_USD) != totals.value_usd:
+            wrong["value_usd"] = {"declared": str(declared["value_usd"]), "sum_of_lines": str(totals.value_usd)}
+        if "parcels" in declared and parse_count(declared["parcels"], "totals.parcels") != totals.parcels:
+            wrong["parcels"] = {"declared": declared["parcels"], "sum_of_lines": totals.parcels}
+        if wrong:
+            raise ValidationFailed("declared totals do not add up to the sum of the lines (CERT-02)",
+                                   code="totals_mismatch", rule="CERT-02", details=wrong)
+    return totals
+
+
+# --- origin, parties, dates ---------------------------------------------------------------------
+
+def parse_origin(origin: Any, origin_countries: Sequence[str] | None) -> dict[str, Any]:
+    """CERT-10: a single country of origin, or "mixed" with an optional list of mining countries."""
+    if not isinstance(origin, str) or not origin.strip():
+        raise ValidationFailed("origin is required: a country code or \"mixed\" (CERT-02, CERT-10)",
+                               code="invalid_origin", rule="CERT-10")
+    value = origin.strip()
+    if value.lower() == "mixed":
+        countries = sorted({c.strip().upper() for c in (origin_countries or [])})
+        bad = [c for c in countries if not registry_rules.is_country_code(c)]
+        if bad:
+            raise ValidationFailed(f"origin_countries holds codes that are not ISO 3166-1 alpha-2: {bad}",
+                                   code="invalid_origin", rule="CERT-10")
+        return {"kind": "mixed", "countries": countries}
+    code = value.upper()
+    if not registry_rules.is_country_code(code):
+        raise ValidationFailed(f"origin {value!r} is not an ISO 3166-1 alpha-2 country code or \"mixed\"",
+                               code="invalid_origin", rule="CERT-10")
+    if origin_countries:
+        raise ValidationFailed("origin_countries is only for origin \"mixed\"", code="invalid_origin",
+                               rule="CERT-10")
+    return {"kind": "single", "countries": [code]}
+
+
+def check_party(party: Mapping[str, Any] | None, role: str) -> dict[str, str]:
+    """CERT-02 item 10: exporter and importer are identified by name and address."""
+    if not party or not str(party.get("name", "")).strip() or not str(party.get("address", "")).strip():
+        raise ValidationFailed(f"the {role} needs a name and an address (CERT-02)", code=f"invalid_{role}",
+                               rule="CERT-02")
+    return {"name": str(party["name"]).strip(), "address": str(party["address"]).strip()}
+
+
+def expiry(issued_on: dt.date, requested: dt.date | None, validity_days: int) -> dt.date:
+    """CERT-09: an expiry date after issue, within the participant's validity policy."""
+    latest = issued_on + dt.timedelta(days=validity_days)
+    if requested is None:
+        return latest
+    if requested <= issued_on:
+        raise ValidationFailed("expires_on must be after the date of issue (CERT-09)", code="invalid_expiry",
+                               rule="CERT-09")
+    if requested > latest:
+        raise ValidationFailed(f"expires_on may be at most {validity_days} days after issue ({latest.isoformat()}) "
+                               "under the participant's validity policy (CERT-09)", code="invalid_expiry",
+                               rule="CERT-09", details={"latest": latest.isoformat()})
+    return requested
+
+
+def check_trade(exporting: str, exporting_status: str, importing: str, importing_status: str,
+                day: dt.date) -> None:
+    """EXP-01, SPEC-07: both sides must be participants in good standing on the day of issue."""
+    if exporting_status == "non_participant" or not registry_rules.may_export(exporting_status):
+        raise ValidationFailed(f"{exporting} may not export on {day.isoformat()}: status {exporting_status} "
+                               "(EXP-01, SPEC-07)", code="participant_not_active", rule="EXP-01",
+                               details={"participant": exporting, "status": exporting_status})
+    if importing == exporting:
+        raise ValidationFailed("a KP certificate is for a shipment to another participant (DEF-06)",
+                               code="same_participant", rule="DEF-06")
+    if importing_status == "non_participant":
+        raise ValidationFailed(f"{importing!r} is not a participant: no trade with non-participants (EXP-01)",
+                               code="non_participant", rule="EXP-01", details={"participant": importing})
+    if not registry_rules.may_trade(importing_status):
+        raise ValidationFailed(f"{importing} may not import on {day.isoformat()}: status {importing_status} "
+                               "(EXP-01, SPEC-07)", code="participant_not_active", rule="EXP-01",
+                               details={"participant": importing, "status": importing_status})
+
+
+def check_origin_not_embargoed(origin_statuses: Mapping[str, str], day: dt.date) -> None:
+    """SPEC-01: diamonds mined in a participant under embargo, removal or suspension are refused."""
+    blocked = {c: s for c, s in origin_statuses.items() if s != "non_participant"
+               and not registry_rules.may_export(s)}
+    if blocked:
+        raise ValidationFailed(
+            f"origin under an active embargo or suspension on {day.isoformat()}: "
+            + ", ".join(f"{c} ({s})" for c, s in sorted(blocked.items())) + " (SPEC-01)",
+            code="origin_embargoed", rule="SPEC-01", details={"origins": blocked})
+
+
+# --- numbering ---------------------------------------------------------------------------------
+
+def format_number(prefix: str, serial: int) -> str:
+    """CERT-02 item 5, CERT-07: participant prefix, a space, a zero-padded gap-free serial."""
+    return f"{prefix} {serial:0{SERIAL_DIGITS.get(prefix, 7)}d}"
+
+
+def normalise_number(text: str) -> str:
+    """Accept `BW 0000001`, `BW0000001`, `bw-0000001` and return the canonical form."""
+    m = re.fullmatch(r"\s*([A-Za-z]{2})[\s\-_+]*(\d{1,12})\s*", text or "")
+    if not m:
+        return (text or "").strip()
+    return format_number(m.group(1).upper(), int(m.group(2)))
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+def next_status(status: str, action: str) -> str:
+    """The certificate lifecycle; terminal states are final (409 otherwise)."""
+    new = TRANSITIONS.get((status, action))
+    if new is None:
+        done = {"confirm": "confirmed", "reject": "rejected", "cancel": "cancelled", "expire": "expired"}
+        raise Conflict(f"a certificate that is {status} cannot be {done.get(action, action)}",
+                       code="invalid_transition",
+                       details={"status": status, "action": action})
+    return new
+
+
+def effective_status(status: str, expires_on: dt.date, today: dt.date) -> str:
+    return "expired" if status == "issued" and today > expires_on else status
+
+
+def is_overdue(status: str, issued_on: dt.date, today: dt.date, confirmation_days: int) -> bool:
+    """IMP-02: an import confirmation is overdue once the participant's deadline has passed."""
+    return status == "issued" and (today - issued_on).days > confirmation_days
+
+
+def confirmation_differences(totals: Totals, parcels: int, carats: Decimal) -> dict[str, Any]:
+    """IMP-02, IMP-08: what the importing authority found beside what was declared; kept, never hidden."""
+    diff: dict[str, Any] = {}
+    if parcels != totals.parcels:
+        diff["parcels"] = {"declared": totals.parcels, "found": parcels}
+    if carats != totals.carats:
+        diff["carats"] = {"declared": str(totals.carats), "found": str(carats)}
+    return diff
+
+
+def check_receipt(issued_on: dt.date, expires_on: dt.date, received_on: dt.date, today: dt.date,
+                  seals_intact: bool) -> None:
+    if received_on < issued_on:
+        raise ValidationFailed("received_on is before the certificate was issued", code="invalid_date")
+    if received_on > today:
+        raise ValidationFailed("received_on is in the future", code="invalid_date")
+    if received_on > expires_on:
+        raise ValidationFailed(f"the certificate expired on {expires_on.isoformat()} before the shipment was "
+                               "received; reject it with discrepancy \"expired\" (CERT-09)",
+                               code="certificate_expired", rule="CERT-09")
+    if not seals_intact:
+        raise ValidationFailed("seals are broken: the shipment cannot be confirmed; reject it with discrepancy "
+                               "\"seals_broken\" (IMP-05, IMP-08)", code="seals_broken", rule="IMP-05")
+
+
+# --- the signed document -----------------------------------------------------------------------
+
+def iso_z(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def build_payload(*, number: str, cert_type: str, exporting: str, importing: str, authority: Mapping[str, str],
+                  issued_at: dt.datetime, expires_on: dt.date, exporter: Mapping[str, Any],
+                  importer: Mapping[str, str], origin: Mapping[str, Any], lines: Sequence[Line],
+                  totals: Totals) -> dict[str, Any]:
+    """Every Annex I minimum element (CERT-02) plus the import-confirmation part (CERT-04)."""
+    return {
+        "kpcs": 1,
+        "title": TITLE,
+        "statement": STATEMENT,
+        "language": "en",
+        "number": number,
+        "type": cert_type,
+        "exporting_participant": exporting,
+        "importing_participant": importing,
+        "issuing_authority": dict(authority),
+        "validation": {"authority": authority["id"], "validated_at": iso_z(issued_at)},
+        "issued_on": issued_at.date().isoformat(),
+        "issued_at": iso_z(issued_at),
+        "expires_on": expires_on.isoformat(),
+        "exporter": dict(exporter),
+        "importer": dict(importer),
+        "origin": dict(origin),
+        "lines": [ln.as_payload() for ln in lines],
+        "totals": totals.as_payload(),
+        "import_confirmation_part": {
+            "country_of_destination": importing,
+            "importer": dict(importer),
+            "carats": str(totals.carats),
+            "value_usd": str(totals.value_usd),
+            "hs_codes": sorted({ln.hs_code for ln in lines}),
+            "date_of_receipt": None,
+            "authenticated_by": None,
+        },
+    }
+
+
+@dataclass
+class Verification:
+    """Outcome of checking a signed certificate against a trust list (online or offline)."""
+
+    genuine: bool = False
+    reasons: list[str] = field(default_factory=list)
+    payload: dict[str, Any] = field(default_factory=dict)
+    kid: str | None = None
+    signature_valid: bool = False
+    key_valid_at_signing: bool = False
+
+
+def _parse_dt(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def verify_signed(token: str, find_key: Callable[[str], Mapping[str, Any] | None]) -> Verification:
+    """Check the signature, that the key belongs to the named issuing authority and was valid at signing.
+
+    `find_key(kid)` returns a trust-list entry (kid, authority, jwk, valid_from, valid_until, revoked_at).
+    """
+    out = Verification()
+    try:
+        header, payload = crypto.unverified_parts(token)
+    except crypto.BadSignature as exc:
+        out.reasons.append(str(exc))
+        return out
+    out.payload = payload
+    kid = header.get("kid")
+    out.kid = kid if isinstance(kid, str) else None
+    entry = find_key(kid) if isinstance(kid, str) else None
+    if entry is None:
+        out.reasons.append(f"unknown signer: key {kid!r} is not in the trust list")
+        return out
+    try:
+        crypto.verify(token, entry["jwk"])
+    except crypto.BadSignature as exc:
+        out.reasons.append(str(exc))
+        return out
+    out.signature_valid = True
+    authority = payload.get("issuing_authority", {})
+    if not isinstance(authority, dict) or entry.get("authority") != authority.get("id"):
+        out.reasons.append(f"key {kid} does not belong to the issuing authority named in the certificate")
+        return out
+    if entry.get("participant") and entry.get("participant") != payload.get("exporting_participant"):
+        out.reasons.append("the issuing authority does not belong to the exporting participant")
+        return out
+    try:
+        signed_at = _parse_dt(payload.get("issued_at"))
+        valid_from = _parse_dt(entry.get("valid_from"))
+    except ValueError:
+        signed_at = valid_from = None
+    if signed_at is None or valid_from is None:
+        out.reasons.append("the certificate or key carries no valid signing time")
+        return out
+    out.key_valid_at_signing = registry_rules.key_valid_at(
+        valid_from, _parse_dt(entry.get("valid_until")), _parse_dt(entry.get("revoked_at")), signed_at)
+    if not out.key_valid_at_signing:
+        out.reasons.append(f"key {kid} was not valid (expired, retired or revoked) when the certificate was signed")
+        return out
+    out.genuine = True
+    return out

@@ -1,0 +1,385 @@
+"""Certificate use cases: issue, confirm, reject, cancel, expire, read and verify.
+
+Each use case is one transaction: load, apply the rules, save, append to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from kpcs import clock, crypto
+from kpcs.audit import services as audit
+from kpcs.certificates import rules
+from kpcs.certificates.models import (
+    Cancellation,
+    Certificate,
+    CertificateLine,
+    Discrepancy,
+    ImportConfirmation,
+    SerialCounter,
+)
+from kpcs.errors import NotFound, PermissionDenied, ValidationFailed
+from kpcs.registry import services as registry
+from kpcs.registry.services import Actor
+
+
+def _parse_date(value: Any, field_name: str) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationFailed(f"{field_name} must be a date YYYY-MM-DD", code="invalid_date",
+                               details={"field": field_name}) from None
+
+
+def _exporting_participant(actor: Actor, requested: str | None) -> str:
+    scope = actor.participants_for("certificate.issue") or set()
+    if requested:
+        if requested not in scope:
+            raise PermissionDenied(f"you may not issue certificates for {requested}")
+        return requested
+    if len(scope) != 1:
+        raise PermissionDenied("you are not an exporting officer of exactly one participant; "
+                               "name exporting_participant" if scope else "you may not issue certificates")
+    return next(iter(scope))
+
+
+def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None = None) -> Certificate:
+    """Validate, number, sign and store a certificate for the officer's participant (CERT-02, EXP-01)."""
+    registry.require(actor, "certificate.issue")
+    exporting = _exporting_participant(actor, request.get("exporting_participant"))
+    authority_id = registry.authority_for(actor, "exporting_officer", exporting)
+    now = now or clock.now()
+    day = now.date()
+
+    importing = str(request.get("importing_participant") or "").strip().upper()
+    if not importing:
+        raise ValidationFailed("importing_participant is required", code="invalid_importing_participant")
+    rules.check_trade(exporting, registry.status_on(exporting, day).status, importing,
+                      registry.status_on(importing, day).status, day)
+    lines = rules.parse_lines(request.get("lines") or [])
+    totals = rules.check_declared_totals(lines, request.get("totals"))
+    origin = rules.parse_origin(request.get("origin"), request.get("origin_countries"))
+    rules.check_origin_not_embargoed({c: registry.status_on(c, day).status for c in origin["countries"]}, day)
+    importer = rules.check_party(request.get("importer"), "importer")
+    exporter_ref = request.get("exporter") or {}
+    licence = str(exporter_ref.get("licence", "")).strip() if isinstance(exporter_ref, Mapping) else ""
+    if not licence:
+        raise ValidationFailed("exporter.licence is required (CERT-02, INT-08)", code="invalid_exporter",
+                               rule="INT-08")
+    exporter = registry.licensed_operator(exporting, licence, "exporter", day)
+    participant = registry.get_participant(exporting)
+    expires_on = rules.expiry(day, _parse_date(request.get("expires_on"), "expires_on"),
+                              participant.validity_days)
+    cert_type = request.get("type") or "standard"
+    if cert_type not in rules.CERTIFICATE_TYPES:
+        raise ValidationFailed(f"type must be one of {', '.join(rules.CERTIFICATE_TYPES)}", code="invalid_type")
+    kid, private_key = registry.signing_key(authority_id, now)
+    authority = registry.authority_summary(authority_id)
+    exporter_public = {k: exporter[k] for k in ("name", "address", "licence")}
+
+    with transaction.atomic():
+        counter, _ = SerialCounter.objects.select_for_update().get_or_create(participant_id=exporting)
+        counter.last_serial += 1
+        counter.save(update_fields=["last_serial"])
+        number = rules.format_number(exporting, counter.last_serial)
+        payload = rules.build_payload(
+            number=number, cert_type=cert_type, exporting=exporting, importing=importing, authority=authority,
+            issued_at=now, expires_on=expires_on, exporter=exporter_public, importer=importer, origin=origin,
+            lines=lines, totals=totals)
+        token = crypto.sign(payload, private_key, kid)
+        cert = Certificate.objects.create(
+            number=number, prefix=exporting, serial=counter.last_serial, type=cert_type, status="issued",
+            issuing_authority_id=authority_id, exporting_participant_id=exporting,
+            importing_participant_id=importing, exporter_id=exporter["id"], exporter_snapshot=exporter_public,
+            importer=importer, origin_kind=origin["kind"], origin_countries=origin["countries"], issued_on=day,
+            issued_at=now, expires_on=expires_on, total_carats_centi=rules.to_centi(totals.carats),
+            total_value_cents=rules.to_centi(totals.value_usd), total_parcels=totals.parcels, kid=kid, jws=token,
+            payload_hash=hashlib.sha256(crypto.canonical(payload)).hexdigest(), issued_by=actor.label,
+            status_changed_at=now)
+        CertificateLine.objects.bulk_create([
+            CertificateLine(certificate=cert, position=i, hs_code=ln.hs_code, carats_centi=rules.to_centi(ln.carats),
+                            value_cents=rules.to_centi(ln.value_usd), parcels=ln.parcels)
+            for i, ln in enumerate(lines, start=1)])
+        audit.record(actor=actor.label, action="certificate.issued", object_type="certificate", object_id=number,
+                     payload=payload, participant=exporting)
+    return cert
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def visible(actor: Actor) -> QuerySet[Certificate]:
+    """Certificates whose commercial details the actor may read: own participant's, either side."""
+    registry.require(actor, "certificate.read")
+    scope = actor.participants_for("certificate.read")
+    qs = Certificate.objects.all()
+    if scope is not None:
+        qs = qs.filter(Q(exporting_participant_id__in=scope) | Q(importing_participant_id__in=scope))
+    return qs
+
+
+def search(actor: Actor, *, status: str | None = None, side: str | None = None, participant: str | None = None,
+           overdue: bool | None = None, today: dt.date | None = None) -> QuerySet[Certificate]:
+    today = today or clock.today()
+    qs = visible(actor).select_related("exporting_participant")
+    if side == "export" and participant:
+        qs = qs.filter(exporting_participant_id=participant)
+    elif side == "import" and participant:
+        qs = qs.filter(importing_participant_id=participant)
+    elif participant:
+        qs = qs.filter(Q(exporting_participant_id=participant) | Q(importing_participant_id=participant))
+    if status == "expired":
+        qs = qs.filter(Q(status="expired") | Q(status="issued", expires_on__lt=today))
+    elif status == "issued":
+        qs = qs.filter(status="issued", expires_on__gte=today)
+    elif status == "awaiting_confirmation":
+        qs = qs.filter(status="issued")
+    elif status:
+        qs = qs.filter(status=status)
+    if overdue is not None:
+        ids = [c.pk for c in qs.filter(status="issued").only("pk", "issued_on", "status", "exporting_participant")
+               if rules.is_overdue(c.status, c.issued_on, today, c.exporting_participant.confirmation_days)]
+        qs = qs.filter(pk__in=ids) if overdue else qs.exclude(pk__in=ids)
+    return qs.order_by("-issued_at", "-pk")
+
+
+def get(actor: Actor, number: str) -> Certificate:
+    number = rules.normalise_number(number)
+    cert = visible(actor).filter(number=number).first()
+    if cert is None:
+        # Same answer whether it does not exist or belongs to someone else: no existence oracle.
+        raise NotFound(f"certificate {number} not found")
+    return cert
+
+
+def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
+    today = today or clock.today()
+    confirmation_days = cert.exporting_participant.confirmation_days
+    status = rules.effective_status(cert.status, cert.expires_on, today)
+    data: dict[str, Any] = {
+        "number": cert.number,
+        "type": cert.type,
+        "status": status,
+        "exporting_participant": cert.exporting_participant_id,
+        "importing_participant": cert.importing_participant_id,
+        "issuing_authority": cert.issuing_authority_id,
+        "issued_on": cert.issued_on,
+        "issued_at": cert.issued_at,
+        "expires_on": cert.expires_on,
+        "exporter": cert.exporter_snapshot,
+        "importer": cert.importer,
+        "origin": "mixed" if cert.origin_kind == "mixed" else cert.origin_countries[0],
+        "origin_countries": cert.origin_countries,
+        "lines": [{"hs_code": ln.hs_code, "carats": rules.from_centi(ln.carats_centi),
+                   "value_usd": rules.from_centi(ln.value_cents), "parcels": ln.parcels}
+                  for ln in cert.lines.all()],
+        "totals": {"carats": rules.from_centi(cert.total_carats_centi),
+                   "value_usd": rules.from_centi(cert.total_value_cents), "parcels": cert.total_parcels},
+        "awaiting_confirmation": cert.status == "issued",
+        "overdue": rules.is_overdue(cert.status, cert.issued_on, today, confirmation_days),
+        "confirmation_due_on": cert.issued_on + dt.timedelta(days=confirmation_days),
+        "kid": cert.kid,
+        "jws": cert.jws,
+        "confirmation": None,
+        "rejection": None,
+        "cancellation": None,
+    }
+    if cert.status == "confirmed":
+        c = cert.confirmation
+        data["confirmation"] = {"received_on": c.received_on, "parcels": c.parcels,
+                                "carats": rules.from_centi(c.carats_centi), "seals_intact": c.seals_intact,
+                                "differences": c.differences, "authority": c.authority_id,
+                                "confirmed_by": c.confirmed_by, "confirmed_at": c.confirmed_at}
+    elif cert.status == "rejected":
+        d = cert.discrepancy
+        data["rejection"] = {"kind": d.kind, "declared": d.declared, "found": d.found, "reason": d.reason,
+                             "authority": d.authority_id, "recorded_by": d.recorded_by,
+                             "recorded_at": d.recorded_at}
+    elif cert.status == "cancelled":
+        x = cert.cancellation
+        data["cancellation"] = {"reason": x.reason, "cancelled_by": x.cancelled_by, "cancelled_at": x.cancelled_at}
+    return data
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+def _transition(number: str, action: str, now: dt.datetime) -> Certificate:
+    """Exactly once in the database: UPDATE … WHERE status = 'issued'; 0 rows means someone else won (409)."""
+    cert = Certificate.objects.select_related("exporting_participant").get(number=number)
+    new = rules.next_status(cert.status, action)
+    won = Certificate.objects.filter(pk=cert.pk, status=cert.status).update(status=new, status_changed_at=now)
+    if not won:
+        cert.refresh_from_db(fields=["status"])
+        rules.next_status(cert.status, action)  # raises the 409 that names the state that won
+    cert.status = new
+    return cert
+
+
+def _for_importer(actor: Actor, number: str, action: str) -> tuple[Certificate, str]:
+    cert = get(actor, number)
+    registry.require(actor, action, cert.importing_participant_id)
+    return cert, registry.authority_for(actor, "importing_officer", cert.importing_participant_id)
+
+
+def confirm(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datetime | None = None) -> Certificate:
+    """IMP-02: the importing participant confirms receipt, stating parcels and carats found."""
+    now = now or clock.now()
+    cert, authority_id = _for_importer(actor, number, "certificate.confirm")
+    received_on = _parse_date(body.get("received_on"), "received_on") or now.date()
+    parcels = rules.parse_count(body.get("parcels"), "parcels")
+    carats = rules.parse_amount(body.get("carats"), "carats", maximum=rules.MAX_CARATS)
+    seals_intact = body.get("seals_intact")
+    if not isinstance(seals_intact, bool):
+        raise ValidationFailed("seals_intact must be true or false", code="invalid_seals")
+    if cert.status == "issued":
+        rules.check_receipt(cert.issued_on, cert.expires_on, received_on, now.date(), seals_intact)
+    totals = rules.Totals(Decimal(rules.from_centi(cert.total_carats_centi)),
+                          Decimal(rules.from_centi(cert.total_value_cents)), cert.total_parcels)
+    differences = rules.confirmation_differences(totals, parcels, carats)
+    with transaction.atomic():
+        cert = _transition(cert.number, "confirm", now)
+        ImportConfirmation.objects.create(
+            certificate=cert, received_on=received_on, parcels=parcels, carats_centi=rules.to_centi(carats),
+            seals_intact=seals_intact, differences=differences, authority_id=authority_id,
+            confirmed_by=actor.label, confirmed_at=now)
+        audit.record(actor=actor.label, action="certificate.confirmed", object_type="certificate",
+                     object_id=cert.number, participant=cert.importing_participant_id,
+                     payload={"received_on": received_on.isoformat(), "parcels": parcels, "carats": str(carats),
+                              "seals_intact": seals_intact, "differences": differences})
+    return cert
+
+
+def reject(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datetime | None = None) -> Certificate:
+    """IMP-08: the importing authority refuses the shipment and records what it found."""
+    now = now or clock.now()
+    cert, authority_id = _for_importer(actor, number, "certificate.reject")
+    reason = str(body.get("reason") or "").strip()
+    if not reason:
+        raise ValidationFailed("reason is required", code="reason_required")
+    discrepancy = body.get("discrepancy") or {}
+    if not isinstance(discrepancy, Mapping):
+        raise ValidationFailed("discrepancy must be an object", code="invalid_discrepancy")
+    kind = discrepancy.get("kind")
+    if kind not in rules.DISCREPANCY_KINDS:
+        raise ValidationFailed(f"discrepancy.kind must be one of {', '.join(rules.DISCREPANCY_KINDS)} (IMP-08)",
+                               code="invalid_discrepancy", rule="IMP-08")
+    declared = {"carats": rules.from_centi(cert.total_carats_centi),
+                "value_usd": rules.from_centi(cert.total_value_cents), "parcels": cert.total_parcels}
+    found: dict[str, Any] = {}
+    raw_found = discrepancy.get("found") or {}
+    if not isinstance(raw_found, Mapping):
+        raise ValidationFailed("discrepancy.found must be an object", code="invalid_discrepancy")
+    if "carats" in raw_found:
+        found["carats"] = str(rules.parse_amount(raw_found["carats"], "discrepancy.found.carats",
+                                                 maximum=rules.MAX_CARATS, allow_zero=True))
+    if "value_usd" in raw_found:
+        found["value_usd"] = str(rules.parse_amount(raw_found["value_usd"], "discrepancy.found.value_usd",
+                                                    maximum=rules.MAX_USD, allow_zero=True))
+    if "parcels" in raw_found:
+        p = raw_found["parcels"]
+        if isinstance(p, bool) or not isinstance(p, int) or p < 0:
+            raise ValidationFailed("discrepancy.found.parcels must be a whole number", code="invalid_discrepancy")
+        found["parcels"] = p
+    if kind == "content_mismatch":
+        if not found:
+            raise ValidationFailed("a content mismatch needs the figures found (carats, parcels or value_usd) "
+                                   "beside those declared (IMP-08)", code="invalid_discrepancy", rule="IMP-08")
+        if all(str(found[k]) == str(declared[k]) for k in found):
+            raise ValidationFailed("the figures found equal those declared: that is not a mismatch",
+                                   code="invalid_discrepancy", rule="IMP-08")
+    with transaction.atomic():
+        cert = _transition(cert.number, "reject", now)
+        Discrepancy.objects.create(certificate=cert, kind=kind, declared=declared, found=found, reason=reason,
+                                   authority_id=authority_id, recorded_by=actor.label, recorded_at=now)
+        audit.record(actor=actor.label, action="certificate.rejected", object_type="certificate",
+                     object_id=cert.number, participant=cert.importing_participant_id,
+                     payload={"kind": kind, "declared": declared, "found": found, "reason": reason})
+    return cert
+
+
+def cancel(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datetime | None = None) -> Certificate:
+    """The issuing participant withdraws an unused certificate."""
+    now = now or clock.now()
+    cert = get(actor, number)
+    registry.require(actor, "certificate.cancel", cert.exporting_participant_id)
+    reason = str(body.get("reason") or "").strip()
+    if not reason:
+        raise ValidationFailed("reason is required", code="reason_required")
+    with transaction.atomic():
+        cert = _transition(cert.number, "cancel", now)
+        Cancellation.objects.create(certificate=cert, reason=reason, cancelled_by=actor.label, cancelled_at=now)
+        audit.record(actor=actor.label, action="certificate.cancelled", object_type="certificate",
+                     object_id=cert.number, participant=cert.exporting_participant_id, payload={"reason": reason})
+    return cert
+
+
+def expire_due(today: dt.date | None = None, actor: Actor = registry.SYSTEM) -> list[str]:
+    """Mark as expired every certificate past its expiry date that was never confirmed (CERT-09)."""
+    today = today or clock.today()
+    now = clock.now()
+    done = []
+    for number in Certificate.objects.filter(status="issued", expires_on__lt=today).values_list("number", flat=True):
+        with transaction.atomic():
+            won = Certificate.objects.filter(number=number, status="issued").update(status="expired",
+                                                                                    status_changed_at=now)
+            if won:
+                audit.record(actor=actor.label, action="certificate.expired", object_type="certificate",
+                             object_id=number, participant=number[:2], payload={"as_of": today.isoformat()})
+                done.append(number)
+    return done
+
+
+# --- verification ------------------------------------------------------------------------------
+
+def verify_token(token: str) -> rules.Verification:
+    """Check a signed certificate against this node's own trust list."""
+    return rules.verify_signed(token, registry.find_key)
+
+
+def public_verification(number: str, today: dt.date | None = None) -> dict[str, Any]:
+    """Whether a certificate is genuine and usable, without commercial details (no parties, no value)."""
+    today = today or clock.today()
+    number = rules.normalise_number(number)
+    cert = Certificate.objects.filter(number=number).first()
+    if cert is None:
+        raise NotFound(f"certificate {number} not found")
+    result = verify_token(cert.jws)
+    payload = result.payload
+    if result.genuine and (payload.get("number") != cert.number
+                           or hashlib.sha256(crypto.canonical(payload)).hexdigest() != cert.payload_hash):
+        result.genuine = False
+        result.reasons.append("the stored signed document does not match this certificate")
+    status = rules.effective_status(cert.status, cert.expires_on, today)
+    exporting = registry.status_on(cert.exporting_participant_id, today)
+    importing = registry.status_on(cert.importing_participant_id, today)
+    reasons = list(result.reasons)
+    if status != "issued":
+        reasons.append(f"the certificate is {status}")
+    if not registry.may_trade_status(exporting.status) or not registry.may_trade_status(importing.status):
+        reasons.append("a participant is not in good standing today")
+    usable = result.genuine and status == "issued" and not reasons
+    return {
+        "number": cert.number,
+        "genuine": result.genuine,
+        "usable": usable,
+        "status": status,
+        "signature_valid": result.signature_valid,
+        "kid": cert.kid,
+        "key_valid_at_signing": result.key_valid_at_signing,
+        "issuing_authority": cert.issuing_authority_id,
+        "exporting_participant": {"code": cert.exporting_participant_id, "status": exporting.status},
+        "importing_participant": {"code": cert.importing_participant_id, "status": importing.status},
+        "issued_on": cert.issued_on,
+        "expires_on": cert.expires_on,
+        "reasons": reasons,
+    }

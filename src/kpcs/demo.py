@@ -1,0 +1,125 @@
+"""Demo data for `kpcs demo`: officers, operators, keys and a few certificates in every state.
+
+Idempotent: running it twice adds nothing twice. The demo password is printed; never use it in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rich.console import Console
+from rich.progress import track
+
+from kpcs import clock
+from kpcs.certificates import services as certificates
+from kpcs.certificates.models import Certificate
+from kpcs.registry import services as registry
+from kpcs.registry.models import Authority, Operator, SigningKey
+
+PASSWORD = "kpcs-demo-password"
+DEMO_PARTICIPANTS = ["BW", "EU", "ZA", "NA", "CA", "AE", "IN", "RU", "US", "AO", "GB", "IL"]
+EU_AUTHORITY = "EU-BE-ANTWERP"
+
+
+def _officer_email(code: str) -> str:
+    return f"{code.lower()}.officer@demo.kpcs"
+
+
+def _ensure_keys(since: dt.datetime) -> None:
+    has_key = set(SigningKey.objects.values_list("authority_id", flat=True))
+    todo = [a for a in Authority.objects.order_by("id") if "issue_export" in a.roles and a.id not in has_key]
+    for a in track(todo, description="signing keys", disable=not todo):
+        registry.create_key(a.id, valid_from=since)
+
+
+def _ensure_users() -> list[tuple[str, str]]:
+    accounts = [("admin@demo.kpcs", "admin (also Django admin at /admin/)"),
+                ("analyst@demo.kpcs", "kp_analyst: reads every participant")]
+    registry.create_user("admin@demo.kpcs", PASSWORD, "admin")
+    get_user_model().objects.filter(username="admin@demo.kpcs").update(is_staff=True, is_superuser=True)
+    registry.create_user("analyst@demo.kpcs", PASSWORD, "kp_analyst")
+    for code in DEMO_PARTICIPANTS:
+        email = _officer_email(code)
+        authority = EU_AUTHORITY if code == "EU" else None
+        registry.create_user(email, PASSWORD, "exporting_officer", code, authority)
+        registry.create_user(email, None, "importing_officer", code, authority)
+        registry.create_user(email, None, "statistics_officer", code, authority)
+        accounts.append((email, f"exporting, importing and statistics officer of {code}"))
+    return accounts
+
+
+def _ensure_operators(actor: registry.Actor) -> None:
+    start = dt.date(2025, 1, 1)
+    for code in DEMO_PARTICIPANTS:
+        name = registry.get_participant(code).name
+        for kind, suffix, label in (("exporter", "EXP", "Rough Exports"), ("importer", "IMP", "Diamond Imports")):
+            licence = f"{code}-{suffix}-0001"
+            if not Operator.objects.filter(participant_id=code, licence=licence).exists():
+                registry.register_operator(actor, participant=code, name=f"{name} {label} Ltd",
+                                           address=f"1 Diamond Street, {name}", kind=kind, licence=licence,
+                                           valid_from=start, valid_until=dt.date(2030, 12, 31))
+
+
+def _request(importing: str, exporting: str, origin: str, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    name = registry.get_participant(importing).name
+    return {"importing_participant": importing, "exporter": {"licence": f"{exporting}-EXP-0001"},
+            "importer": {"name": f"{name} Diamond Imports Ltd", "address": f"1 Diamond Street, {name}"},
+            "origin": origin, "lines": lines}
+
+
+def _ensure_certificates(now: dt.datetime) -> None:
+    if Certificate.objects.exists():
+        return
+    actors = {code: registry.actor_for_user(get_user_model().objects.get(username=_officer_email(code)), "demo")
+              for code in DEMO_PARTICIPANTS}
+    line = {"hs_code": "7102.31", "carats": "1250.40", "value_usd": "1875600.00", "parcels": 3}
+    plan = [  # (days ago, exporter, importer, origin, lines, then)
+        (40, "BW", "EU", "BW", [line, {"hs_code": "7102.21", "carats": "400.00", "value_usd": "12000.00",
+                                       "parcels": 1}], "confirm"),
+        (30, "BW", "EU", "BW", [line], "open"),
+        (20, "ZA", "AE", "ZA", [line], "confirm"),
+        (12, "EU", "IN", "mixed", [line], "open"),
+        (8, "NA", "EU", "NA", [line], "reject"),
+        (5, "CA", "US", "CA", [line], "cancel"),
+        (2, "RU", "AE", "RU", [line], "open"),
+        (1, "AE", "IN", "mixed", [line], "open"),
+    ]
+    for days, exp, imp, origin, lines, then in track(plan, description="certificates"):
+        at = now - dt.timedelta(days=days)
+        req = _request(imp, exp, origin, lines)
+        if origin == "mixed":
+            req["origin_countries"] = ["BW", "CA", "NA", "ZA"]
+        cert = certificates.issue(actors[exp], req, now=at)
+        total = sum(int(ln["parcels"]) for ln in lines)
+        carats = str(sum(float(ln["carats"]) for ln in lines))
+        later = at + dt.timedelta(days=3)
+        if then == "confirm":
+            certificates.confirm(actors[imp], cert.number, {"received_on": later.date().isoformat(),
+                                                            "parcels": total, "carats": f"{float(carats):.2f}",
+                                                            "seals_intact": True}, now=later)
+        elif then == "reject":
+            certificates.reject(actors[imp], cert.number, {
+                "reason": "seal on parcel 2 broken on arrival",
+                "discrepancy": {"kind": "seals_broken", "found": {"parcels": total}}}, now=later)
+        elif then == "cancel":
+            certificates.cancel(actors[exp], cert.number, {"reason": "shipment postponed"}, now=later)
+
+
+def load(out: Console) -> None:
+    now = clock.now()
+    _ensure_keys(now - dt.timedelta(days=365))
+    accounts = _ensure_users()
+    admin = registry.actor_for_user(get_user_model().objects.get(username="admin@demo.kpcs"), "demo")
+    _ensure_operators(admin)
+    _ensure_certificates(now)
+    out.print("\n[bold]Demo data loaded.[/bold] Accounts (password for all: "
+              f"[bold]{PASSWORD}[/bold]):", highlight=False)
+    for email, what in accounts:
+        out.print(f"  {email:28} {what}", highlight=False)
+    out.print("\nSign in at http://127.0.0.1:8000/login/ , or make an API token:\n"
+              "  kpcs token create bw.officer@demo.kpcs\n"
+              "  curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8000/api/v1/certificates\n"
+              "Exporters and importers registered: licence <CODE>-EXP-0001 and <CODE>-IMP-0001 for "
+              + ", ".join(DEMO_PARTICIPANTS), highlight=False)

@@ -1,0 +1,203 @@
+"""Registry API: participants, authorities, operators, trust list, the caller's identity."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+
+from kpcs import clock
+from kpcs.api import AUTH, PUBLIC, ErrorOut, Page, actor_of, page_bounds, paginate, permission
+from kpcs.errors import ValidationFailed
+from kpcs.registry import services
+from kpcs.registry.models import Authority, Operator, Participant
+
+router = Router(tags=["registry"])
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+class StatusOut(Schema):
+    status: str
+    scope: str
+    valid_from: dt.date
+    valid_to: dt.date | None
+
+
+class ParticipantOut(Schema):
+    code: str
+    name: str
+    kind: str
+    status: str
+    status_scope: str
+    validity_days: int
+    confirmation_days: int
+
+
+class ParticipantDetailOut(ParticipantOut):
+    history: list[StatusOut]
+    authorities: list[str]
+
+
+class ParticipantPage(Page):
+    items: list[ParticipantOut]
+
+
+def _participant(p: Participant, day: dt.date) -> dict[str, Any]:
+    st = services.status_on(p.code, day)
+    return {"code": p.code, "name": p.name, "kind": p.kind, "status": st.status, "status_scope": st.scope,
+            "validity_days": p.validity_days, "confirmation_days": p.confirmation_days}
+
+
+@router.get("/participants", response={200: ParticipantPage, **ERRORS}, auth=None,
+            openapi_extra=permission(PUBLIC), summary="List participants with their status on a date")
+def list_participants(request: HttpRequest, on: dt.date | None = None, limit: int = 100,
+                      offset: int = 0) -> dict[str, Any]:
+    day = on or clock.today()
+    limit, offset = page_bounds(limit, offset)
+    qs = Participant.objects.order_by("code")
+    return paginate(qs[offset:offset + limit], qs.count(), limit, offset, lambda p: _participant(p, day))
+
+
+@router.get("/participants/{code}", response={200: ParticipantDetailOut, **ERRORS}, auth=None,
+            openapi_extra=permission(PUBLIC), summary="One participant, its status history and authorities")
+def get_participant(request: HttpRequest, code: str, on: dt.date | None = None) -> dict[str, Any]:
+    p = services.get_participant(code.upper())
+    data = _participant(p, on or clock.today())
+    data["history"] = [{"status": s.status, "scope": s.scope, "valid_from": s.valid_from, "valid_to": s.valid_to}
+                       for s in services.status_history(p.code)]
+    data["authorities"] = list(p.authorities.values_list("id", flat=True))
+    return data
+
+
+class AuthorityOut(Schema):
+    id: str
+    participant: str
+    name: str
+    city: str
+    member_state: str
+    roles: list[str]
+
+
+class AuthorityPage(Page):
+    items: list[AuthorityOut]
+
+
+@router.get("/authorities", response={200: AuthorityPage, **ERRORS}, auth=None, openapi_extra=permission(PUBLIC),
+            summary="Authorities designated by participants (INT-02)")
+def list_authorities(request: HttpRequest, participant: str | None = None, limit: int = 100,
+                     offset: int = 0) -> dict[str, Any]:
+    limit, offset = page_bounds(limit, offset)
+    qs = Authority.objects.order_by("participant_id", "id")
+    if participant:
+        qs = qs.filter(participant_id=participant.upper())
+
+    def conv(a: Authority) -> dict[str, Any]:
+        return {"id": a.id, "participant": a.participant_id, "name": a.name, "city": a.city,
+                "member_state": a.member_state, "roles": a.roles}
+
+    return paginate(qs[offset:offset + limit], qs.count(), limit, offset, conv)
+
+
+class OperatorIn(Schema):
+    participant: str | None = None
+    name: str
+    address: str
+    kind: str
+    licence: str
+    valid_from: dt.date
+    valid_until: dt.date | None = None
+    nationality: str = ""
+
+
+class OperatorOut(Schema):
+    id: int
+    participant: str
+    name: str
+    address: str
+    kind: str
+    licence: str
+    valid_from: dt.date
+    valid_until: dt.date | None
+    nationality: str
+    licence_valid_today: bool
+
+
+class OperatorPage(Page):
+    items: list[OperatorOut]
+
+
+class OperatorFilter(Schema):
+    participant: str | None = None
+    kind: str | None = None
+    valid_on: dt.date | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def _operator(op: Operator) -> dict[str, Any]:
+    today = clock.today()
+    return {"id": op.pk, "participant": op.participant_id, "name": op.name, "address": op.address, "kind": op.kind,
+            "licence": op.licence, "valid_from": op.valid_from, "valid_until": op.valid_until,
+            "nationality": op.nationality,
+            "licence_valid_today": op.valid_from <= today and (op.valid_until is None or today <= op.valid_until)}
+
+
+@router.get("/operators", response={200: OperatorPage, **ERRORS}, auth=AUTH,
+            openapi_extra=permission("operator.read"), summary="Licensed operators visible to the caller")
+def list_operators(request: HttpRequest, filters: Query[OperatorFilter]) -> dict[str, Any]:
+    actor = actor_of(request)
+    services.require(actor, "operator.read")
+    limit, offset = page_bounds(filters.limit, filters.offset)
+    qs = services.visible_operators(actor, participant=filters.participant.upper() if filters.participant else None,
+                                    kind=filters.kind, valid_on=filters.valid_on)
+    return paginate(qs[offset:offset + limit], qs.count(), limit, offset, _operator)
+
+
+@router.post("/operators", response={201: OperatorOut, **ERRORS}, auth=AUTH,
+             openapi_extra=permission("operator.write"), summary="Register a licensed operator (INT-08)")
+def create_operator(request: HttpRequest, body: OperatorIn) -> tuple[int, dict[str, Any]]:
+    actor = actor_of(request)
+    code = body.participant.upper() if body.participant else None
+    if code is None:
+        scope = actor.participants_for("operator.write")
+        if scope is None or len(scope) != 1:
+            raise ValidationFailed("participant is required", code="participant_required")
+        code = next(iter(scope))
+    op = services.register_operator(actor, participant=code, name=body.name, address=body.address, kind=body.kind,
+                                    licence=body.licence, valid_from=body.valid_from, valid_until=body.valid_until,
+                                    nationality=body.nationality)
+    return 201, _operator(op)
+
+
+@router.get("/operators/{operator_id}", response={200: OperatorOut, **ERRORS}, auth=AUTH,
+            openapi_extra=permission("operator.read"), summary="One operator")
+def get_operator(request: HttpRequest, operator_id: int) -> dict[str, Any]:
+    actor = actor_of(request)
+    services.require(actor, "operator.read")
+    return _operator(services.get_operator(actor, operator_id))
+
+
+class GrantOut(Schema):
+    role: str
+    participant: str | None
+    authority: str | None
+
+
+class MeOut(Schema):
+    actor: str
+    grants: list[GrantOut]
+
+
+@router.get("/me", response={200: MeOut, **ERRORS}, auth=AUTH, openapi_extra=permission("authenticated"),
+            summary="Who the caller is and which roles it holds")
+def me(request: HttpRequest) -> dict[str, Any]:
+    actor = actor_of(request)
+    return {"actor": actor.label, "grants": [g.__dict__ for g in actor.grants]}
+
+
+@router.get("/trust-list", auth=None, openapi_extra=permission(PUBLIC), response={200: dict, **ERRORS},
+            summary="Every authority's public keys as JWKs, signed by this node's key")
+def trust_list(request: HttpRequest) -> dict[str, Any]:
+    return services.trust_list()

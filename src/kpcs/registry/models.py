@@ -1,0 +1,167 @@
+"""Who takes part in the scheme: participants, their authorities and keys, operators, people."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from kpcs.registry import rules
+
+
+class Participant(models.Model):
+    """A state, regional economic integration organisation (the EU) or trading entity in the KPCS (DEF-12)."""
+
+    code = models.CharField(_("code"), max_length=2, primary_key=True,
+                            help_text=_("ISO 3166-1 alpha-2, or EU"))
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=32, choices=[(k, k) for k in rules.PARTICIPANT_KINDS])
+    validity_days = models.PositiveIntegerField(
+        _("certificate validity (days)"), default=60, help_text=_("longest allowed validity, CERT-09"))
+    confirmation_days = models.PositiveIntegerField(
+        _("import confirmation deadline (days)"), default=15, help_text=_("IMP-02"))
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("participant")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class ParticipantStatus(models.Model):
+    """A date-effective status of a participant (SPEC-07); never overwritten, only closed."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="statuses",
+                                    verbose_name=_("participant"))
+    status = models.CharField(_("status"), max_length=32, choices=[(s, s) for s in rules.STATUSES])
+    scope = models.CharField(_("scope"), max_length=200, blank=True, default="")
+    valid_from = models.DateField(_("valid from"))
+    valid_to = models.DateField(_("valid to"), null=True, blank=True,
+                                help_text=_("first day the status no longer applies; empty = open"))
+    cause = models.TextField(_("cause"), blank=True, default="")
+
+    class Meta:
+        ordering = ["participant", "valid_from"]
+        verbose_name = _("participant status")
+        verbose_name_plural = _("participant statuses")
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "status", "valid_from"],
+                                    name="registry_status_unique_start"),
+            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                                   name="registry_status_valid_range"),
+        ]
+
+
+class Authority(models.Model):
+    """A body a participant designated to issue, validate or verify certificates (DEF-07, INT-02)."""
+
+    id = models.CharField(_("id"), max_length=64, primary_key=True)
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="authorities",
+                                    verbose_name=_("participant"))
+    name = models.CharField(_("name"), max_length=200)
+    city = models.CharField(_("city"), max_length=100, blank=True, default="")
+    member_state = models.CharField(_("member state"), max_length=2, blank=True, default="")
+    roles = models.JSONField(_("roles"), default=list, help_text=_("subset of issue_export, validate_export, "
+                                                                   "verify_import, statistics"))
+
+    class Meta:
+        ordering = ["participant", "id"]
+        verbose_name = _("authority")
+        verbose_name_plural = _("authorities")
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class SigningKey(models.Model):
+    """An Ed25519 key of an authority (or of the node itself, for the trust list).
+
+    The private half stays on this node under KPCS_DATA_DIR with owner-only permissions.
+    """
+
+    kid = models.CharField(_("key id"), max_length=128, primary_key=True)
+    purpose = models.CharField(_("purpose"), max_length=16, choices=[("authority", "authority"), ("node", "node")])
+    authority = models.ForeignKey(Authority, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="keys", verbose_name=_("authority"))
+    public_jwk = models.JSONField(_("public JWK"))
+    private_path = models.CharField(_("private key file"), max_length=500)
+    created_at = models.DateTimeField(_("created at"))
+    valid_from = models.DateTimeField(_("valid from"))
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revocation_reason = models.CharField(_("revocation reason"), max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["authority", "valid_from"]
+        verbose_name = _("signing key")
+
+
+class Operator(models.Model):
+    """A licensed operator (exporter, importer, miner, dealer…) registered by its participant (INT-06..08)."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="operators",
+                                    verbose_name=_("participant"))
+    name = models.CharField(_("name"), max_length=200)
+    address = models.TextField(_("address"))
+    kind = models.CharField(_("kind"), max_length=16, choices=[(k, k) for k in rules.OPERATOR_KINDS])
+    licence = models.CharField(_("licence number"), max_length=64)
+    valid_from = models.DateField(_("licence valid from"))
+    valid_until = models.DateField(_("licence valid until"), null=True, blank=True)
+    nationality = models.CharField(_("nationality or residence"), max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "name"]
+        verbose_name = _("operator")
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "licence"], name="registry_operator_unique_licence"),
+        ]
+
+
+class Observer(models.Model):
+    """An industry, civil-society or international observer of the scheme (DEF-13, GOV-04)."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    constituency = models.CharField(_("constituency"), max_length=32,
+                                    choices=[(c, c) for c in rules.OBSERVER_CONSTITUENCIES])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("observer")
+
+
+class Membership(models.Model):
+    """A role a user holds, scoped to a participant (and an authority) or across the scheme."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships",
+                             verbose_name=_("user"))
+    role = models.CharField(_("role"), max_length=32, choices=[(r, r) for r in rules.ROLES])
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, null=True, blank=True,
+                                    verbose_name=_("participant"))
+    authority = models.ForeignKey(Authority, on_delete=models.PROTECT, null=True, blank=True,
+                                  verbose_name=_("authority"))
+
+    class Meta:
+        verbose_name = _("membership")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role", "participant", "authority"],
+                                    name="registry_membership_unique"),
+        ]
+
+
+class ApiToken(models.Model):
+    """A bearer token for machines; only its SHA-256 is stored, the token is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens",
+                             verbose_name=_("user"))
+    name = models.CharField(_("name"), max_length=100, blank=True, default="")
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True)
+    prefix = models.CharField(_("prefix"), max_length=12)
+    created_at = models.DateTimeField(_("created at"))
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")

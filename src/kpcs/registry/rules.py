@@ -1,0 +1,142 @@
+"""Registry rules: participant status over time, trade eligibility, licences and who may do what.
+
+Plain functions over plain values; no database, no request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pycountry
+
+PARTICIPANT_KINDS = ("state", "regional_organisation", "trading_entity")
+STATUSES = ("active", "suspended", "self_suspended", "removed", "restricted", "embargoed", "applicant")
+# A participant in one of these may neither export nor import (EXP-01, SPEC-02, SPEC-05, GOV-06).
+NO_TRADE = frozenset({"suspended", "self_suspended", "removed", "applicant"})
+# Exports from (and diamonds mined in) an embargoed participant are not accepted (SPEC-01).
+NO_EXPORT = NO_TRADE | {"embargoed"}
+AUTHORITY_ROLES = ("issue_export", "validate_export", "verify_import", "statistics")
+OPERATOR_KINDS = ("exporter", "importer", "miner", "digger", "buyer", "dealer", "agent", "courier")
+OBSERVER_CONSTITUENCIES = ("industry", "civil_society", "international", "non_participant_government")
+ROLES = ("exporting_officer", "importing_officer", "statistics_officer", "kp_analyst", "admin")
+# The authority role an officer's authority must hold for the officer's role.
+ROLE_NEEDS_AUTHORITY_ROLE = {
+    "exporting_officer": "issue_export",
+    "importing_officer": "verify_import",
+    "statistics_officer": "statistics",
+}
+CROSS_SCHEME_ROLES = frozenset({"kp_analyst", "admin"})
+
+_CODE = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True)
+class StatusPeriod:
+    status: str
+    valid_from: dt.date
+    valid_to: dt.date | None  # exclusive; None = open-ended
+    scope: str = ""
+
+
+def status_on(history: Iterable[StatusPeriod], day: dt.date) -> StatusPeriod | None:
+    """The status period covering `day` (SPEC-07); None means plainly active.
+
+    Where periods overlap, the most restrictive one wins (removed > suspended > … > restricted).
+    """
+    covering = [p for p in history if p.valid_from <= day and (p.valid_to is None or day < p.valid_to)]
+    if not covering:
+        return None
+    severity = {s: i for i, s in enumerate(
+        ("removed", "suspended", "self_suspended", "applicant", "embargoed", "restricted", "active"))}
+    return min(covering, key=lambda p: severity.get(p.status, 99))
+
+
+def may_trade(status: str) -> bool:
+    """EXP-01: trade only with participants in good standing on the day."""
+    return status not in NO_TRADE
+
+
+def may_export(status: str) -> bool:
+    return status not in NO_EXPORT
+
+
+def is_country_code(code: str) -> bool:
+    """ISO 3166-1 alpha-2 (origin may be any country, participant or not)."""
+    return bool(_CODE.match(code)) and pycountry.countries.get(alpha_2=code) is not None
+
+
+def is_participant_code(code: str) -> bool:
+    return code == "EU" or is_country_code(code)
+
+
+def licence_valid(valid_from: dt.date, valid_until: dt.date | None, day: dt.date) -> bool:
+    return valid_from <= day and (valid_until is None or day <= valid_until)
+
+
+# --- permissions -------------------------------------------------------------------------------
+# Each API action names the roles that may perform it; the participant scope is checked separately
+# by the service (an officer acts only for its own participant).
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "operator.read": frozenset({"exporting_officer", "importing_officer", "statistics_officer", "kp_analyst",
+                                "admin"}),
+    "operator.write": frozenset({"exporting_officer", "importing_officer", "admin"}),
+    "certificate.issue": frozenset({"exporting_officer"}),
+    "certificate.cancel": frozenset({"exporting_officer"}),
+    "certificate.confirm": frozenset({"importing_officer"}),
+    "certificate.reject": frozenset({"importing_officer"}),
+    "certificate.read": frozenset({"exporting_officer", "importing_officer", "statistics_officer", "kp_analyst"}),
+    "audit.read": frozenset({"kp_analyst", "admin"}),
+}
+# Roles whose reach is the whole scheme rather than one participant.
+READS_ACROSS_PARTICIPANTS = frozenset({"kp_analyst", "admin"})
+
+
+def role_may(role: str, action: str) -> bool:
+    return role in PERMISSIONS.get(action, frozenset())
+
+
+def key_valid_at(valid_from: dt.datetime, valid_until: dt.datetime | None, revoked_at: dt.datetime | None,
+                 at: dt.datetime) -> bool:
+    """A key is judged at the certificate's signing time: revocation counts only from its own time."""
+    if at < valid_from:
+        return False
+    if valid_until is not None and at >= valid_until:
+        return False
+    return revoked_at is None or at < revoked_at
+
+
+def key_status(valid_from: dt.datetime, valid_until: dt.datetime | None, revoked_at: dt.datetime | None,
+               now: dt.datetime) -> str:
+    if revoked_at is not None and revoked_at <= now:
+        return "revoked"
+    if valid_until is not None and valid_until <= now:
+        return "retired"
+    if valid_from > now:
+        return "pending"
+    return "active"
+
+
+def check_trust_list(document: dict, pinned_node_kid: str | None = None) -> dict:
+    """Verify a trust-list document offline: its node signature covers exactly the body it carries.
+
+    Returns the body; raises crypto.BadSignature when the document was altered or is unsigned.
+    """
+    from kpcs import crypto
+
+    body, signature = document.get("trust_list"), document.get("signature")
+    if not isinstance(body, dict) or not isinstance(signature, str):
+        raise crypto.BadSignature("not a kpcs trust list: expected {\"trust_list\": …, \"signature\": …}")
+    header, _ = crypto.unverified_parts(signature)
+    kid = header.get("kid")
+    if pinned_node_kid and kid != pinned_node_kid:
+        raise crypto.BadSignature(f"trust list signed by {kid!r}, not by the pinned node key {pinned_node_kid!r}")
+    node = next((k for k in body.get("node_keys", []) if k.get("kid") == kid), None)
+    if node is None:
+        raise crypto.BadSignature(f"trust list signed by unknown node key {kid!r}")
+    signed = crypto.verify(signature, node["jwk"])
+    if signed != body:
+        raise crypto.BadSignature("trust list body differs from what the node signed")
+    return body

@@ -1,0 +1,466 @@
+"""Registry use cases: reference data, permissions, operators, users and tokens, signing keys, trust list."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+
+from kpcs import clock, config, crypto
+from kpcs.audit import services as audit
+from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from kpcs.registry import rules
+from kpcs.registry.models import (
+    ApiToken,
+    Authority,
+    Membership,
+    Operator,
+    Participant,
+    ParticipantStatus,
+    SigningKey,
+)
+
+User = get_user_model()
+
+
+# --- reference data ----------------------------------------------------------------------------
+
+def _csv(name: str) -> list[dict[str, str]]:
+    text = resources.files("kpcs.registry").joinpath("data", name).read_text(encoding="utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+def authority_id_for(code: str, member_state: str = "", city: str = "") -> str:
+    if code == "EU":
+        return f"EU-{member_state}-{city.upper().replace(' ', '-')}"
+    return f"{code}-KPA"
+
+
+@transaction.atomic
+def seed_reference_data() -> dict[str, int]:
+    """Load participants, status history and authorities from the packaged reference data. Idempotent."""
+    created = {"participants": 0, "statuses": 0, "authorities": 0}
+    for row in _csv("participants.csv"):
+        _, new = Participant.objects.get_or_create(code=row["code"],
+                                                   defaults={"name": row["name"], "kind": row["kind"]})
+        created["participants"] += new
+    for row in _csv("status-history.csv"):
+        _, new = ParticipantStatus.objects.get_or_create(
+            participant_id=row["participant"], status=row["status"], valid_from=dt.date.fromisoformat(row["from"]),
+            defaults={"scope": row["scope"], "cause": row["note"],
+                      "valid_to": dt.date.fromisoformat(row["to"]) if row["to"] else None})
+        created["statuses"] += new
+    all_roles = list(rules.AUTHORITY_ROLES)
+    for p in Participant.objects.exclude(code="EU"):
+        _, new = Authority.objects.get_or_create(
+            id=authority_id_for(p.code), defaults={"participant": p, "roles": all_roles,
+                                                   "name": f"{p.name} Kimberley Process Authority"})
+        created["authorities"] += new
+    for row in _csv("eu-authorities.csv"):
+        _, new = Authority.objects.get_or_create(
+            id=authority_id_for("EU", row["member_state"], row["city"]),
+            defaults={"participant_id": "EU", "name": row["authority"], "city": row["city"],
+                      "member_state": row["member_state"], "roles": all_roles})
+        created["authorities"] += new
+    if any(created.values()):
+        audit.record(actor="system", action="registry.seeded", object_type="registry", object_id="reference",
+                     payload=created)
+    return created
+
+
+def hs_codes() -> list[dict[str, str]]:
+    return _csv("hs-codes.csv")
+
+
+def get_participant(code: str) -> Participant:
+    try:
+        return Participant.objects.get(code=code)
+    except Participant.DoesNotExist:
+        raise NotFound(f"{code!r} is not a participant of the Kimberley Process") from None
+
+
+def status_history(code: str) -> list[rules.StatusPeriod]:
+    return [rules.StatusPeriod(s.status, s.valid_from, s.valid_to, s.scope)
+            for s in ParticipantStatus.objects.filter(participant_id=code)]
+
+
+def status_on(code: str, day: dt.date) -> rules.StatusPeriod:
+    """Status of a participant on a day (SPEC-07). An unknown code is a non-participant."""
+    if not Participant.objects.filter(code=code).exists():
+        return rules.StatusPeriod("non_participant", day, None, "not a participant")
+    return rules.status_on(status_history(code), day) or rules.StatusPeriod("active", day, None)
+
+
+def may_trade_status(status: str) -> bool:
+    return status != "non_participant" and rules.may_trade(status)
+
+
+def authority_summary(authority_id: str) -> dict[str, str]:
+    a = Authority.objects.filter(id=authority_id).first()
+    if a is None:
+        raise NotFound(f"no authority {authority_id!r}")
+    return {"id": a.id, "name": a.name, "participant": a.participant_id}
+
+
+# --- actors and permissions --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    participant: str | None
+    authority: str | None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user with their grants, or the system. Every audit entry names one."""
+
+    label: str
+    user_id: int | None = None
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+
+    def roles(self) -> set[str]:
+        return {g.role for g in self.grants}
+
+    def participants_for(self, action: str) -> set[str] | None:
+        """Participant codes this actor may perform `action` for; None means every participant."""
+        allowed = [g for g in self.grants if rules.role_may(g.role, action)]
+        if any(g.role in rules.READS_ACROSS_PARTICIPANTS for g in allowed):
+            return None
+        return {g.participant for g in allowed if g.participant}
+
+    def may(self, action: str, participant: str | None = None) -> bool:
+        scope = self.participants_for(action)
+        if scope is None:
+            return any(rules.role_may(g.role, action) for g in self.grants)
+        return participant in scope if participant else bool(scope)
+
+
+SYSTEM = Actor("system")
+
+
+def actor_for_user(user: AbstractBaseUser, via: str = "") -> Actor:
+    grants = tuple(Grant(m.role, m.participant_id, m.authority_id)
+                   for m in Membership.objects.filter(user_id=user.pk))
+    label = user.get_username() + (f" ({via})" if via else "")
+    return Actor(label=label, user_id=user.pk, grants=grants)
+
+
+def require(actor: Actor, action: str, participant: str | None = None) -> None:
+    if not actor.may(action, participant):
+        where = f" for participant {participant}" if participant else ""
+        raise PermissionDenied(f"you may not perform {action}{where}", details={"action": action})
+
+
+def authority_for(actor: Actor, role: str, participant: str) -> str:
+    """The authority an officer acts through for `role` on behalf of `participant`."""
+    for g in actor.grants:
+        if g.role == role and g.participant == participant and g.authority:
+            return g.authority
+    raise PermissionDenied(f"you are not attached to an authority of {participant} as {role}")
+
+
+# --- operators ---------------------------------------------------------------------------------
+
+def operator_snapshot(op: Operator) -> dict[str, Any]:
+    return {"id": op.pk, "participant": op.participant_id, "name": op.name, "address": op.address,
+            "kind": op.kind, "licence": op.licence, "valid_from": op.valid_from.isoformat(),
+            "valid_until": op.valid_until.isoformat() if op.valid_until else None,
+            "nationality": op.nationality}
+
+
+def register_operator(actor: Actor, *, participant: str, name: str, address: str, kind: str, licence: str,
+                      valid_from: dt.date, valid_until: dt.date | None = None,
+                      nationality: str = "") -> Operator:
+    """INT-08: register a licensed operator of the officer's own participant."""
+    require(actor, "operator.write", participant)
+    get_participant(participant)
+    if kind not in rules.OPERATOR_KINDS:
+        raise ValidationFailed(f"kind must be one of {', '.join(rules.OPERATOR_KINDS)}", code="invalid_kind")
+    if not name.strip() or not address.strip() or not licence.strip():
+        raise ValidationFailed("name, address and licence are required (INT-08)", rule="INT-08")
+    if valid_until is not None and valid_until < valid_from:
+        raise ValidationFailed("valid_until is before valid_from", code="invalid_dates")
+    try:
+        with transaction.atomic():
+            op = Operator.objects.create(participant_id=participant, name=name.strip(), address=address.strip(),
+                                         kind=kind, licence=licence.strip(), valid_from=valid_from,
+                                         valid_until=valid_until, nationality=nationality.strip())
+            audit.record(actor=actor.label, action="operator.registered", object_type="operator",
+                         object_id=str(op.pk), payload=operator_snapshot(op), participant=participant)
+    except IntegrityError:
+        raise Conflict(f"licence {licence!r} is already registered for {participant}",
+                       code="duplicate_licence") from None
+    return op
+
+
+def visible_operators(actor: Actor, *, participant: str | None = None, kind: str | None = None,
+                      valid_on: dt.date | None = None) -> QuerySet[Operator]:
+    scope = actor.participants_for("operator.read")
+    qs = Operator.objects.all()
+    if scope is not None:
+        qs = qs.filter(participant_id__in=scope)
+    if participant:
+        qs = qs.filter(participant_id=participant)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if valid_on:
+        qs = qs.filter(valid_from__lte=valid_on).filter(Q(valid_until__isnull=True) | Q(valid_until__gte=valid_on))
+    return qs.order_by("participant_id", "name", "pk")
+
+
+def get_operator(actor: Actor, pk: int) -> Operator:
+    op = visible_operators(actor).filter(pk=pk).first()
+    if op is None:
+        raise NotFound(f"operator {pk} not found")
+    return op
+
+
+def licensed_operator(participant: str, licence: str, kind: str, day: dt.date) -> dict[str, Any]:
+    """Snapshot of a registered operator licensed as `kind` on `day`, else a refusal (INT-08)."""
+    op = Operator.objects.filter(participant_id=participant, licence=licence).first()
+    if op is None:
+        raise ValidationFailed(f"no operator with licence {licence!r} is registered in {participant}",
+                               code="unknown_operator", rule="INT-08")
+    if op.kind != kind:
+        raise ValidationFailed(f"operator {licence!r} is registered as {op.kind}, not {kind}",
+                               code="not_an_exporter" if kind == "exporter" else "wrong_operator_kind",
+                               rule="INT-08")
+    if not rules.licence_valid(op.valid_from, op.valid_until, day):
+        raise ValidationFailed(f"the licence {licence!r} is not valid on {day.isoformat()}",
+                               code="licence_not_valid", rule="INT-08")
+    return operator_snapshot(op)
+
+
+# --- users and tokens --------------------------------------------------------------------------
+
+@transaction.atomic
+def create_user(email: str, password: str | None, role: str, participant: str | None = None,
+                authority: str | None = None, actor: Actor = SYSTEM) -> Membership:
+    """Create the user if new and grant it `role`; an officer is scoped to a participant and authority."""
+    if role not in rules.ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(rules.ROLES)}", code="invalid_role")
+    if role in rules.CROSS_SCHEME_ROLES:
+        participant, authority = None, None
+    else:
+        if not participant:
+            raise ValidationFailed(f"role {role} needs --participant", code="participant_required")
+        get_participant(participant)
+        needed = rules.ROLE_NEEDS_AUTHORITY_ROLE.get(role)
+        candidates = Authority.objects.filter(participant_id=participant).order_by("id")
+        if authority:
+            found = candidates.filter(id=authority).first()
+            if found is None:
+                raise ValidationFailed(f"authority {authority!r} does not belong to {participant}",
+                                       code="invalid_authority")
+            if needed and needed not in found.roles:
+                raise ValidationFailed(f"authority {authority} does not hold the role {needed}",
+                                       code="invalid_authority")
+        else:
+            found = next((a for a in candidates if not needed or needed in a.roles), None)
+            if found is None:
+                raise ValidationFailed(f"{participant} has no authority holding the role {needed}",
+                                       code="invalid_authority")
+            authority = found.id
+    user = User.objects.filter(username=email).first()
+    if user is None:
+        if not password:
+            raise ValidationFailed("a password is required for a new user", code="password_required")
+        user = User.objects.create_user(username=email, email=email, password=password)
+        audit.record(actor=actor.label, action="user.created", object_type="user", object_id=email,
+                     payload={"email": email})
+    elif password:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    membership, _ = Membership.objects.get_or_create(user=user, role=role, participant_id=participant,
+                                                     authority_id=authority)
+    audit.record(actor=actor.label, action="membership.granted", object_type="user", object_id=email,
+                 payload={"role": role, "participant": participant, "authority": authority},
+                 participant=participant or "")
+    return membership
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def create_token(email: str, name: str = "", actor: Actor = SYSTEM) -> str:
+    user = User.objects.filter(username=email).first()
+    if user is None:
+        raise NotFound(f"no user {email!r}")
+    token = "kpcs_" + secrets.token_urlsafe(32)
+    t = ApiToken.objects.create(user=user, name=name, token_hash=_token_hash(token), prefix=token[:12],
+                                created_at=clock.now())
+    audit.record(actor=actor.label, action="token.created", object_type="api_token", object_id=str(t.pk),
+                 payload={"user": email, "prefix": t.prefix})
+    return token
+
+
+def user_for_token(token: str) -> tuple[AbstractBaseUser, str] | None:
+    t = (ApiToken.objects.select_related("user").filter(token_hash=_token_hash(token), revoked_at__isnull=True)
+         .first())
+    if t is None or not t.user.is_active:
+        return None
+    now = clock.now()
+    if t.last_used_at is None or now - t.last_used_at > dt.timedelta(minutes=5):
+        ApiToken.objects.filter(pk=t.pk).update(last_used_at=now)
+    return t.user, f"token {t.prefix}…"
+
+
+# --- signing keys ------------------------------------------------------------------------------
+
+def _keys_dir() -> Path:
+    path = config.data_dir() / "keys"
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _write_private_key(kid_hint: str, key: Ed25519PrivateKey) -> str:
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    path = _keys_dir() / f"{kid_hint}.pem"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path.name
+
+
+@lru_cache(maxsize=256)
+def _load_private_key(filename: str) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key((_keys_dir() / filename).read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{filename} is not an Ed25519 key")
+    return key
+
+
+def create_key(authority: str | None, *, valid_from: dt.datetime | None = None,
+               valid_until: dt.datetime | None = None, actor: Actor = SYSTEM) -> SigningKey:
+    """A new Ed25519 key for an authority (or, with authority None, the node's trust-list key)."""
+    if authority is not None and not Authority.objects.filter(id=authority).exists():
+        raise NotFound(f"no authority {authority!r}")
+    now = clock.now()
+    key = crypto.generate_private_key()
+    owner = authority or "node"
+    kid = f"{owner}#{crypto.thumbprint(key)[:16]}"
+    filename = _write_private_key(kid.replace("#", "_"), key)
+    with transaction.atomic():
+        record = SigningKey.objects.create(
+            kid=kid, purpose="authority" if authority else "node", authority_id=authority,
+            public_jwk=crypto.public_jwk(key, kid), private_path=filename, created_at=now,
+            valid_from=valid_from or now, valid_until=valid_until)
+        audit.record(actor=actor.label, action="key.created", object_type="signing_key", object_id=kid,
+                     payload=record.public_jwk,
+                     participant=record.authority.participant_id if record.authority else "")
+    return record
+
+
+def rotate_key(authority: str | None, actor: Actor = SYSTEM) -> SigningKey:
+    """Retire the current key (certificates it signed stay genuine) and start a new one."""
+    now = clock.now()
+    with transaction.atomic():
+        new = create_key(authority, valid_from=now, actor=actor)
+        for old in _usable_keys(authority, now).exclude(kid=new.kid):
+            old.valid_until = now
+            old.save(update_fields=["valid_until"])
+            audit.record(actor=actor.label, action="key.retired", object_type="signing_key", object_id=old.kid,
+                         payload={"valid_until": now.isoformat()})
+    return new
+
+
+def revoke_key(kid: str, reason: str, at: dt.datetime | None = None, actor: Actor = SYSTEM) -> SigningKey:
+    """Revoke from `at` (default now): signatures made before stay genuine, later ones fail."""
+    with transaction.atomic():
+        record = SigningKey.objects.select_for_update().filter(kid=kid).order_by("kid").first()
+        if record is None:
+            raise NotFound(f"no key {kid!r}")
+        if record.revoked_at is not None:
+            raise Conflict(f"key {kid} was already revoked at {record.revoked_at.isoformat()}")
+        record.revoked_at = at or clock.now()
+        record.revocation_reason = reason
+        record.save(update_fields=["revoked_at", "revocation_reason"])
+        audit.record(actor=actor.label, action="key.revoked", object_type="signing_key", object_id=kid,
+                     payload={"revoked_at": record.revoked_at.isoformat(), "reason": reason})
+    return record
+
+
+def _usable_keys(authority: str | None, at: dt.datetime) -> QuerySet[SigningKey]:
+    qs = SigningKey.objects.filter(valid_from__lte=at).filter(
+        Q(valid_until__isnull=True) | Q(valid_until__gt=at)).filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
+    return qs.filter(authority_id=authority) if authority else qs.filter(purpose="node")
+
+
+def signing_key(authority: str | None, at: dt.datetime) -> tuple[str, Ed25519PrivateKey]:
+    """The authority's current key at `at` (the newest usable one)."""
+    record = _usable_keys(authority, at).order_by("-valid_from").first()
+    if record is None:
+        who = authority or "this node"
+        raise Conflict(f"{who} has no valid signing key; create one with `kpcs keys create`",
+                       code="no_signing_key")
+    return record.kid, _load_private_key(record.private_path)
+
+
+def key_entry(record: SigningKey, now: dt.datetime) -> dict[str, Any]:
+    def iso(v: dt.datetime | None) -> str | None:
+        return v.isoformat().replace("+00:00", "Z") if v else None
+
+    return {
+        "kid": record.kid,
+        "authority": record.authority_id,
+        "participant": record.authority.participant_id if record.authority else None,
+        "purpose": record.purpose,
+        "status": rules.key_status(record.valid_from, record.valid_until, record.revoked_at, now),
+        "valid_from": iso(record.valid_from),
+        "valid_until": iso(record.valid_until),
+        "revoked_at": iso(record.revoked_at),
+        "jwk": {**record.public_jwk, "kid": record.kid, "alg": crypto.ALG, "use": "sig"},
+    }
+
+
+def find_key(kid: str) -> dict[str, Any] | None:
+    record = SigningKey.objects.select_related("authority").filter(kid=kid).first()
+    return key_entry(record, clock.now()) if record else None
+
+
+def list_keys(authority: str | None = None) -> list[dict[str, Any]]:
+    qs = SigningKey.objects.select_related("authority").order_by("authority_id", "valid_from")
+    if authority:
+        qs = qs.filter(authority_id=authority)
+    now = clock.now()
+    return [key_entry(k, now) for k in qs]
+
+
+def trust_list() -> dict[str, Any]:
+    """Every authority's public keys, signed as a whole by the node key so an offline copy can be checked."""
+    now = clock.now()
+    body = {
+        "type": "kpcs-trust-list",
+        "version": 1,
+        "issued_at": now.isoformat().replace("+00:00", "Z"),
+        "keys": [e for e in list_keys() if e["purpose"] == "authority"],
+        "node_keys": [e for e in list_keys() if e["purpose"] == "node"],
+    }
+    kid, key = signing_key(None, now)
+    return {"trust_list": body, "signature": crypto.sign(body, key, kid)}
+
+
+def ensure_node_key() -> None:
+    if not _usable_keys(None, clock.now()).exists():
+        create_key(None)

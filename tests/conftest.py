@@ -1,0 +1,134 @@
+"""Shared fixtures: a seeded registry, officers with tokens, a licensed exporter, signing keys.
+
+Dates are pinned by passing `now=` to services; nothing sleeps or freezes the global clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def kp(db: Any) -> Any:
+    """Reference data (participants, statuses, authorities) plus keys for BW, EU Antwerp, ZA and the node."""
+    from kpcs.registry import services as registry
+    from kpcs.registry.models import Participant, SigningKey
+
+    if not Participant.objects.exists():
+        registry.seed_reference_data()
+    since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    for authority in ("BW-KPA", "EU-BE-ANTWERP", "ZA-KPA", "CI-KPA", "CG-KPA", "VE-KPA", "CF-KPA"):
+        if not SigningKey.objects.filter(authority_id=authority).exists():
+            registry.create_key(authority, valid_from=since)
+    if not SigningKey.objects.filter(purpose="node").exists():
+        registry.create_key(None, valid_from=since)
+    return registry
+
+
+@pytest.fixture
+def make_user(kp: Any) -> Callable[..., Any]:
+    """make_user(email, role, participant=None, authority=None) -> Actor (creating the user if new)."""
+    from django.contrib.auth import get_user_model
+
+    def make(email: str, role: str, participant: str | None = None, authority: str | None = None) -> Any:
+        exists = get_user_model().objects.filter(username=email).exists()
+        kp.create_user(email, None if exists else PASSWORD, role, participant, authority)
+        return kp.actor_for_user(get_user_model().objects.get(username=email))
+
+    return make
+
+
+@pytest.fixture
+def make_operator(kp: Any) -> Callable[..., Any]:
+    def make(participant: str, kind: str = "exporter", licence: str | None = None,
+             valid_from: dt.date = dt.date(2000, 1, 1), valid_until: dt.date | None = None) -> Any:
+        from kpcs.registry.models import Operator
+
+        licence = licence or f"{participant}-{kind[:3].upper()}-1"
+        existing = Operator.objects.filter(participant_id=participant, licence=licence).first()
+        if existing:
+            return existing
+        return kp.register_operator(kp.Actor("test", grants=(kp.Grant("admin", None, None),)),
+                                    participant=participant, name=f"{participant} {kind} Ltd",
+                                    address=f"1 Main Road, {participant}", kind=kind, licence=licence,
+                                    valid_from=valid_from, valid_until=valid_until)
+
+    return make
+
+
+@pytest.fixture
+def bw_officer(make_user: Any, make_operator: Any) -> Any:
+    make_operator("BW", "exporter", "BW-EXP-1")
+    return make_user("bw@test.kpcs", "exporting_officer", "BW")
+
+
+@pytest.fixture
+def eu_officer(make_user: Any) -> Any:
+    return make_user("eu@test.kpcs", "importing_officer", "EU", "EU-BE-ANTWERP")
+
+
+def certificate_request(**overrides: Any) -> dict[str, Any]:
+    """The FIX-09 sample shipment from Botswana to the EU."""
+    req: dict[str, Any] = {
+        "importing_participant": "EU",
+        "exporter": {"licence": "BW-EXP-1"},
+        "importer": {"name": "Y BV", "address": "Hoveniersstraat 22, Antwerp"},
+        "origin": "BW",
+        "lines": [
+            {"hs_code": "7102.31", "carats": "1250.40", "value_usd": "1875600.00", "parcels": 3},
+            {"hs_code": "7102.21", "carats": "400.00", "value_usd": "12000.00", "parcels": 1},
+        ],
+    }
+    req.update(overrides)
+    return req
+
+
+@pytest.fixture
+def issued(bw_officer: Any) -> Any:
+    from kpcs.certificates import services
+
+    return services.issue(bw_officer, certificate_request())
+
+
+@pytest.fixture
+def token_for(kp: Any) -> Callable[[str], str]:
+    def make(email: str) -> str:
+        return str(kp.create_token(email))
+
+    return make
+
+
+class Api:
+    """A thin JSON client for /api/v1 with an optional bearer token."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.client = Client()
+        self.token = token
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.client.get(f"/api/v1{path}", params, headers=self._headers())
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.client.post(f"/api/v1{path}", body, content_type="application/json", headers=self._headers())
+
+
+@pytest.fixture
+def api_as(token_for: Callable[[str], str]) -> Callable[[str | None], Api]:
+    def make(email: str | None) -> Api:
+        return Api(token_for(email) if email else None)
+
+    return make
+
+
+def path_of(number: str) -> str:
+    return "/certificates/" + number.replace(" ", "%20")
