@@ -96,9 +96,10 @@ def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     details = [{"loc": [str(p) for p in e.get("loc", [])], "message": e.get("msg", "")} for e in exc.errors]
-    first = details[0] if details else {"loc": [], "message": "invalid request"}
-    where = ".".join(p for p in first["loc"] if p not in ("body", "payload", "query", "path"))
-    message = f"{where}: {first['message']}" if where else first["message"]
+    loc: list[str] = details[0]["loc"] if details else []
+    text = str(details[0]["message"]) if details else "invalid request"
+    where = ".".join(p for p in loc if p not in ("body", "payload", "query", "path", "filters"))
+    message = f"{where}: {text}" if where else text
     return error_response(request, 422, "invalid_request", message, details)
 
 
@@ -148,10 +149,14 @@ def page_bounds(limit: int, offset: int) -> tuple[int, int]:
 def _register_routers() -> None:
     from kpcs.audit.api import router as audit_router
     from kpcs.certificates.api import router as certificates_router
+    from kpcs.monitoring.api import router as monitoring_router
     from kpcs.registry.api import router as registry_router
+    from kpcs.statistics.api import router as statistics_router
 
     api.add_router("/", registry_router)
     api.add_router("/certificates", certificates_router)
+    api.add_router("/statistics", statistics_router)
+    api.add_router("/findings", monitoring_router)
     api.add_router("/audit", audit_router)
 
 

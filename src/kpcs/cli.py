@@ -20,12 +20,16 @@ keys_app = typer.Typer(help="Authority signing keys.", no_args_is_help=True)
 cert_app = typer.Typer(help="Certificates.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 trust_app = typer.Typer(help="The trust list of public keys.", no_args_is_help=True)
+stats_app = typer.Typer(help="Statistics: import, export, reporting compliance.", no_args_is_help=True)
+generate_app = typer.Typer(help="Synthetic data for tests, demos and benchmarks.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(keys_app, name="keys")
 app.add_typer(cert_app, name="certificate")
 app.add_typer(audit_app, name="audit")
 app.add_typer(trust_app, name="trust-list")
+app.add_typer(stats_app, name="stats")
+app.add_typer(generate_app, name="generate")
 
 out = Console()
 err = Console(stderr=True)
@@ -261,15 +265,24 @@ def cert_issue(file: Path = typer.Option(..., "--file", help="JSON request, as f
     print(json.dumps(services.to_dict(cert), indent=2, default=str))
 
 
+def _local_actor() -> Any:
+    """Whoever runs the CLI on the node itself operates the node: reads across participants, imports
+    statistics and manages findings. Officer actions still need --user."""
+    import getpass
+
+    from kpcs.registry.services import Actor, Grant
+
+    return Actor(f"cli:{getpass.getuser()}", grants=tuple(Grant(r, None, None)
+                                                          for r in ("kp_analyst", "wgs_analyst", "admin")))
+
+
 @cert_app.command("show")
 def cert_show(number: str) -> None:
     """Print a certificate (local node operators read every certificate)."""
     setup()
     from kpcs.certificates import services
-    from kpcs.registry.services import Actor, Grant
 
-    local = Actor("cli (local operator)", grants=(Grant("kp_analyst", None, None),))
-    cert = run_domain(services.get, local, number)
+    cert = run_domain(services.get, _local_actor(), number)
     print(json.dumps(services.to_dict(cert), indent=2, default=str))
 
 
@@ -330,6 +343,174 @@ def audit_verify() -> None:
     if broken:
         raise fail(f"audit chain broken at entry {broken[0]}: {broken[1]} ({count} entries read)")
     out.print(f"audit chain intact: {count} entries")
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+def _period_option(value: str | None) -> Any:
+    from kpcs.statistics.rules import parse_period
+
+    if not value:
+        return None
+    try:
+        return parse_period(value)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+@stats_app.command("import")
+def stats_import(file: Path) -> None:
+    """Import figures in the exchange format, all or nothing; a bad row is named by row and column."""
+    setup()
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from kpcs.statistics import services
+    from kpcs.statistics.rules import RowError
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc}") from None
+    total = max(data.count(b"\n"), 1)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                  console=err, transient=True) as bar:
+        tasks = {phase: bar.add_task(f"{phase} {file.name}", total=total) for phase in ("checking", "writing")}
+
+        def progress(phase: str, n: int) -> None:
+            bar.update(tasks[phase], completed=n)
+
+        try:
+            result = run_domain(services.import_csv, data, actor=_local_actor(), filename=file.name,
+                                progress=progress)
+        except RowError as exc:
+            raise fail(f"{file}: {exc}; nothing was imported") from None
+    out.print(f"imported {result.rows:,} rows from {file} (batch {result.batch_id}; {result.revised:,} revised "
+              f"earlier figures)", highlight=False)
+
+
+@stats_app.command("export")
+def stats_export(period: str = typer.Option(None, help="YYYY, YYYY-H1 or YYYY-Q1…"),
+                 participant: str = typer.Option(None, help="participant code"),
+                 output: Path = typer.Option(None, help="file to write (default: standard output)")) -> None:
+    """Write the node's figures in the exchange format: trade derived from certificates, imported trade where
+    no certificates exist, production as submitted or imported."""
+    setup()
+    from kpcs.statistics import services
+
+    rows = services.export_rows(_period_option(period), participant.upper() if participant else None)
+    if output:
+        with output.open("w", newline="") as fh:
+            n = services.write_csv(rows, fh)
+        out.print(f"wrote {n:,} rows to {output}")
+    else:
+        services.write_csv(rows, sys.stdout)
+
+
+@stats_app.command("compliance")
+def stats_compliance(participant: str, as_of: str = typer.Option(None, "--as-of", help="date (default today)")) -> None:
+    """Reporting obligations of a participant: due dates and status."""
+    setup()
+    from rich.table import Table
+
+    from kpcs.registry import services as registry
+    from kpcs.statistics import services
+
+    code = participant.upper()
+    run_domain(registry.get_participant, code)
+    day = _date_option(as_of)
+    table = Table("obligation", "period", "due on", "status", "received on")
+    for o in services.obligations(code, day):
+        table.add_row(o["kind"], o["period"], str(o["due_on"]), o["status"], str(o["received_on"] or ""))
+    out.print(table)
+
+
+def _date_option(value: str | None) -> dt.date:
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+@app.command()
+def analyse(period: str = typer.Option(None, help="YYYY, YYYY-H1 or YYYY-Q1…"),
+            participant: str = typer.Option(None, help="participant code"),
+            output_format: str = typer.Option("table", "--format", help="table or json"),
+            as_of: str = typer.Option(None, "--as-of", help="judge deadlines on this date (default today)"),
+            thresholds: Path = typer.Option(None, help="JSON file overriding thresholds"),
+            expected: Path = typer.Option(None, help="companion JSON of `kpcs generate statistics`: report how many "
+                                                     "planted anomalies were found and the false-alarm rate")) -> None:
+    """Run the anomaly analysis, record its findings, and print them."""
+    setup()
+    from kpcs.monitoring import rules, services
+
+    if output_format not in ("table", "json"):
+        raise fail("--format is table or json")
+    th = None
+    if thresholds:
+        try:
+            th = rules.Thresholds.from_mapping(json.loads(thresholds.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise fail(f"bad thresholds file {thresholds}: {exc}") from None
+    _period_option(period)
+    found = run_domain(services.scan, _local_actor(), period=period,
+                       participant=participant.upper() if participant else None, as_of=_date_option(as_of),
+                       thresholds=th)
+    items = [services.to_dict(f) for f in found]
+    if output_format == "json":
+        print(json.dumps([{k: v for k, v in i.items() if k not in ("first_seen", "last_seen")} for i in items],
+                         indent=2, default=str))
+    else:
+        from rich.table import Table
+
+        table = Table("id", "rule", "participant", "period", "severity", "status", "summary", show_lines=False)
+        for i in items:
+            table.add_row(str(i["id"]), i["rule"], i["participant"], i["period"], i["severity"], i["status"],
+                          i["summary"])
+        out.print(table)
+        out.print(f"{len(items)} finding(s)")
+    if expected:
+        _evaluate(items, expected)
+
+
+def _evaluate(items: list[dict[str, Any]], expected: Path) -> None:
+    try:
+        doc = json.loads(expected.read_text())
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot read {expected}: {exc}") from None
+    planted = doc.get("planted", [])
+    hit = [p for p in planted if any(i["rule"] == p["rule"] and i["participant"] == p["participant"]
+                                     and i["period"] == p["period"] for i in items)]
+    clean = set(doc.get("clean_participants", []))
+    noisy = {i["participant"] for i in items if i["participant"] in clean}
+    out.print(f"planted anomalies found: {len(hit)}/{len(planted)}", highlight=False)
+    for p in planted:
+        if p not in hit:
+            out.print(f"  missed: {p['rule']} {p['participant']} {p['period']} {p.get('detail', '')}",
+                      highlight=False)
+    if clean:
+        out.print(f"false alarms: {len(noisy)}/{len(clean)} clean participants have a finding "
+                  f"({len(noisy) / len(clean):.1%}); findings on clean participants: "
+                  f"{sum(1 for i in items if i['participant'] in clean)}", highlight=False)
+
+
+@generate_app.command("statistics")
+def generate_statistics(participants: int = typer.Option(40, help="number of participants"),
+                        years: int = typer.Option(20, help="number of years, ending with --end-year"),
+                        seed: int = typer.Option(1, help="random seed: same seed, same file"),
+                        output: Path = typer.Option(..., help="CSV file to write"),
+                        end_year: int = typer.Option(2025, help="last year generated"),
+                        anomalies: Path = typer.Option(None, help="companion JSON (default: OUTPUT with "
+                                                                  ".anomalies.json)")) -> None:
+    """Write plausible production and trade in the exchange format, with planted anomalies listed in a
+    companion JSON file."""
+    from kpcs.statistics import generate
+
+    if participants < 2 or years < 1:
+        raise fail("need at least 2 participants and 1 year")
+    summary = generate.write(participants, years, seed, output, anomalies, end_year)
+    out.print(f"wrote {summary}", highlight=False)
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ def generate_private_key() -> Ed25519PrivateKey:
 
 
 def public_jwk(private_key: Ed25519PrivateKey, kid: str | None = None) -> dict[str, str]:
-    jwk: dict[str, str] = dict(OKPKey.import_key(private_key.public_key()).as_dict(private=False))
+    jwk = {k: str(v) for k, v in OKPKey.import_key(private_key.public_key()).as_dict(private=False).items()}
     if kid:
         jwk["kid"] = kid
     return jwk
@@ -56,7 +56,7 @@ def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         head, body, _sig = token.strip().split(".")
         header = json.loads(_b64decode(head))
         payload = json.loads(_b64decode(body))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         raise BadSignature(f"not a JWS compact serialisation: {exc}") from exc
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise BadSignature("JWS header and payload must be JSON objects")
@@ -77,6 +77,10 @@ def verify(token: str, jwk: dict[str, Any]) -> dict[str, Any]:
         obj = jws.deserialize_compact(token.strip(), key, algorithms=[ALG])
     except (JoseError, KeyError, ValueError, TypeError) as exc:
         raise BadSignature(f"signature does not verify: {exc}") from exc
-    if obj.payload != canonical(payload):
+    try:
+        canonical_payload = canonical(payload)
+    except ValueError as exc:  # NaN, or a number outside the I-JSON range RFC 8785 accepts
+        raise BadSignature(f"payload cannot be put in canonical form: {exc}") from exc
+    if obj.payload != canonical_payload:
         raise BadSignature("payload is not in canonical form")
     return payload

@@ -6,6 +6,7 @@ Idempotent: running it twice adds nothing twice. The demo password is printed; n
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -92,12 +93,12 @@ def _ensure_certificates(now: dt.datetime) -> None:
         if origin == "mixed":
             req["origin_countries"] = ["BW", "CA", "NA", "ZA"]
         cert = certificates.issue(actors[exp], req, now=at)
-        total = sum(int(ln["parcels"]) for ln in lines)
-        carats = str(sum(float(ln["carats"]) for ln in lines))
+        total = sum(int(str(ln["parcels"])) for ln in lines)
+        carats = sum(Decimal(str(ln["carats"])) for ln in lines)
         later = at + dt.timedelta(days=3)
         if then == "confirm":
             certificates.confirm(actors[imp], cert.number, {"received_on": later.date().isoformat(),
-                                                            "parcels": total, "carats": f"{float(carats):.2f}",
+                                                            "parcels": total, "carats": str(carats),
                                                             "seals_intact": True}, now=later)
         elif then == "reject":
             certificates.reject(actors[imp], cert.number, {

@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "kpcs.audit",
     "kpcs.registry",
     "kpcs.certificates",
+    "kpcs.statistics",
+    "kpcs.monitoring",
     "kpcs.web",
 ]
 
@@ -63,7 +65,7 @@ TEMPLATES = [
 
 
 def _database(url: str) -> dict[str, Any]:
-    db: dict[str, Any] = dj_database_url.parse(url, conn_max_age=60)
+    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60))
     if db["ENGINE"] == "django.db.backends.sqlite3":
         # Writers queue instead of failing with "database is locked"; WAL + FULL sync so that an
         # acknowledged write survives a crash (BRIEF §7).
@@ -116,6 +118,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = config.data_dir() / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

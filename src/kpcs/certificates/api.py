@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from kpcs.api import AUTH, PUBLIC, ErrorOut, Page, actor_of, page_bounds, paginate, permission
 from kpcs.certificates import services
@@ -131,9 +131,9 @@ class CertificateFilter(Schema):
 
 @router.post("", response={201: CertificateOut, **ERRORS}, auth=AUTH, openapi_extra=permission("certificate.issue"),
              summary="Issue, validate and sign a KP certificate (CERT-02, EXP-01)")
-def issue(request: HttpRequest, body: CertificateIn) -> tuple[int, dict[str, Any]]:
+def issue(request: HttpRequest, body: CertificateIn) -> Status[dict[str, Any]]:
     cert = services.issue(actor_of(request), body.model_dump(mode="json", exclude_none=True))
-    return 201, services.to_dict(cert)
+    return Status(201, services.to_dict(cert))
 
 
 @router.get("", response={200: CertificatePage, **ERRORS}, auth=AUTH, openapi_extra=permission("certificate.read"),

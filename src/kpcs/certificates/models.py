@@ -44,12 +44,17 @@ class Certificate(models.Model):
     importer = models.JSONField(_("importer as certified"))
     origin_kind = models.CharField(_("origin kind"), max_length=8)
     origin_countries = models.JSONField(_("countries of origin"), default=list)
+    origin = models.CharField(_("origin"), max_length=5, help_text=_("the country of origin, or 'mixed'"))
     issued_on = models.DateField(_("issued on"))
+    issued_quarter = models.CharField(_("quarter of issue"), max_length=7, help_text=_("e.g. 2025-Q3, for statistics"))
     issued_at = models.DateTimeField(_("signed at"))
     expires_on = models.DateField(_("expires on"))
     total_carats_centi = models.BigIntegerField(_("total centi-carats"))
     total_value_cents = models.BigIntegerField(_("total value (US cents)"))
     total_parcels = models.IntegerField(_("total parcels"))
+    gem_carats_centi = models.BigIntegerField(_("centi-carats outside HS 7102.21"), default=0,
+                                              help_text=_("for price checks against the origin's production"))
+    gem_value_cents = models.BigIntegerField(_("value outside HS 7102.21 (US cents)"), default=0)
     kid = models.CharField(_("signing key"), max_length=128)
     jws = models.TextField(_("signed certificate (JWS)"))
     payload_hash = models.CharField(_("payload hash"), max_length=64)
@@ -67,6 +72,8 @@ class Certificate(models.Model):
             models.Index(fields=["exporting_participant", "status", "issued_on"], name="cert_export_idx"),
             models.Index(fields=["importing_participant", "status", "issued_on"], name="cert_import_idx"),
             models.Index(fields=["issued_on"], name="cert_issued_on_idx"),
+            models.Index(fields=["issued_quarter", "exporting_participant"], name="cert_quarter_idx"),
+            models.Index(fields=["origin", "issued_on"], name="cert_origin_idx"),
         ]
 
     def __str__(self) -> str:
@@ -98,6 +105,7 @@ class ImportConfirmation(models.Model):
     certificate = models.OneToOneField(Certificate, on_delete=models.PROTECT, related_name="confirmation",
                                        verbose_name=_("certificate"))
     received_on = models.DateField(_("received on"))
+    received_quarter = models.CharField(_("quarter of receipt"), max_length=7)
     parcels = models.IntegerField(_("parcels received"))
     carats_centi = models.BigIntegerField(_("centi-carats received"))
     seals_intact = models.BooleanField(_("seals intact"))

@@ -34,11 +34,11 @@ def parse_amount(value: Any, field_name: str, *, maximum: Decimal, allow_zero: b
     """A positive decimal with at most 2 places, given as a string (BRIEF §4: never floats)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValidationFailed(f"{field_name} must be a decimal string such as \"12.50\"", code="invalid_quantity",
-                               details={"field": field_name})
+                               rule="CERT-02", details={"field": field_name})
     text = str(value).strip()
     if not re.fullmatch(r"\d+(\.\d{1,2})?", text):
         raise ValidationFailed(f"{field_name} {text!r} is not a non-negative decimal with at most 2 places",
-                               code="invalid_quantity", details={"field": field_name})
+                               code="invalid_quantity", rule="CERT-02", details={"field": field_name})
     try:
         amount = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern already excludes this
@@ -55,7 +55,7 @@ def parse_amount(value: Any, field_name: str, *, maximum: Decimal, allow_zero: b
 def parse_count(value: Any, field_name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value > 1_000_000:
         raise ValidationFailed(f"{field_name} must be a whole number of at least 1", code="invalid_quantity",
-                               details={"field": field_name})
+                               rule="CERT-02", details={"field": field_name})
     return value
 
 
@@ -129,7 +129,7 @@ def check_declared_totals(lines: Sequence[Line], declared: Mapping[str, Any] | N
     if totals.carats > MAX_CARATS or totals.value_usd > MAX_USD:
         raise ValidationFailed("the shipment's totals exceed the largest accepted value", code="invalid_quantity")
     if declared:
-        wrong = {}
+        wrong: dict[str, dict[str, Any]] = {}
         if "carats" in declared and parse_amount(declared["carats"], "totals.carats",
                                                  maximum=MAX_CARATS) != totals.carats:
             wrong["carats"] = {"declared": str(declared["carats"]), "sum_of_lines": str(totals.carats)}

@@ -30,6 +30,10 @@ from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 
 
+def quarter_label(day: dt.date) -> str:
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
 def _parse_date(value: Any, field_name: str) -> dt.date | None:
     if value is None or value == "":
         return None
@@ -103,8 +107,11 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             issuing_authority_id=authority_id, exporting_participant_id=exporting,
             importing_participant_id=importing, exporter_id=exporter["id"], exporter_snapshot=exporter_public,
             importer=importer, origin_kind=origin["kind"], origin_countries=origin["countries"], issued_on=day,
+            origin="mixed" if origin["kind"] == "mixed" else origin["countries"][0], issued_quarter=quarter_label(day),
             issued_at=now, expires_on=expires_on, total_carats_centi=rules.to_centi(totals.carats),
             total_value_cents=rules.to_centi(totals.value_usd), total_parcels=totals.parcels, kid=kid, jws=token,
+            gem_carats_centi=sum(rules.to_centi(ln.carats) for ln in lines if ln.hs_code != "7102.21"),
+            gem_value_cents=sum(rules.to_centi(ln.value_usd) for ln in lines if ln.hs_code != "7102.21"),
             payload_hash=hashlib.sha256(crypto.canonical(payload)).hexdigest(), issued_by=actor.label,
             status_changed_at=now)
         CertificateLine.objects.bulk_create([
@@ -249,7 +256,8 @@ def confirm(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datet
     with transaction.atomic():
         cert = _transition(cert.number, "confirm", now)
         ImportConfirmation.objects.create(
-            certificate=cert, received_on=received_on, parcels=parcels, carats_centi=rules.to_centi(carats),
+            certificate=cert, received_on=received_on, received_quarter=quarter_label(received_on), parcels=parcels,
+            carats_centi=rules.to_centi(carats),
             seals_intact=seals_intact, differences=differences, authority_id=authority_id,
             confirmed_by=actor.label, confirmed_at=now)
         audit.record(actor=actor.label, action="certificate.confirmed", object_type="certificate",

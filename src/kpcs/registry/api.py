@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from kpcs import clock
 from kpcs.api import AUTH, PUBLIC, ErrorOut, Page, actor_of, page_bounds, paginate, permission
@@ -157,7 +157,7 @@ def list_operators(request: HttpRequest, filters: Query[OperatorFilter]) -> dict
 
 @router.post("/operators", response={201: OperatorOut, **ERRORS}, auth=AUTH,
              openapi_extra=permission("operator.write"), summary="Register a licensed operator (INT-08)")
-def create_operator(request: HttpRequest, body: OperatorIn) -> tuple[int, dict[str, Any]]:
+def create_operator(request: HttpRequest, body: OperatorIn) -> Status[dict[str, Any]]:
     actor = actor_of(request)
     code = body.participant.upper() if body.participant else None
     if code is None:
@@ -168,7 +168,7 @@ def create_operator(request: HttpRequest, body: OperatorIn) -> tuple[int, dict[s
     op = services.register_operator(actor, participant=code, name=body.name, address=body.address, kind=body.kind,
                                     licence=body.licence, valid_from=body.valid_from, valid_until=body.valid_until,
                                     nationality=body.nationality)
-    return 201, _operator(op)
+    return Status(201, _operator(op))
 
 
 @router.get("/operators/{operator_id}", response={200: OperatorOut, **ERRORS}, auth=AUTH,

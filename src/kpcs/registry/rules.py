@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pycountry
 
@@ -21,14 +22,14 @@ NO_EXPORT = NO_TRADE | {"embargoed"}
 AUTHORITY_ROLES = ("issue_export", "validate_export", "verify_import", "statistics")
 OPERATOR_KINDS = ("exporter", "importer", "miner", "digger", "buyer", "dealer", "agent", "courier")
 OBSERVER_CONSTITUENCIES = ("industry", "civil_society", "international", "non_participant_government")
-ROLES = ("exporting_officer", "importing_officer", "statistics_officer", "kp_analyst", "admin")
+ROLES = ("exporting_officer", "importing_officer", "statistics_officer", "kp_analyst", "wgs_analyst", "admin")
 # The authority role an officer's authority must hold for the officer's role.
 ROLE_NEEDS_AUTHORITY_ROLE = {
     "exporting_officer": "issue_export",
     "importing_officer": "verify_import",
     "statistics_officer": "statistics",
 }
-CROSS_SCHEME_ROLES = frozenset({"kp_analyst", "admin"})
+CROSS_SCHEME_ROLES = frozenset({"kp_analyst", "wgs_analyst", "admin"})
 
 _CODE = re.compile(r"^[A-Z]{2}$")
 
@@ -63,6 +64,7 @@ def may_export(status: str) -> bool:
     return status not in NO_EXPORT
 
 
+@lru_cache(maxsize=1024)
 def is_country_code(code: str) -> bool:
     """ISO 3166-1 alpha-2 (origin may be any country, participant or not)."""
     return bool(_CODE.match(code)) and pycountry.countries.get(alpha_2=code) is not None
@@ -89,9 +91,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "certificate.reject": frozenset({"importing_officer"}),
     "certificate.read": frozenset({"exporting_officer", "importing_officer", "statistics_officer", "kp_analyst"}),
     "audit.read": frozenset({"kp_analyst", "admin"}),
+    # statistics and monitoring (STAT, MON-09): the Working Group on Statistics is `wgs_analyst`
+    "statistics.read": frozenset({"statistics_officer", "kp_analyst", "wgs_analyst"}),
+    "statistics.submit": frozenset({"statistics_officer"}),
+    "statistics.import": frozenset({"wgs_analyst", "admin"}),
+    "finding.read": frozenset({"statistics_officer", "kp_analyst", "wgs_analyst"}),
+    "finding.manage": frozenset({"wgs_analyst"}),
+    "finding.answer": frozenset({"statistics_officer"}),
 }
 # Roles whose reach is the whole scheme rather than one participant.
-READS_ACROSS_PARTICIPANTS = frozenset({"kp_analyst", "admin"})
+READS_ACROSS_PARTICIPANTS = frozenset({"kp_analyst", "wgs_analyst", "admin"})
 
 
 def role_may(role: str, action: str) -> bool:

@@ -1,0 +1,178 @@
+"""Statistics API: trade derived from certificates, reconciliation, production submissions, compliance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from kpcs import clock
+from kpcs.api import AUTH, PUBLIC, ErrorOut, actor_of, permission
+from kpcs.errors import ValidationFailed
+from kpcs.registry import services as registry
+from kpcs.statistics import rules, services
+
+router = Router(tags=["statistics"])
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+def _period(text: str) -> rules.Period:
+    try:
+        return rules.parse_period(text)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), code="invalid_period") from None
+
+
+class TradeRow(Schema):
+    flow: str
+    period: str
+    partner: str
+    origin: str
+    hs_code: str
+    carats: str | None
+    usd: str | None
+    certificates: int | None
+    source: str
+
+
+class FlowTotals(Schema):
+    carats: str
+    usd: str
+    certificates: int
+
+
+class TradeOut(Schema):
+    participant: str
+    period: str
+    totals: dict[str, FlowTotals]
+    rows: list[TradeRow]
+
+
+@router.get("/trade", response={200: TradeOut, **ERRORS}, auth=AUTH, openapi_extra=permission("statistics.read"),
+            summary="Exports and imports of a participant by partner, origin and HS code (STAT-01, STAT-02)")
+def trade(request: HttpRequest, participant: str, period: str) -> dict[str, Any]:
+    return services.trade_statistics(actor_of(request), _period(period), participant.upper())
+
+
+class ReconciliationRow(Schema):
+    number: str
+    status: str
+    exporting: str
+    importing: str
+    issued_on: dt.date
+    declared_carats: str | None
+    declared_usd: str | None
+    declared_parcels: int
+    confirmed_carats: str | None
+    confirmed_parcels: int | None
+    received_on: dt.date | None
+    carats_difference: str | None
+
+
+@router.get("/reconciliation", response={200: list[ReconciliationRow], **ERRORS}, auth=AUTH,
+            openapi_extra=permission("statistics.read"),
+            summary="Per certificate: carats and value declared by the exporter beside those confirmed")
+def reconciliation(request: HttpRequest, participant: str, period: str) -> list[dict[str, Any]]:
+    return services.reconciliation(actor_of(request), _period(period), participant.upper())
+
+
+class ProductionIn(Schema):
+    participant: str
+    period: str
+    carats: str | None = None
+    usd: str | None = None
+    industrial_carats: str | None = None
+    artisanal_carats: str | None = None
+
+
+class ProductionOut(Schema):
+    period: str
+    carats: str | None
+    usd: str | None
+    industrial_carats: str | None
+    artisanal_carats: str | None
+    source: str
+    revision: int
+    current: bool
+    by: str
+    at: dt.datetime
+
+
+@router.post("/production", response={201: ProductionOut, **ERRORS}, auth=AUTH,
+             openapi_extra=permission("statistics.submit"),
+             summary="Submit half-yearly production (STAT-03); a resubmission is a new revision")
+def submit_production(request: HttpRequest, body: ProductionIn) -> Status[dict[str, Any]]:
+    actor = actor_of(request)
+    code = body.participant.upper()
+    services.submit_production(actor, participant=code, period=body.period, carats=body.carats, usd=body.usd,
+                               industrial_carats=body.industrial_carats, artisanal_carats=body.artisanal_carats)
+    return Status(201, _latest(actor, code, body.period))
+
+
+def _latest(actor: Any, code: str, period: str) -> dict[str, Any]:
+    rows = [r for r in services.production_history(actor, code) if r["period"] == period and r["source"] == "submitted"]
+    return max(rows, key=lambda r: r["revision"])
+
+
+@router.get("/production", response={200: list[ProductionOut], **ERRORS}, auth=AUTH,
+            openapi_extra=permission("statistics.read"),
+            summary="A participant's production figures with every revision")
+def production(request: HttpRequest, participant: str) -> list[dict[str, Any]]:
+    return services.production_history(actor_of(request), participant.upper())
+
+
+class ObligationOut(Schema):
+    kind: str
+    period: str
+    due_on: dt.date
+    status: str
+    received_on: dt.date | None
+
+
+@router.get("/compliance", response={200: list[ObligationOut], **ERRORS}, auth=AUTH,
+            openapi_extra=permission("statistics.read"),
+            summary="Reporting obligations of a participant: due dates and status (received, late, missing)")
+def compliance(request: HttpRequest, participant: str, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+    code = participant.upper()
+    registry.require(actor_of(request), "statistics.read", code)
+    registry.get_participant(code)
+    return services.obligations(code, as_of or clock.today())
+
+
+class NonReportingOut(Schema):
+    participant: str
+    name: str
+    missing: list[str]
+
+
+@router.get("/non-reporting", response={200: list[NonReportingOut], **ERRORS}, auth=None,
+            openapi_extra=permission(PUBLIC), summary="Public list of participants that have not reported (STAT-10)")
+def non_reporting(request: HttpRequest, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+    return [{**r, "name": services.participant_name(r["participant"])}
+            for r in services.non_reporting(as_of or clock.today())]
+
+
+class AnnualReportIn(Schema):
+    participant: str
+    year: int
+    received_on: dt.date | None = None
+    note: str = ""
+
+
+class AnnualReportOut(Schema):
+    participant: str
+    year: int
+    received_on: dt.date
+
+
+@router.post("/annual-reports", response={201: AnnualReportOut, **ERRORS}, auth=AUTH,
+             openapi_extra=permission("statistics.submit"),
+             summary="Record a participant's annual report (STAT-11, due 31 March)")
+def annual_report(request: HttpRequest, body: AnnualReportIn) -> Status[dict[str, Any]]:
+    if not 2000 <= body.year <= clock.today().year:
+        raise ValidationFailed("year must be a past or current year", code="invalid_year")
+    r = services.record_annual_report(actor_of(request), body.participant.upper(), body.year, body.received_on,
+                                      body.note)
+    return Status(201, {"participant": r.participant, "year": r.year, "received_on": r.received_on})

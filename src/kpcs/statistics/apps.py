@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class StatisticsConfig(AppConfig):
+    name = "kpcs.statistics"
+    label = "kp_statistics"
+    verbose_name = "Statistics"

@@ -1,0 +1,81 @@
+"""Statistics reported by participants (production, trade) and annual reports.
+
+Trade statistics derived from certificates are computed from the certificate store on demand, never typed
+in or copied here; this table keeps what participants submit and what is imported, with its source.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from kpcs.statistics import rules
+
+SOURCES = (("submitted", "submitted"), ("imported", "imported"))
+
+
+class Batch(models.Model):
+    """One submission or imported file: where a set of figures came from, who brought it and when."""
+
+    source = models.CharField(_("source"), max_length=16, choices=SOURCES)
+    filename = models.CharField(_("file name"), max_length=300, blank=True, default="")
+    sha256 = models.CharField(_("file SHA-256"), max_length=64, blank=True, default="")
+    rows = models.IntegerField(_("rows"))
+    created_by = models.CharField(_("created by"), max_length=200)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("statistics batch")
+        verbose_name_plural = _("statistics batches")
+
+
+class Figure(models.Model):
+    """One figure in the exchange format. A new figure for the same key is a new revision; the latest counts."""
+
+    period = models.CharField(_("period"), max_length=7)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    participant = models.CharField(_("participant"), max_length=2)
+    flow = models.CharField(_("flow"), max_length=10, choices=[(f, f) for f in rules.FLOWS])
+    partner = models.CharField(_("partner"), max_length=2, blank=True, default="")
+    origin = models.CharField(_("origin"), max_length=2, blank=True, default="")
+    hs_code = models.CharField(_("HS code"), max_length=7, blank=True, default="")
+    carats_centi = models.BigIntegerField(_("centi-carats"), null=True, blank=True)
+    usd_cents = models.BigIntegerField(_("US cents"), null=True, blank=True)
+    certificates = models.IntegerField(_("certificates"), null=True, blank=True)
+    industrial_carats_centi = models.BigIntegerField(_("industrial centi-carats"), null=True, blank=True)
+    artisanal_carats_centi = models.BigIntegerField(_("artisanal centi-carats"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=SOURCES)
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="figures", verbose_name=_("batch"))
+    row = models.IntegerField(_("row in the file"), null=True, blank=True)
+    revision = models.IntegerField(_("revision"), default=1)
+    is_current = models.BooleanField(_("current"), default=True)
+
+    class Meta:
+        verbose_name = _("figure")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "participant", "flow", "partner", "origin", "hs_code", "source", "revision"],
+                name="statistics_figure_unique_revision"),
+        ]
+        indexes = [
+            models.Index(fields=["participant", "period", "is_current"], name="figure_participant_idx"),
+            models.Index(fields=["is_current", "flow"], name="figure_current_idx"),
+        ]
+
+
+class AnnualReport(models.Model):
+    """Receipt of a participant's annual report on its implementation of the scheme (STAT-11)."""
+
+    participant = models.CharField(_("participant"), max_length=2)
+    year = models.IntegerField(_("year reported on"))
+    received_on = models.DateField(_("received on"))
+    recorded_by = models.CharField(_("recorded by"), max_length=200)
+    note = models.TextField(_("note"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("annual report")
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "year"], name="statistics_annual_report_unique"),
+        ]

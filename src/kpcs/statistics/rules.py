@@ -1,0 +1,209 @@
+"""Statistics rules: reporting periods, the exchange format and reporting deadlines (STAT-01..11).
+
+Plain functions over plain values; no database.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from kpcs.certificates.rules import HS_IN_SCOPE
+from kpcs.registry import rules as registry_rules
+
+COLUMNS = ("period", "participant", "flow", "partner", "origin", "hs_code", "carats", "usd", "certificates")
+FLOWS = ("production", "export", "import")
+MAX_AMOUNT = Decimal("1000000000000")  # 10^12: far above world production in carats or US$ per row
+DEFAULT_DUE_MONTHS = 2  # STAT-01, STAT-03: published within two months of the period
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A reporting period: a year, a half-year (H1/H2) or a quarter (Q1..Q4)."""
+
+    year: int
+    kind: str  # "year" | "half" | "quarter"
+    index: int  # 1 for a year; 1..2 for halves; 1..4 for quarters
+
+    @property
+    def label(self) -> str:
+        if self.kind == "year":
+            return str(self.year)
+        return f"{self.year}-{'H' if self.kind == 'half' else 'Q'}{self.index}"
+
+    @property
+    def months(self) -> tuple[int, int]:
+        span = {"year": 12, "half": 6, "quarter": 3}[self.kind]
+        first = (self.index - 1) * span + 1
+        return first, first + span - 1
+
+    @property
+    def start(self) -> dt.date:
+        return dt.date(self.year, self.months[0], 1)
+
+    @property
+    def end(self) -> dt.date:
+        last = self.months[1]
+        return dt.date(self.year, last, calendar.monthrange(self.year, last)[1])
+
+    def contains(self, other: Period) -> bool:
+        return self.start <= other.start and other.end <= self.end
+
+    def __str__(self) -> str:
+        return self.label
+
+
+_PERIOD = re.compile(r"^(\d{4})(?:-(H[12]|Q[1-4]))?$")
+
+
+def parse_period(text: str) -> Period:
+    m = _PERIOD.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a period: use YYYY, YYYY-H1/H2 or YYYY-Q1..Q4")
+    year = int(m.group(1))
+    if not 1990 <= year <= 2100:
+        raise ValueError(f"year {year} is out of range")
+    part = m.group(2)
+    if part is None:
+        return Period(year, "year", 1)
+    return Period(year, "half" if part[0] == "H" else "quarter", int(part[1]))
+
+
+def quarter_of(day: dt.date) -> Period:
+    return Period(day.year, "quarter", (day.month - 1) // 3 + 1)
+
+
+def half_of(day: dt.date) -> Period:
+    return Period(day.year, "half", 1 if day.month <= 6 else 2)
+
+
+def periods_of_year(year: int, kind: str) -> list[Period]:
+    n = {"year": 1, "half": 2, "quarter": 4}[kind]
+    return [Period(year, kind, i) for i in range(1, n + 1)]
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def due_on(period: Period, due_months: int = DEFAULT_DUE_MONTHS) -> dt.date:
+    """Statistics are due `due_months` after the period ends (STAT-01, STAT-03)."""
+    return add_months(period.end + dt.timedelta(days=1), due_months) - dt.timedelta(days=1)
+
+
+def annual_report_due(year: int) -> dt.date:
+    """STAT-11: the annual report on the previous calendar year is due by 31 March."""
+    return dt.date(year + 1, 3, 31)
+
+
+def obligation_status(received_on: dt.date | None, due: dt.date, as_of: dt.date) -> str:
+    """received (on time), late (received after the due date), missing (not received, past due), pending.
+
+    Judged as of a date: something that arrived after `as_of` had not been received then."""
+    if received_on is not None and received_on <= as_of:
+        return "received" if received_on <= due else "late"
+    return "missing" if as_of > due else "pending"
+
+
+# --- the exchange format ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the statistics exchange format; quantities exact, absent ones None."""
+
+    period: Period
+    participant: str
+    flow: str
+    partner: str
+    origin: str
+    hs_code: str
+    carats: Decimal | None
+    usd: Decimal | None
+    certificates: int | None
+
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        return (self.period.label, self.participant, self.flow, self.partner, self.origin, self.hs_code)
+
+    def as_csv(self) -> list[str]:
+        return [self.period.label, self.participant, self.flow, self.partner, self.origin, self.hs_code,
+                "" if self.carats is None else f"{self.carats:.2f}", "" if self.usd is None else f"{self.usd:.2f}",
+                "" if self.certificates is None else str(self.certificates)]
+
+
+class RowError(ValueError):
+    """A row of a statistics file that cannot be accepted; names the row and the column."""
+
+    def __init__(self, row: int, column: str, message: str) -> None:
+        super().__init__(f"row {row}, column {column}: {message}")
+        self.row, self.column, self.message = row, column, message
+
+
+def check_header(header: list[str]) -> None:
+    cleaned = [h.strip().lower() for h in header]
+    if tuple(cleaned) != COLUMNS:
+        raise RowError(1, "header", f"expected exactly the columns {','.join(COLUMNS)}; got {','.join(header)}")
+
+
+def _amount(value: str, row: int, column: str) -> Decimal | None:
+    text = value.strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"\d+(\.\d{1,2})?", text):
+        raise RowError(row, column, f"{text!r} is not a non-negative decimal with at most 2 places")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - excluded by the pattern
+        raise RowError(row, column, f"{text!r} is not a decimal") from None
+    if amount > MAX_AMOUNT:
+        raise RowError(row, column, f"{text} is larger than any plausible figure")
+    return amount
+
+
+def parse_row(values: list[str], row: int) -> Row:
+    """Validate one data row (row numbers count the header as row 1, as a spreadsheet shows them)."""
+    if len(values) != len(COLUMNS):
+        raise RowError(row, "-", f"expected {len(COLUMNS)} columns, found {len(values)}")
+    cells = dict(zip(COLUMNS, (v.strip() for v in values), strict=True))
+    try:
+        period = parse_period(cells["period"])
+    except ValueError as exc:
+        raise RowError(row, "period", str(exc)) from None
+    participant = cells["participant"].upper()
+    if not registry_rules.is_participant_code(participant):
+        raise RowError(row, "participant", f"{cells['participant']!r} is not an ISO 3166-1 alpha-2 code or EU")
+    flow = cells["flow"].lower()
+    if flow not in FLOWS:
+        raise RowError(row, "flow", f"{cells['flow']!r} is not one of {', '.join(FLOWS)}")
+    partner = cells["partner"].upper()
+    if partner and not registry_rules.is_participant_code(partner):
+        raise RowError(row, "partner", f"{cells['partner']!r} is not an ISO 3166-1 alpha-2 code or EU")
+    if partner and flow == "production":
+        raise RowError(row, "partner", "production has no partner")
+    if partner == participant:
+        raise RowError(row, "partner", "a participant does not trade with itself")
+    origin = cells["origin"].upper()
+    if origin and not registry_rules.is_country_code(origin):
+        raise RowError(row, "origin", f"{cells['origin']!r} is not an ISO 3166-1 alpha-2 country code")
+    hs = cells["hs_code"]
+    if hs:
+        digits = re.sub(r"[\s.]", "", hs)
+        hs = f"{digits[:4]}.{digits[4:6]}" if len(digits) in (6, 8) and digits.isdigit() else hs
+        if hs not in HS_IN_SCOPE:
+            raise RowError(row, "hs_code", f"{cells['hs_code']!r} is not one of {', '.join(HS_IN_SCOPE)}")
+    carats = _amount(cells["carats"], row, "carats")
+    usd = _amount(cells["usd"], row, "usd")
+    if carats is None and usd is None:
+        raise RowError(row, "carats", "carats and usd may not both be empty")
+    certificates: int | None = None
+    if cells["certificates"]:
+        if not cells["certificates"].isdigit():
+            raise RowError(row, "certificates", f"{cells['certificates']!r} is not a whole number")
+        certificates = int(cells["certificates"])
+        if flow == "production":
+            raise RowError(row, "certificates", "production has no certificates")
+    return Row(period, participant, flow, partner, origin, hs, carats, usd, certificates)

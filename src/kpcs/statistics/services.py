@@ -1,0 +1,449 @@
+"""Statistics use cases: trade derived from certificates, production submissions, imports and exports of
+the exchange format, reporting compliance (STAT-01..11)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, F, Min, Q, Sum
+
+from kpcs import clock
+from kpcs.audit import services as audit
+from kpcs.certificates.models import Certificate, CertificateLine
+from kpcs.errors import NotFound, ValidationFailed
+from kpcs.monitoring.rules import Fact
+from kpcs.registry import services as registry
+from kpcs.registry.services import Actor
+from kpcs.statistics import rules
+from kpcs.statistics.models import AnnualReport, Batch, Figure
+
+CENT = Decimal("0.01")
+# Certificates that stand for a shipment that left the country: cancelled and expired ones never did.
+EXPORTED = ("issued", "confirmed", "rejected")
+FIRST_LINES = Count("certificate_id", filter=Q(position=1))
+Progress = Callable[[str, int], None]  # (phase "checking" or "writing", rows done)
+
+
+def _dec(centi: int | None) -> Decimal | None:
+    return None if centi is None else (Decimal(centi) / 100).quantize(CENT)
+
+
+def _centi(value: Decimal | None) -> int | None:
+    return None if value is None else int(value * 100)
+
+
+# --- derived from certificates -------------------------------------------------------------------
+
+def _quarter_filter(period: rules.Period | None) -> list[str] | None:
+    if period is None:
+        return None
+    quarters = rules.periods_of_year(period.year, "quarter")
+    return [q.label for q in quarters if period.contains(q)]
+
+
+def derived_facts(period: rules.Period | None = None, participant: str | None = None) -> list[Fact]:
+    """Quarterly trade by partner, origin and HS code, aggregated from certificate lines (STAT-01, STAT-02).
+
+    Exports come from certificates issued (and not cancelled or expired unused), by quarter of issue;
+    imports from certificates confirmed by the importing authority, by quarter of receipt. A certificate is
+    counted once, on the row of its first line, so that certificate counts add up across HS codes.
+    """
+    quarters = _quarter_filter(period)
+    facts: list[Fact] = []
+    exports = CertificateLine.objects.filter(certificate__status__in=EXPORTED)
+    if quarters is not None:
+        exports = exports.filter(certificate__issued_quarter__in=quarters)
+    if participant:
+        exports = exports.filter(certificate__exporting_participant_id=participant)
+    rows = (exports.values(q=F("certificate__issued_quarter"), p=F("certificate__exporting_participant_id"),
+                           partner=F("certificate__importing_participant_id"), origin=F("certificate__origin"),
+                           hs=F("hs_code"))
+            .annotate(c=Sum("carats_centi"), v=Sum("value_cents"), n=FIRST_LINES))
+    facts.extend(_facts(rows, "export"))
+    imports = CertificateLine.objects.filter(certificate__status="confirmed")
+    if quarters is not None:
+        imports = imports.filter(certificate__confirmation__received_quarter__in=quarters)
+    if participant:
+        imports = imports.filter(certificate__importing_participant_id=participant)
+    rows = (imports.values(q=F("certificate__confirmation__received_quarter"),
+                           p=F("certificate__importing_participant_id"),
+                           partner=F("certificate__exporting_participant_id"), origin=F("certificate__origin"),
+                           hs=F("hs_code"))
+            .annotate(c=Sum("carats_centi"), v=Sum("value_cents"), n=FIRST_LINES))
+    facts.extend(_facts(rows, "import"))
+    return facts
+
+
+def _facts(rows: Iterable[Any], flow: str) -> Iterator[Fact]:
+    cache: dict[str, rules.Period] = {}
+    for r in rows:
+        q = r["q"]
+        if q not in cache:
+            cache[q] = rules.parse_period(q)
+        yield Fact(cache[q], r["p"], flow, r["partner"], "" if r["origin"] == "mixed" else r["origin"], r["hs"],
+                   _dec(r["c"]), _dec(r["v"]), r["n"], f"certificates ({r['n']} {flow}ed)")
+
+
+# --- reported figures ----------------------------------------------------------------------------
+
+def reported_facts(period: rules.Period | None = None, participant: str | None = None,
+                   flows: Iterable[str] = rules.FLOWS) -> list[Fact]:
+    qs = Figure.objects.filter(is_current=True, flow__in=list(flows))
+    if period is not None:
+        qs = qs.filter(period_start__gte=period.start, period_end__lte=period.end)
+    if participant:
+        qs = qs.filter(participant=participant)
+    cache: dict[str, rules.Period] = {}
+    out = []
+    for (label, p, flow, partner, origin, hs, c, v, n, source, filename, row) in qs.values_list(
+            "period", "participant", "flow", "partner", "origin", "hs_code", "carats_centi", "usd_cents",
+            "certificates", "source", "batch__filename", "row").iterator(chunk_size=5000):
+        if label not in cache:
+            cache[label] = rules.parse_period(label)
+        where = f"{source} ({filename} row {row})" if row else f"{source} ({filename})"
+        out.append(Fact(cache[label], p, flow, partner, origin, hs, _dec(c), _dec(v), n, where))
+    return out
+
+
+def effective_facts(period: rules.Period | None = None, participant: str | None = None) -> list[Fact]:
+    """What the node knows: trade derived from certificates wherever a participant's year has any, otherwise
+    the imported trade figures; production as submitted or imported (the latest revision counts).
+
+    Where the same production figure was both submitted and imported, the most recent batch wins.
+    """
+    derived = derived_facts(period, participant)
+    covered = {(f.participant, f.flow, f.period.year) for f in derived}
+    reported = reported_facts(period, participant, flows=("export", "import"))
+    trade = [f for f in reported if (f.participant, f.flow, f.period.year) not in covered]
+    production = _latest_production(period, participant)
+    return derived + trade + production
+
+
+def _latest_production(period: rules.Period | None, participant: str | None) -> list[Fact]:
+    qs = Figure.objects.filter(is_current=True, flow="production")
+    if period is not None:
+        qs = qs.filter(period_start__gte=period.start, period_end__lte=period.end)
+    if participant:
+        qs = qs.filter(participant=participant)
+    best: dict[tuple[str, ...], tuple[int, Fact]] = {}
+    for (label, p, origin, hs, c, v, source, batch_id, filename, row) in qs.values_list(
+            "period", "participant", "origin", "hs_code", "carats_centi", "usd_cents", "source", "batch_id",
+            "batch__filename", "row"):
+        key = (label, p, origin, hs)
+        if key not in best or batch_id > best[key][0]:
+            where = f"{source} ({filename} row {row})" if row else f"{source} ({filename})"
+            best[key] = (batch_id, Fact(rules.parse_period(label), p, "production", "", origin, hs, _dec(c), _dec(v),
+                                        None, where))
+    return [f for _, f in best.values()]
+
+
+# --- importing and exporting the exchange format ------------------------------------------------
+
+@dataclass
+class ImportResult:
+    batch_id: int
+    rows: int
+    revised: int
+    sha256: str
+
+
+def parse_csv(text: str, progress: Progress | None = None) -> tuple[list[rules.Row], list[int]]:
+    """Every row or nothing: the first bad row raises RowError naming the row and the column."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise rules.RowError(1, "header", "the file is empty") from None
+    except csv.Error as exc:
+        raise rules.RowError(1, "header", f"not a CSV file: {exc}") from None
+    rules.check_header(header)
+    rows: list[rules.Row] = []
+    numbers: list[int] = []
+    seen: dict[tuple[str, ...], int] = {}
+    n = 1
+    try:
+        for n, values in enumerate(reader, start=2):
+            if not values or all(not v.strip() for v in values):
+                continue
+            row = rules.parse_row(values, n)
+            key = row.key()
+            if key in seen:
+                raise rules.RowError(n, "period", f"repeats the figure of row {seen[key]} "
+                                                  "(same period, participant, flow, partner, origin and HS code)")
+            seen[key] = n
+            rows.append(row)
+            numbers.append(n)
+            if progress and n % 10000 == 0:
+                progress("checking", n)
+    except csv.Error as exc:
+        raise rules.RowError(n + 1, "-", f"malformed CSV: {exc}") from None
+    if not rows:
+        raise rules.RowError(2, "-", "the file has a header but no rows")
+    return rows, numbers
+
+
+def import_rows(rows: list[rules.Row], *, actor: Actor, source: str, filename: str = "", sha256: str = "",
+                row_numbers: list[int] | None = None, progress: Progress | None = None) -> ImportResult:
+    """Store figures as a new batch; a figure already held for the same key becomes a new revision."""
+    now = clock.now()
+    periods = {r.period.label for r in rows}
+    participants = {r.participant for r in rows}
+    with transaction.atomic():
+        batch = Batch.objects.create(source=source, filename=filename, sha256=sha256, rows=len(rows),
+                                     created_by=actor.label, created_at=now)
+        existing: dict[tuple[str, ...], tuple[int, int]] = {}
+        qs = Figure.objects.filter(source=source, is_current=True, period__in=periods, participant__in=participants)
+        for pk, *key, rev in qs.values_list("pk", "period", "participant", "flow", "partner", "origin", "hs_code",
+                                            "revision").iterator(chunk_size=5000):
+            existing[tuple(key)] = (pk, rev)
+        superseded = [existing[r.key()][0] for r in rows if r.key() in existing]
+        for i in range(0, len(superseded), 900):
+            Figure.objects.filter(pk__in=superseded[i:i + 900]).update(is_current=False)
+        figures = []
+        for i, r in enumerate(rows):
+            prev = existing.get(r.key())
+            figures.append(Figure(
+                period=r.period.label, period_start=r.period.start, period_end=r.period.end, participant=r.participant,
+                flow=r.flow, partner=r.partner, origin=r.origin, hs_code=r.hs_code, carats_centi=_centi(r.carats),
+                usd_cents=_centi(r.usd), certificates=r.certificates, source=source, batch=batch,
+                row=row_numbers[i] if row_numbers else None, revision=prev[1] + 1 if prev else 1, is_current=True))
+        for i in range(0, len(figures), 5000):
+            Figure.objects.bulk_create(figures[i:i + 5000])
+            if progress:
+                progress("writing", min(i + 5000, len(figures)))
+        audit.record(actor=actor.label, action="statistics.imported", object_type="statistics_batch",
+                     object_id=str(batch.pk), payload={"source": source, "file": filename, "sha256": sha256,
+                                                       "rows": len(rows), "revised": len(superseded)})
+    return ImportResult(batch.pk, len(rows), len(superseded), sha256)
+
+
+def import_csv(data: bytes, *, actor: Actor, filename: str = "", progress: Progress | None = None) -> ImportResult:
+    """`kpcs stats import`: all-or-nothing; nothing is written unless every row is valid."""
+    registry.require(actor, "statistics.import")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise rules.RowError(1, "-", f"the file is not UTF-8 text: {exc}") from None
+    rows, numbers = parse_csv(text, progress)
+    return import_rows(rows, actor=actor, source="imported", filename=filename, row_numbers=numbers,
+                       sha256=hashlib.sha256(data).hexdigest(), progress=progress)
+
+
+def export_rows(period: rules.Period | None = None, participant: str | None = None) -> list[rules.Row]:
+    """The node's effective figures in the exchange format, sorted."""
+    out = []
+    for f in effective_facts(period, participant):
+        out.append(rules.Row(f.period, f.participant, f.flow, f.partner, f.origin, f.hs_code, f.carats, f.usd,
+                             f.certificates))
+    flow_order = {fl: i for i, fl in enumerate(rules.FLOWS)}
+    out.sort(key=lambda r: (r.period.start, r.period.kind, r.participant, flow_order[r.flow], r.partner, r.origin,
+                            r.hs_code))
+    return out
+
+
+def write_csv(rows: Iterable[rules.Row], fh: io.TextIOBase | Any) -> int:
+    w = csv.writer(fh, lineterminator="\n")
+    w.writerow(rules.COLUMNS)
+    n = 0
+    for r in rows:
+        w.writerow(r.as_csv())
+        n += 1
+    return n
+
+
+# --- production submissions ------------------------------------------------------------------------
+
+def submit_production(actor: Actor, *, participant: str, period: str, carats: str | None, usd: str | None,
+                      industrial_carats: str | None = None, artisanal_carats: str | None = None) -> Figure:
+    """STAT-03: half-yearly production (carats and US$), optionally split industrial/artisanal; a resubmission
+    for the same period is a new revision and the latest counts."""
+    registry.require(actor, "statistics.submit", participant)
+    try:
+        p = rules.parse_period(period)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), code="invalid_period") from None
+    if p.kind == "quarter":
+        raise ValidationFailed("production is reported per half-year (YYYY-H1/H2) or year (STAT-03)",
+                               code="invalid_period", rule="STAT-03")
+    values: dict[str, Decimal | None] = {}
+    for name, raw in (("carats", carats), ("usd", usd), ("industrial_carats", industrial_carats),
+                      ("artisanal_carats", artisanal_carats)):
+        try:
+            values[name] = rules._amount(raw or "", 0, name)
+        except rules.RowError as exc:
+            raise ValidationFailed(f"{name}: {exc.message}", code="invalid_quantity") from None
+    if values["carats"] is None and values["usd"] is None:
+        raise ValidationFailed("give carats, usd or both", code="invalid_quantity")
+    split = [v for v in (values["industrial_carats"], values["artisanal_carats"]) if v is not None]
+    if split and values["carats"] is not None and sum(split, Decimal(0)) > values["carats"]:
+        raise ValidationFailed("industrial and artisanal carats exceed the total", code="invalid_quantity")
+    row = rules.Row(p, participant, "production", "", "", "", values["carats"], values["usd"], None)
+    with transaction.atomic():
+        result = import_rows([row], actor=actor, source="submitted", filename=f"submission {p.label}")
+        fig = Figure.objects.get(batch_id=result.batch_id)
+        fig.industrial_carats_centi = _centi(values["industrial_carats"])
+        fig.artisanal_carats_centi = _centi(values["artisanal_carats"])
+        fig.save(update_fields=["industrial_carats_centi", "artisanal_carats_centi"])
+    return fig
+
+
+def production_history(actor: Actor, participant: str) -> list[dict[str, Any]]:
+    registry.require(actor, "statistics.read", participant)
+    qs = (Figure.objects.filter(participant=participant, flow="production").select_related("batch")
+          .order_by("period_start", "period", "revision"))
+    return [{"period": f.period, "carats": _dec(f.carats_centi), "usd": _dec(f.usd_cents),
+             "industrial_carats": _dec(f.industrial_carats_centi), "artisanal_carats": _dec(f.artisanal_carats_centi),
+             "source": f.source, "revision": f.revision, "current": f.is_current, "by": f.batch.created_by,
+             "at": f.batch.created_at} for f in qs]
+
+
+# --- trade statistics and reconciliation ----------------------------------------------------------
+
+def trade_statistics(actor: Actor, period: rules.Period, participant: str) -> dict[str, Any]:
+    """STAT-01/02: exports and imports of one participant for a period, by partner, origin and HS code."""
+    registry.require(actor, "statistics.read", participant)
+    facts = [f for f in effective_facts(period, participant) if f.flow != "production"]
+    breakdown = [{"flow": f.flow, "period": f.period.label, "partner": f.partner, "origin": f.origin,
+                  "hs_code": f.hs_code, "carats": f.carats, "usd": f.usd, "certificates": f.certificates,
+                  "source": f.source} for f in facts]
+    breakdown.sort(key=lambda r: (r["flow"], r["period"], r["partner"], r["origin"], r["hs_code"]))
+    totals: dict[str, dict[str, Any]] = {}
+    for flow in ("export", "import"):
+        rows = [f for f in facts if f.flow == flow]
+        totals[flow] = {"carats": sum((f.carats or Decimal(0) for f in rows), Decimal("0.00")),
+                        "usd": sum((f.usd or Decimal(0) for f in rows), Decimal("0.00")),
+                        "certificates": sum(f.certificates or 0 for f in rows)}
+    return {"participant": participant, "period": period.label, "totals": totals, "rows": breakdown}
+
+
+def reconciliation(actor: Actor, period: rules.Period, participant: str) -> list[dict[str, Any]]:
+    """For each certificate of the participant (either side) issued in the period: declared vs confirmed."""
+    registry.require(actor, "statistics.read", participant)
+    quarters = _quarter_filter(period) or []
+    qs = (Certificate.objects.filter(issued_quarter__in=quarters)
+          .filter(exporting_participant_id=participant) | Certificate.objects.filter(
+              issued_quarter__in=quarters, importing_participant_id=participant))
+    out = []
+    for c in qs.select_related("confirmation").order_by("issued_on", "number"):
+        conf = getattr(c, "confirmation", None) if c.status == "confirmed" else None
+        declared = _dec(c.total_carats_centi)
+        confirmed = _dec(conf.carats_centi) if conf else None
+        out.append({"number": c.number, "status": c.status, "exporting": c.exporting_participant_id,
+                    "importing": c.importing_participant_id, "issued_on": c.issued_on,
+                    "declared_carats": declared, "declared_usd": _dec(c.total_value_cents),
+                    "declared_parcels": c.total_parcels,
+                    "confirmed_carats": confirmed, "confirmed_parcels": conf.parcels if conf else None,
+                    "received_on": conf.received_on if conf else None,
+                    "carats_difference": (confirmed - declared) if confirmed is not None and declared is not None
+                    else None})
+    return out
+
+
+# --- reporting compliance ------------------------------------------------------------------------
+
+def record_annual_report(actor: Actor, participant: str, year: int, received_on: dt.date | None = None,
+                         note: str = "") -> AnnualReport:
+    registry.require(actor, "statistics.submit", participant)
+    received_on = received_on or clock.today()
+    with transaction.atomic():
+        report, created = AnnualReport.objects.update_or_create(
+            participant=participant, year=year,
+            defaults={"received_on": received_on, "recorded_by": actor.label, "note": note})
+        audit.record(actor=actor.label, action="annual_report.recorded", object_type="annual_report",
+                     object_id=f"{participant} {year}", participant=participant,
+                     payload={"received_on": received_on.isoformat(), "note": note})
+    return report
+
+
+def annual_reports() -> dict[tuple[str, int], dt.date]:
+    return {(r.participant, r.year): r.received_on for r in AnnualReport.objects.all()}
+
+
+def annual_reports_from() -> int | None:
+    """Annual reports are expected from the first year this node recorded one (none recorded: not tracked)."""
+    return AnnualReport.objects.order_by("year").values_list("year", flat=True).first()
+
+
+def _received_index(participant: str | None = None) -> dict[tuple[str, str], list[tuple[rules.Period, dt.date]]]:
+    """(participant, "trade"|"production") -> periods with figures and the day they first arrived.
+
+    Trade derived from certificates counts as received at the end of its quarter.
+    """
+    out: dict[tuple[str, str], list[tuple[rules.Period, dt.date]]] = defaultdict(list)
+    figures = Figure.objects.all()
+    certificates = Certificate.objects.filter(status__in=EXPORTED)
+    if participant:
+        figures = figures.filter(participant=participant)
+        certificates = certificates.filter(exporting_participant_id=participant)
+    for p, flow, label, at in (figures.values_list("participant", "flow", "period")
+                               .annotate(first=Min("batch__created_at")).order_by()):
+        out[(p, "production" if flow == "production" else "trade")].append((rules.parse_period(label), at.date()))
+    for p, quarter in certificates.values_list("exporting_participant_id", "issued_quarter").distinct().order_by():
+        period = rules.parse_period(quarter)
+        out[(p, "trade")].append((period, period.end))
+    return out
+
+
+def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = None,
+                due_months: int = rules.DEFAULT_DUE_MONTHS,
+                index: dict[tuple[str, str], list[tuple[rules.Period, dt.date]]] | None = None) -> list[dict[str, Any]]:
+    """Every reporting obligation of a participant with its due date and status (received, late, missing,
+    pending): quarterly trade, half-yearly production (for producers), the annual report by 31 March."""
+    index = index if index is not None else _received_index(participant)
+    producer = Figure.objects.filter(participant=participant, flow="production", carats_centi__gt=0).exists()
+    reports = annual_reports()
+    if years is None:
+        years = range(as_of.year - 2, as_of.year + 1)
+    out = []
+    for year in years:
+        kinds = [("trade_quarterly", "trade", "quarter")]
+        if producer:
+            kinds.append(("production_half_yearly", "production", "half"))
+        for kind, flow_kind, grain in kinds:
+            have = index.get((participant, flow_kind), [])
+            started = min((p.start for p, _ in have), default=None)
+            for period in rules.periods_of_year(year, grain):
+                if started is not None and period.end < started:
+                    continue  # obligations start with the participant's first report of this kind
+                due = rules.due_on(period, due_months)
+                got = [d for p, d in have if p.contains(period) or period.contains(p)]
+                first = min(got) if got else None
+                out.append({"kind": kind, "period": period.label, "due_on": due, "received_on": first,
+                            "status": rules.obligation_status(first, due, as_of)})
+        due = rules.annual_report_due(year)
+        got_report = reports.get((participant, year))
+        out.append({"kind": "annual_report", "period": str(year), "due_on": due,
+                    "status": rules.obligation_status(got_report, due, as_of), "received_on": got_report})
+    return out
+
+
+def non_reporting(as_of: dt.date, due_months: int = rules.DEFAULT_DUE_MONTHS) -> list[dict[str, Any]]:
+    """STAT-10: participants with statistics missing after their due date, for the public list.
+
+    A participant counts once it has ever reported (or traded on this node); the periods checked are those
+    of the last completed year and the current one.
+    """
+    index = _received_index()
+    out = []
+    for p in sorted({p for p, _ in index}):
+        missing = [o for o in obligations(p, as_of, range(as_of.year - 1, as_of.year + 1), due_months, index)
+                   if o["status"] == "missing" and o["kind"] != "annual_report"]
+        if missing:
+            out.append({"participant": p, "missing": [f"{o['kind']} {o['period']}" for o in missing]})
+    return out
+
+
+def participant_name(code: str) -> str:
+    try:
+        return registry.get_participant(code).name
+    except NotFound:
+        return code

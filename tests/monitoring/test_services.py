@@ -1,0 +1,100 @@
+"""The analysis on the database: findings kept by fingerprint, the follow-up workflow, certificate rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from kpcs.certificates import services as certificates
+from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from kpcs.monitoring import services
+from kpcs.monitoring.models import Finding, FindingEvent
+from kpcs.registry.services import Actor, Grant
+from kpcs.statistics import rules as stats_rules
+from kpcs.statistics import services as statistics
+from tests.conftest import certificate_request
+
+pytestmark = pytest.mark.django_db
+WGS = Actor("wgs@test", grants=(Grant("wgs_analyst", None, None),))
+HEADER = ",".join(stats_rules.COLUMNS)
+AS_OF = dt.date(2026, 11, 29)
+
+
+def load(*lines: str) -> None:
+    statistics.import_csv(("\n".join((HEADER, *lines)) + "\n").encode(), actor=Actor(
+        "node", grants=(Grant("admin", None, None),)), filename="t.csv")
+
+
+def congo() -> list[str]:
+    rows = []
+    for y in range(2020, 2026):
+        big = "1000000.00" if y == 2024 else "1000.00"
+        for h in (1, 2):
+            rows.append(f"{y}-H{h},CG,production,,,,2000.00,100000.00,")
+        for q in range(1, 5):
+            rows.append(f"{y}-Q{q},CG,export,EU,,7102.31,{big},{big},3")
+            rows.append(f"{y}-Q{q},EU,import,CG,,7102.31,{big},{big},3")
+    return rows
+
+
+def test_scan_records_findings_once_and_updates_them(kp: Any) -> None:
+    load(*congo())
+    first = services.scan(WGS, as_of=AS_OF)
+    # the export jump is also a volume spike, on both sides of the trade
+    assert sorted((f.rule, f.participant, f.period) for f in first) == [
+        ("exports-exceed-supply", "CG", "2024"), ("volume-spike", "CG", "2024"), ("volume-spike", "EU", "2024")]
+    again = services.scan(WGS, as_of=AS_OF)
+    assert sorted(f.pk for f in again) == sorted(f.pk for f in first)
+    assert Finding.objects.count() == 3 and FindingEvent.objects.count() == 3
+    assert [f.rule for f in services.scan(WGS, as_of=AS_OF, participant="EU")] == ["volume-spike"]
+    assert len(services.scan(WGS, as_of=AS_OF, period="2024-Q2")) == 3
+    assert services.scan(WGS, as_of=AS_OF, period="2023") == []
+
+
+def test_finding_workflow_with_questionnaire(kp: Any, make_user: Any) -> None:
+    load(*congo())
+    [finding] = [f for f in services.scan(WGS, as_of=AS_OF) if f.rule == "exports-exceed-supply"]
+    cg = make_user("stats@cg.test", "statistics_officer", "CG")
+    za = make_user("stats@za.test", "statistics_officer", "ZA")
+    with pytest.raises(NotFound):
+        services.get(za, finding.pk)  # another participant's finding is invisible
+    with pytest.raises(PermissionDenied):
+        services.request_clarification(cg, finding.pk, ["Why?"])
+    with pytest.raises(ValidationFailed):
+        services.request_clarification(WGS, finding.pk, [" "])
+    services.request_clarification(WGS, finding.pk, ["Where were these diamonds mined?", "Show stock records."])
+    with pytest.raises(ValidationFailed):
+        services.answer(cg, finding.pk, ["Alluvial production"])  # every question must be answered
+    services.answer(cg, finding.pk, ["Artisanal production not yet recorded", "Attached"])
+    with pytest.raises(Conflict):
+        services.answer(cg, finding.pk, ["again", "again"])
+    row = services.escalate(WGS, finding.pk, "answers do not explain 4 Mct")
+    assert row.status == "escalated"
+    with pytest.raises(Conflict):
+        services.close(WGS, finding.pk, "too late")
+    detail = services.to_dict(services.get(cg, finding.pk), events=True)
+    assert [e["to"] for e in detail["events"]] == ["open", "clarification_requested", "answered", "escalated"]
+    assert detail["questionnaire"]["answers"][1] == "Attached"
+    # re-running the analysis keeps the workflow status
+    services.scan(WGS, as_of=AS_OF)
+    assert Finding.objects.get(pk=finding.pk).status == "escalated"
+
+
+def test_unconfirmed_certificate_from_the_certificate_store(bw_officer: Any) -> None:
+    cert = certificates.issue(bw_officer, certificate_request(), now=dt.datetime(2026, 9, 1, tzinfo=dt.UTC))
+    found = [f for f in services.scan(WGS, as_of=AS_OF) if f.rule == "unconfirmed-certificate"]
+    assert [(f.participant, f.subject) for f in found] == [("EU", cert.number)]
+    assert not [f for f in services.scan(WGS, as_of=dt.date(2026, 9, 10)) if f.rule == "unconfirmed-certificate"]
+
+
+def test_certificate_priced_far_below_its_origin(bw_officer: Any) -> None:
+    load(*[f"{y}-H{h},BW,production,,,,10000000.00,10000000000.00," for y in (2024, 2025) for h in (1, 2)])
+    cheap = certificate_request(lines=[{"hs_code": "7102.31", "carats": "5000.00", "value_usd": "50000.00",
+                                        "parcels": 2}])
+    cert = certificates.issue(bw_officer, cheap, now=dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
+    certificates.issue(bw_officer, certificate_request(), now=dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
+    found = [f for f in services.scan(WGS, as_of=dt.date(2025, 6, 10)) if f.rule == "certificate-price-outlier"]
+    assert [(f.participant, f.subject) for f in found] == [("BW", cert.number)]
+    assert "US$10.00/ct" in found[0].summary and "US$1,000.00/ct" in found[0].summary

@@ -1,0 +1,132 @@
+"""Statistics use cases on the database: derived trade, imports all-or-nothing, revisions, compliance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from kpcs.certificates import services as certificates
+from kpcs.errors import PermissionDenied, ValidationFailed
+from kpcs.registry.services import Actor, Grant
+from kpcs.statistics import rules, services
+from kpcs.statistics.models import Batch, Figure
+from tests.conftest import certificate_request
+
+pytestmark = pytest.mark.django_db
+NODE = Actor("test node", grants=(Grant("wgs_analyst", None, None), Grant("admin", None, None)))
+HEADER = ",".join(rules.COLUMNS)
+
+
+def csv_bytes(*lines: str) -> bytes:
+    return ("\n".join((HEADER, *lines)) + "\n").encode()
+
+
+def test_trade_is_derived_from_certificates(bw_officer: Any, eu_officer: Any) -> None:
+    when = dt.datetime(2025, 2, 10, tzinfo=dt.UTC)
+    a = certificates.issue(bw_officer, certificate_request(), now=when)
+    certificates.issue(bw_officer, certificate_request(), now=when)
+    cancelled = certificates.issue(bw_officer, certificate_request(), now=when)
+    certificates.cancel(bw_officer, cancelled.number, {"reason": "x"}, now=when)
+    certificates.confirm(eu_officer, a.number, {"received_on": "2025-04-02", "parcels": 4, "carats": "1650.40",
+                                                "seals_intact": True}, now=when + dt.timedelta(days=60))
+    facts = {(f.participant, f.flow, f.period.label, f.hs_code): f for f in services.derived_facts()}
+    exp = facts[("BW", "export", "2025-Q1", "7102.31")]
+    assert (exp.partner, exp.origin, exp.carats, exp.usd, exp.certificates) == (
+        "EU", "BW", Decimal("2500.80"), Decimal("3751200.00"), 2)  # the cancelled one is not an export
+    imp = facts[("EU", "import", "2025-Q2", "7102.31")]  # by quarter of receipt
+    assert (imp.partner, imp.carats, imp.certificates) == ("BW", Decimal("1250.40"), 1)
+    stats = services.trade_statistics(NODE, rules.parse_period("2025"), "BW")
+    assert stats["totals"]["export"] == {"carats": Decimal("3300.80"), "usd": Decimal("3775200.00"), "certificates": 2}
+
+
+def test_reconciliation_shows_declared_beside_confirmed(bw_officer: Any, eu_officer: Any) -> None:
+    when = dt.datetime(2025, 2, 10, tzinfo=dt.UTC)
+    a = certificates.issue(bw_officer, certificate_request(), now=when)
+    certificates.confirm(eu_officer, a.number, {"received_on": "2025-02-12", "parcels": 4, "carats": "1600.00",
+                                                "seals_intact": True}, now=when + dt.timedelta(days=2))
+    [row] = services.reconciliation(NODE, rules.parse_period("2025-Q1"), "EU")
+    assert (row["declared_carats"], row["confirmed_carats"], row["carats_difference"]) == (
+        Decimal("1650.40"), Decimal("1600.00"), Decimal("-50.40"))
+
+
+def test_import_is_all_or_nothing_and_names_the_row(kp: Any) -> None:
+    bad = csv_bytes("2024-Q1,BW,export,EU,BW,7102.31,100.00,1000.00,2",
+                    "2024-Q2,BW,export,EU,BW,7102.31,abc,1000.00,2")
+    with pytest.raises(rules.RowError) as exc:
+        services.import_csv(bad, actor=NODE, filename="bad.csv")
+    assert (exc.value.row, exc.value.column) == (3, "carats")
+    assert not Figure.objects.exists()
+    dup = csv_bytes("2024-Q1,BW,export,EU,BW,7102.31,100.00,1000.00,2", "2024-Q1,BW,export,EU,BW,7102.31,1,1,1")
+    with pytest.raises(rules.RowError) as exc:
+        services.import_csv(dup, actor=NODE)
+    assert exc.value.row == 3 and "row 2" in exc.value.message
+    assert not Figure.objects.exists()
+
+
+def test_reimport_makes_a_revision_and_the_latest_counts(kp: Any) -> None:
+    services.import_csv(csv_bytes("2024-H1,BW,production,,,,1000.00,50000.00,"), actor=NODE, filename="a.csv")
+    services.import_csv(csv_bytes("2024-H1,BW,production,,,,1200.00,60000.00,"), actor=NODE, filename="b.csv")
+    rows = Figure.objects.filter(participant="BW").order_by("revision")
+    assert [(r.revision, r.is_current, r.carats_centi) for r in rows] == [(1, False, 100000), (2, True, 120000)]
+    [prod] = [f for f in services.effective_facts() if f.flow == "production"]
+    assert prod.carats == Decimal("1200.00") and "b.csv row 2" in prod.source
+
+
+def test_production_submissions_keep_every_revision(make_user: Any) -> None:
+    officer = make_user("stats@bw.test", "statistics_officer", "BW")
+    services.submit_production(officer, participant="BW", period="2025-H1", carats="11000000.00",
+                               usd="1650000000.00", industrial_carats="1000000.00", artisanal_carats="0")
+    services.submit_production(officer, participant="BW", period="2025-H1", carats="11500000.00",
+                               usd="1700000000.00")
+    history = services.production_history(officer, "BW")
+    assert [(h["revision"], h["current"], h["carats"]) for h in history] == [
+        (1, False, Decimal("11000000.00")), (2, True, Decimal("11500000.00"))]
+    assert history[0]["industrial_carats"] == Decimal("1000000.00")
+    with pytest.raises(PermissionDenied):
+        services.submit_production(officer, participant="ZA", period="2025-H1", carats="1", usd="1")
+    with pytest.raises(ValidationFailed):
+        services.submit_production(officer, participant="BW", period="2025-Q1", carats="1", usd="1")
+    with pytest.raises(ValidationFailed):
+        services.submit_production(officer, participant="BW", period="2025-H2", carats=None, usd=None)
+
+
+def test_imported_trade_gives_way_to_certificates_for_the_same_year(bw_officer: Any) -> None:
+    services.import_csv(csv_bytes("2025-Q1,BW,export,EU,BW,7102.31,999.00,999.00,1",
+                                  "2024-Q1,BW,export,EU,BW,7102.31,500.00,500.00,1"), actor=NODE)
+    certificates.issue(bw_officer, certificate_request(), now=dt.datetime(2025, 2, 10, tzinfo=dt.UTC))
+    exports = sorted((f.period.label, f.carats, f.source.split(" ")[0]) for f in services.effective_facts()
+                     if f.flow == "export")
+    assert exports == [("2024-Q1", Decimal("500.00"), "imported"), ("2025-Q1", Decimal("400.00"), "certificates"),
+                       ("2025-Q1", Decimal("1250.40"), "certificates")]
+
+
+def test_export_writes_what_import_reads(kp: Any, tmp_path: Any) -> None:
+    data = csv_bytes("2023,MU,import,EU,,,5000.00,900000.00,3", "2024-H1,BW,production,,,,1000.00,50000.00,",
+                     "2024-Q1,BW,export,EU,BW,7102.31,100.00,1000.00,2")
+    services.import_csv(data, actor=NODE)
+    out = tmp_path / "out.csv"
+    with out.open("w", newline="") as fh:
+        services.write_csv(services.export_rows(), fh)
+    assert sorted(out.read_text().splitlines()) == sorted(data.decode().splitlines())
+    only_bw = services.export_rows(participant="BW", period=rules.parse_period("2024-Q1"))
+    assert [r.flow for r in only_bw] == ["export"]
+
+
+def test_reporting_compliance_and_the_public_list(kp: Any) -> None:
+    services.import_csv(csv_bytes(*[f"2025-Q{q},BW,export,EU,BW,7102.31,100.00,1000.00,2" for q in (1, 2)],
+                                  "2025-H1,BW,production,,,,1000.00,50000.00,"), actor=NODE)
+    Batch.objects.update(created_at=dt.datetime(2025, 7, 1, tzinfo=dt.UTC))  # the file arrived on 1 July 2025
+    obligations = {(o["kind"], o["period"]): o["status"] for o in services.obligations("BW", dt.date(2025, 12, 15),
+                                                                                       years=[2025])}
+    assert obligations[("trade_quarterly", "2025-Q1")] == "late"  # due 31 May
+    assert obligations[("trade_quarterly", "2025-Q2")] == "received"
+    assert obligations[("production_half_yearly", "2025-H1")] == "received"
+    assert obligations[("trade_quarterly", "2025-Q3")] == "missing"
+    assert obligations[("trade_quarterly", "2025-Q4")] == "pending"
+    assert obligations[("production_half_yearly", "2025-H2")] == "pending"
+    assert obligations[("annual_report", "2025")] == "pending"
+    listed = services.non_reporting(dt.date(2025, 12, 15))
+    assert listed == [{"participant": "BW", "missing": ["trade_quarterly 2025-Q3"]}]
