@@ -15,6 +15,12 @@ from django.test import Client
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Argon2 is the production hasher (checked in tests/registry/test_security.py); tests use a fast one."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def kp(db: Any) -> Any:
     """Reference data (participants, statuses, authorities) plus keys for BW, EU Antwerp, ZA and the node."""

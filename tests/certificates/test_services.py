@@ -169,6 +169,8 @@ def test_expiry_and_overdue(bw_officer: Any) -> None:
     assert services.to_dict(cert, today=dt.date(2024, 1, 10))["overdue"] is False
     assert [c.number for c in services.search(bw_officer, overdue=True, today=dt.date(2024, 1, 20))] == [cert.number]
     assert services.to_dict(cert, today=dt.date(2024, 3, 2))["status"] == "expired"
+    with pytest.raises(Conflict):  # an expired certificate is not cancelled
+        services.cancel(bw_officer, cert.number, {"reason": "late"}, now=dt.datetime(2024, 3, 2, tzinfo=dt.UTC))
     assert services.expire_due(dt.date(2024, 3, 2)) == [cert.number]
     assert Certificate.objects.get(pk=cert.pk).status == "expired"
 
@@ -190,8 +192,8 @@ def test_revoked_key_judged_at_signing_time(bw_officer: Any, kp: Any) -> None:
         services.issue(bw_officer, certificate_request())
     # a certificate forged after revocation with the stolen key is not genuine
     from kpcs import crypto
-    from kpcs.registry.services import _load_private_key
     from kpcs.registry.models import SigningKey
+    from kpcs.registry.services import _load_private_key
 
     payload = dict(services.verify_token(before.jws).payload)
     payload["issued_at"] = "2099-01-01T00:00:00.000000Z"

@@ -48,7 +48,7 @@ def parse_amount(value: Any, field_name: str, *, maximum: Decimal, allow_zero: b
                                rule="CERT-02", details={"field": field_name})
     if amount > maximum:
         raise ValidationFailed(f"{field_name} {text} exceeds the largest accepted value {maximum}",
-                               code="invalid_quantity", details={"field": field_name})
+                               code="invalid_quantity", rule="CERT-02", details={"field": field_name})
     return amount.quantize(Decimal("0.01"))
 
 
@@ -127,7 +127,8 @@ def check_declared_totals(lines: Sequence[Line], declared: Mapping[str, Any] | N
     """CERT-02: totals must equal the sum of the lines. Declared totals are optional but must add up."""
     totals = totals_of(lines)
     if totals.carats > MAX_CARATS or totals.value_usd > MAX_USD:
-        raise ValidationFailed("the shipment's totals exceed the largest accepted value", code="invalid_quantity")
+        raise ValidationFailed("the shipment's totals exceed the largest accepted value", code="invalid_quantity",
+                               rule="CERT-02")
     if declared:
         wrong: dict[str, dict[str, Any]] = {}
         if "carats" in declared and parse_amount(declared["carats"], "totals.carats",
@@ -169,12 +170,19 @@ def parse_origin(origin: Any, origin_countries: Sequence[str] | None) -> dict[st
     return {"kind": "single", "countries": [code]}
 
 
+MAX_NAME, MAX_ADDRESS = 200, 500
+
+
 def check_party(party: Mapping[str, Any] | None, role: str) -> dict[str, str]:
     """CERT-02 item 10: exporter and importer are identified by name and address."""
     if not party or not str(party.get("name", "")).strip() or not str(party.get("address", "")).strip():
         raise ValidationFailed(f"the {role} needs a name and an address (CERT-02)", code=f"invalid_{role}",
                                rule="CERT-02")
-    return {"name": str(party["name"]).strip(), "address": str(party["address"]).strip()}
+    name, address = str(party["name"]).strip(), str(party["address"]).strip()
+    if len(name) > MAX_NAME or len(address) > MAX_ADDRESS:
+        raise ValidationFailed(f"the {role}'s name is limited to {MAX_NAME} characters and its address to "
+                               f"{MAX_ADDRESS}", code=f"invalid_{role}", rule="CERT-02")
+    return {"name": name, "address": address}
 
 
 def expiry(issued_on: dt.date, requested: dt.date | None, validity_days: int) -> dt.date:

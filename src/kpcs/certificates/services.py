@@ -25,7 +25,7 @@ from kpcs.certificates.models import (
     ImportConfirmation,
     SerialCounter,
 )
-from kpcs.errors import NotFound, PermissionDenied, ValidationFailed
+from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 
@@ -61,7 +61,8 @@ def _exporting_participant(actor: Actor, requested: str | None) -> str:
 def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None = None) -> Certificate:
     """Validate, number, sign and store a certificate for the officer's participant (CERT-02, EXP-01)."""
     registry.require(actor, "certificate.issue")
-    exporting = _exporting_participant(actor, request.get("exporting_participant"))
+    requested = request.get("exporting_participant")
+    exporting = _exporting_participant(actor, str(requested).strip().upper() if requested else None)
     authority_id = registry.authority_for(actor, "exporting_officer", exporting)
     now = now or clock.now()
     day = now.date()
@@ -87,7 +88,8 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
                               participant.validity_days)
     cert_type = request.get("type") or "standard"
     if cert_type not in rules.CERTIFICATE_TYPES:
-        raise ValidationFailed(f"type must be one of {', '.join(rules.CERTIFICATE_TYPES)}", code="invalid_type")
+        raise ValidationFailed(f"type must be one of {', '.join(rules.CERTIFICATE_TYPES)}", code="invalid_type",
+                               rule="CERT-14")
     kid, private_key = registry.signing_key(authority_id, now)
     authority = registry.authority_summary(authority_id)
     exporter_public = {k: exporter[k] for k in ("name", "address", "licence")}
@@ -320,6 +322,10 @@ def cancel(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
     now = now or clock.now()
     cert = get(actor, number)
     registry.require(actor, "certificate.cancel", cert.exporting_participant_id)
+    if rules.effective_status(cert.status, cert.expires_on, now.date()) == "expired":
+        raise Conflict(f"certificate {cert.number} expired on {cert.expires_on.isoformat()}: an expired certificate "
+                       "is not cancelled (CERT-09)", code="invalid_transition",
+                       details={"status": "expired", "action": "cancel"})
     reason = str(body.get("reason") or "").strip()
     if not reason:
         raise ValidationFailed("reason is required", code="reason_required")
