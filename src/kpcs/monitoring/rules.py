@@ -509,7 +509,7 @@ def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, in
                 for period in periods_of_year(year, grain):
                     if period.start < start or period.end > horizon or due_on(period, th.due_months) >= as_of:
                         continue
-                    if not any(h.contains(period) or period.contains(h) for h in have):
+                    if period not in have and not any(h.contains(period) or period.contains(h) for h in have):
                         missing[year][kind].append(period.label)
         if annual_reports_from is not None:
             first_year = min(f.period.year for f in rows)

@@ -217,7 +217,7 @@ class _Generator:
             a.price = math.exp(rng.uniform(math.log(20), math.log(600)))
             if a.code in self.constrained:  # a mid-range price: its goods do not drive anyone's average
                 a.price = rng.uniform(60, 200)
-            a.industrial = 0.0 if rng.random() < 0.5 else rng.uniform(0.05, 0.4)
+            a.industrial = 0.0 if rng.random() < 0.65 else rng.uniform(0.05, 0.4)
             a.gem_hs = HS_UNSORTED if rng.random() < 0.06 else HS_GEM
             a.shipment = max(20.0, a.volume / rng.uniform(60, 400))
         hubs, traders = self.of("hub"), self.of("trader")
@@ -228,10 +228,10 @@ class _Generator:
                 continue  # linked below, to the biggest hub, where its absence under suspension is not felt
             chosen: list[str] = []
             for _ in range(rng.randint(1, 3)):
-                pool = hubs if hubs and (rng.random() < 0.75 or not buyers) else buyers
-                pool = [b for b in pool if b.code not in chosen]
-                if pool:
-                    chosen.append(rng.choice(pool).code)
+                group = hubs if hubs and (rng.random() < 0.75 or not buyers) else buyers
+                group = [b for b in group if b.code not in chosen]
+                if group:
+                    chosen.append(rng.choice(group).code)
             a.links = [Link(c, "share", rng.uniform(0.5, 1.5)) for c in chosen]
         for i, a in enumerate(hubs):
             later = hubs[i + 1:]
@@ -279,7 +279,7 @@ class _Generator:
 
     # --- planning the anomalies ----------------------------------------------------------------
     def plan(self) -> None:
-        """Years and participants for the anomalies that shape the simulation itself."""
+        """The years with enough history to hold a planted anomaly."""
         first = self.years[0]
         self.eligible = [y for y in self.years if y - first >= HISTORY_YEARS]
         self.used_years: list[int] = []
@@ -300,8 +300,6 @@ class _Generator:
             lasts = [y for y in range(max(self.years[0] + HISTORY_YEARS - 1, end - 3), end) if y + 1 in self.eligible]
             if lasts:
                 self.stop[self.m_actor.code] = rng.choice(lasts)
-                self.touched.update(s.code for s in self.actors.values()
-                                    if any(lk.target == self.m_actor.code for lk in s.links))
             else:
                 self.m_actor = None
         producers = [a for a in self.of("producer") if a.code not in self.constrained]
@@ -425,8 +423,8 @@ class _Generator:
     def plant_all(self) -> None:
         end = self.years[-1]
         if not self.eligible:
-            self.notes.append(f"no anomaly planted: {len(self.years)} year(s) leave no year with "
-                              f"{HISTORY_YEARS} previous years of history")
+            self.notes.append(f"only embargoed-trade may be planted: {len(self.years)} year(s) leave no year with "
+                              f"the {HISTORY_YEARS} previous years of history the other rules compare against")
         # volume-spike and price-outlier were shaped during the simulation
         if self.p3 and self.y4:
             partners = sorted({r.importer for r in self.records if r.exporter == self.p3.code and r.year == self.y4})
@@ -459,11 +457,10 @@ class _Generator:
         if not t:
             return
         candidates = []
-        for year in self.eligible:
-            imports = sum(r.imp_carats for r in self.records if r.importer == t.code and r.year == year)
-            sales = [r for r in self.records if r.exporter == t.code and r.year == year]
-            if imports >= 1000 and sales:
-                candidates.append(year)
+        for y in self.eligible:
+            bought = sum(r.imp_carats for r in self.records if r.importer == t.code and r.year == y)
+            if bought >= 1000 and any(r.exporter == t.code and r.year == y for r in self.records):
+                candidates.append(y)
         year = self.pick_year(candidates)
         if year is None:
             self.notes.append(f"exports-exceed-supply: trader {t.code} has too little trade to plant it")
@@ -551,11 +548,10 @@ class _Generator:
             exporters = [a for a in self.of("producer") if a.code not in self.constrained and a.code not in self.taken
                          and a.volume >= 20000]
             years = [y for y in ve if y in self.eligible] or ve
-            if exporters:
+            year = self.pick_year(years) if exporters else None
+            if year is not None:
                 e = self.rng.choice(exporters)
-                year = self.pick_year(years)
                 quarter = self.rng.randint(1, 4)
-                assert year is not None
                 sales = [r for r in self.records if r.exporter == e.code and r.year == year]
                 carats = max(1000.0, 0.03 * sum(r.carats for r in sales))
                 price = self.production_price(e.code, year)
@@ -568,8 +564,8 @@ class _Generator:
                 return
         ci = [y for y in whole["CI"] if 2006 <= y <= 2013]
         if ci:
-            years = set([y for y in ci if y in self.eligible] or ci)
-            options = [r for r in self.records if r.year in years and r.origin == ""
+            ci_years = set([y for y in ci if y in self.eligible] or ci)
+            options = [r for r in self.records if r.year in ci_years and r.origin == ""
                        and self.actors[r.exporter].role == "hub" and r.exporter not in self.taken
                        and r.carats >= 2000]
             if options:
