@@ -75,7 +75,7 @@ def _ensure_certificates(now: dt.datetime) -> None:
         return
     actors = {code: registry.actor_for_user(get_user_model().objects.get(username=_officer_email(code)), "demo")
               for code in DEMO_PARTICIPANTS}
-    line = {"hs_code": "7102.31", "carats": "1250.40", "value_usd": "1875600.00", "parcels": 3}
+    line = {"hs_code": "7102.31", "carats": "1250.40", "value_usd": "250080.00", "parcels": 3}
     plan = [  # (days ago, exporter, importer, origin, lines, then)
         (40, "BW", "EU", "BW", [line, {"hs_code": "7102.21", "carats": "400.00", "value_usd": "12000.00",
                                        "parcels": 1}], "confirm"),
@@ -108,6 +108,23 @@ def _ensure_certificates(now: dt.datetime) -> None:
             certificates.cancel(actors[exp], cert.number, {"reason": "shipment postponed"}, now=later)
 
 
+def _ensure_statistics(today: dt.date) -> int:
+    """A modest generated history (30 participants, the 10 years before this one, anomalies planted), analysed
+    together with the demo certificates of this year."""
+    from kpcs.monitoring import services as monitoring
+    from kpcs.statistics import generate
+    from kpcs.statistics import services as statistics
+    from kpcs.statistics.models import Figure
+
+    node = registry.Actor("demo", grants=(registry.Grant("admin", None, None), registry.Grant("wgs_analyst", None,
+                                                                                              None)))
+    if not Figure.objects.exists():
+        rows, _ = generate.generate(30, 10, seed=2026, end_year=today.year - 1)
+        statistics.import_rows(rows, actor=node, source="imported", filename=f"demo statistics (seed 2026, "
+                                                                              f"{len(rows)} rows)")
+    return len(monitoring.scan(node, as_of=today))
+
+
 def load(out: Console) -> None:
     now = clock.now()
     _ensure_keys(now - dt.timedelta(days=365))
@@ -115,6 +132,9 @@ def load(out: Console) -> None:
     admin = registry.actor_for_user(get_user_model().objects.get(username="admin@demo.kpcs"), "demo")
     _ensure_operators(admin)
     _ensure_certificates(now)
+    findings = _ensure_statistics(now.date())
+    registry.create_user("wgs@demo.kpcs", PASSWORD, "wgs_analyst")
+    accounts.append(("wgs@demo.kpcs", "wgs_analyst: Working Group on Statistics, runs the findings workflow"))
     out.print("\n[bold]Demo data loaded.[/bold] Accounts (password for all: "
               f"[bold]{PASSWORD}[/bold]):", highlight=False)
     for email, what in accounts:
@@ -124,3 +144,5 @@ def load(out: Console) -> None:
               "  curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8000/api/v1/certificates\n"
               "Exporters and importers registered: licence <CODE>-EXP-0001 and <CODE>-IMP-0001 for "
               + ", ".join(DEMO_PARTICIPANTS), highlight=False)
+    out.print(f"Statistics: 10 years of generated figures for 30 participants; {findings} finding(s) from the "
+              "anomaly analysis (kpcs analyse, GET /api/v1/findings).", highlight=False)

@@ -192,3 +192,17 @@ def test_thresholds_are_configurable() -> None:
     assert th.spike_factor == D("10") and th.spike_history_years == 4
     with pytest.raises(ValueError):
         rules.Thresholds.from_mapping({"nonsense": 1})
+
+
+def test_a_year_in_progress_is_not_judged_on_volumes() -> None:
+    """Three quarters of 2025 look like a collapse next to full years, and would make supply look short."""
+    facts = [f for f in ORDINARY if not (f.period.year == 2025 and f.period.kind == "quarter"
+                                         and f.period.index == 4)]
+    facts = [f for f in facts if not (f.period.label == "2025-H2")]
+    in_progress = rules.analyse(facts, as_of=dt.date(2025, 11, 29))
+    assert not [f for f in in_progress if f.rule in ("volume-spike", "exports-exceed-supply", "mirror-discrepancy")]
+    spiked = [f for f in ORDINARY if not (f.participant == "LS" and f.flow == "production" and f.period.year == 2025)]
+    spiked += [fact(f"2025-H{h}", "LS", "production", "1500000.00", str(1500000 * 1200)) for h in (1, 2)]
+    assert not [f for f in rules.analyse(spiked, as_of=dt.date(2026, 2, 27)) if f.rule == "volume-spike"]
+    assert [(f.participant, f.period) for f in rules.analyse(spiked, as_of=dt.date(2026, 3, 1))
+            if f.rule == "volume-spike"] == [("LS", "2025")]

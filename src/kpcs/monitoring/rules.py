@@ -77,7 +77,8 @@ class Fact:
     carats: Decimal | None
     usd: Decimal | None
     certificates: int | None
-    source: str  # "certificates", "imported", "submitted"
+    source: str  # where it came from: "certificates (…)", "imported (file row n)", "submitted (…)"
+    derived: bool = False  # computed from this node's certificates rather than reported
 
 
 @dataclass(frozen=True)
@@ -217,11 +218,17 @@ def _fold(ratio: Decimal) -> Decimal:
 
 # --- the rules -----------------------------------------------------------------------------------
 
-def exports_exceed_supply(view: YearlyView, th: Thresholds) -> list[Finding]:
+def year_complete(year: int, as_of: dt.date | None, th: Thresholds) -> bool:
+    """A year is judged on volumes only once its fourth quarter's reports are due: a year in progress would
+    look like a collapse, and shipments in transit like mirror gaps."""
+    return as_of is None or due_on(Period(year, "quarter", 4), th.due_months) < as_of
+
+
+def exports_exceed_supply(view: YearlyView, th: Thresholds, as_of: dt.date | None = None) -> list[Finding]:
     """Exports beyond production plus imports plus estimated stock (the Republic of Congo case, MON-11)."""
     out = []
     for (p, flow, year), exp in view.total.items():
-        if flow != "export" or not exp.carats or exp.carats < th.min_carats:
+        if flow != "export" or not exp.carats or exp.carats < th.min_carats or not year_complete(year, as_of, th):
             continue
         prod = view.get(p, "production", year)
         if prod is None and view.is_producer(p):
@@ -356,10 +363,12 @@ def certificate_price_outliers(shipments: Iterable[Shipment], prices: Mapping[tu
     return out
 
 
-def volume_spikes(view: YearlyView, th: Thresholds) -> list[Finding]:
+def volume_spikes(view: YearlyView, th: Thresholds, as_of: dt.date | None = None) -> list[Finding]:
     """A jump or collapse against the median of previous years; a floor on both sides tames small bases."""
     out = []
     for (p, flow, year), agg in view.total.items():
+        if not year_complete(year, as_of, th):
+            continue
         unit = "carats" if agg.carats is not None else "usd"
         current = agg.carats if unit == "carats" else agg.usd
         if current is None:
@@ -386,13 +395,15 @@ def volume_spikes(view: YearlyView, th: Thresholds) -> list[Finding]:
     return out
 
 
-def mirror_discrepancies(view: YearlyView, th: Thresholds) -> list[Finding]:
+def mirror_discrepancies(view: YearlyView, th: Thresholds, as_of: dt.date | None = None) -> list[Finding]:
     """What A reports exporting to B against what B reports importing from A (STAT-02)."""
     out = []
     pairs = {(p, partner, year) for (p, flow, year, partner) in view.partner if flow == "export"}
     pairs |= {(partner, p, year) for (p, flow, year, partner) in view.partner if flow == "import"}
     broken_down = {k[:3] for k in view.partner}
     for a, b, year in sorted(pairs):
+        if not year_complete(year, as_of, th):
+            continue
         if (a, "export", year) not in broken_down or (b, "import", year) not in broken_down:
             continue  # one side did not report, or gives no partner breakdown: not a mirror gap
         e = view.partner.get((a, "export", year, b), Agg())
@@ -488,7 +499,10 @@ def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, in
     """
     if not facts:
         return []
-    horizon = max(f.period.end for f in facts)
+    # Trade derived from certificates is never "missing", and it does not move the horizon of what reports
+    # are expected: only reported figures do (unless nothing was reported).
+    reported_ends = [f.period.end for f in facts if not f.derived]
+    horizon = max(reported_ends) if reported_ends else max(f.period.end for f in facts)
     by_p: dict[str, list[Fact]] = defaultdict(list)
     for f in facts:
         by_p[f.participant].append(f)
@@ -556,9 +570,9 @@ def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdu
             as_of: dt.date, thresholds: Thresholds | None = None) -> list[Finding]:
     th = thresholds or Thresholds()
     view = YearlyView(facts)
-    findings = (exports_exceed_supply(view, th) + price_outliers(view, th)
+    findings = (exports_exceed_supply(view, th, as_of) + price_outliers(view, th)
                 + certificate_price_outliers(shipments, origin_prices(view, th), th)
-                + volume_spikes(view, th) + mirror_discrepancies(view, th)
+                + volume_spikes(view, th, as_of) + mirror_discrepancies(view, th, as_of)
                 + missing_reports(facts, annual_reports or {}, as_of, th, annual_reports_from)
                 + unconfirmed_certificates(overdue, as_of)
                 + embargoed_trade(facts, statuses or {}, th))

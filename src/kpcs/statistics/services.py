@@ -90,7 +90,7 @@ def _facts(rows: Iterable[Any], flow: str) -> Iterator[Fact]:
         if q not in cache:
             cache[q] = rules.parse_period(q)
         yield Fact(cache[q], r["p"], flow, r["partner"], "" if r["origin"] == "mixed" else r["origin"], r["hs"],
-                   _dec(r["c"]), _dec(r["v"]), r["n"], f"certificates ({r['n']} {flow}ed)")
+                   _dec(r["c"]), _dec(r["v"]), r["n"], f"certificates ({r['n']} {flow}ed)", derived=True)
 
 
 # --- reported figures ----------------------------------------------------------------------------
