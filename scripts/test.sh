@@ -10,6 +10,10 @@ trap 'rm -rf "$data_dir"' EXIT
 export KPCS_DATA_DIR="$data_dir" KPCS_SECRET_KEY="test-secret-key-not-for-production"
 pg_url="${KPCS_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/kpcs}"
 
+echo "== lint and types"
+.venv/bin/ruff check src tests bench
+.venv/bin/mypy src
+
 echo "== SQLite"
 KPCS_DATABASE_URL="sqlite:///$data_dir/kpcs.sqlite3" .venv/bin/python -m pytest "$@"
 echo "== PostgreSQL ($pg_url)"

@@ -138,3 +138,5 @@ LOGGING = {
 # Scheme defaults; each participant may override them (registry.Participant).
 KPCS_DEFAULT_VALIDITY_DAYS = 60  # CERT-09
 KPCS_DEFAULT_CONFIRMATION_DAYS = 15  # IMP-02 (US rule as default)
+# STAT-01, STAT-03: statistics are due this many months after their period.
+KPCS_STATISTICS_DUE_MONTHS = int(os.environ.get("KPCS_STATISTICS_DUE_MONTHS", "2"))

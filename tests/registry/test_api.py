@@ -292,3 +292,11 @@ def test_me_names_the_caller_and_its_grants(api_as: Any, make_user: Any) -> None
     assert api_as("analyst@test.kpcs").get("/me").json()["grants"] == [
         {"role": "kp_analyst", "participant": None, "authority": None}]
     error_of(api_as(None).get("/me"), 401, "unauthenticated")
+
+
+def test_observers_are_public(kp: object) -> None:
+    from django.test import Client
+
+    res = Client().get("/api/v1/observers")
+    assert res.status_code == 200
+    assert {"name": "World Diamond Council", "constituency": "industry"} in res.json()

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 
@@ -95,7 +96,7 @@ def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
 
 def analyse(*, as_of: dt.date | None = None, thresholds: rules.Thresholds | None = None) -> list[rules.Finding]:
     """Run every rule over everything the node knows (history matters, so no period filter here)."""
-    th = thresholds or rules.Thresholds()
+    th = thresholds or rules.Thresholds(due_months=settings.KPCS_STATISTICS_DUE_MONTHS)
     as_of = as_of or clock.today()
     facts = statistics.effective_facts()
     view_prices = rules.origin_prices(rules.YearlyView(f for f in facts if f.flow == "production"), th)

@@ -12,7 +12,7 @@ from kpcs import clock
 from kpcs.api import AUTH, PUBLIC, ErrorOut, Page, actor_of, page_bounds, paginate, permission
 from kpcs.errors import ValidationFailed
 from kpcs.registry import services
-from kpcs.registry.models import Authority, Operator, Participant
+from kpcs.registry.models import Authority, Observer, Operator, Participant
 
 router = Router(tags=["registry"])
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -98,6 +98,17 @@ def list_authorities(request: HttpRequest, participant: str | None = None, limit
                 "member_state": a.member_state, "roles": a.roles}
 
     return paginate(qs[offset:offset + limit], qs.count(), limit, offset, conv)
+
+
+class ObserverOut(Schema):
+    name: str
+    constituency: str
+
+
+@router.get("/observers", response={200: list[ObserverOut], **ERRORS}, auth=None, openapi_extra=permission(PUBLIC),
+            summary="Observers of the scheme: industry, civil society, international organisations (GOV-04)")
+def list_observers(request: HttpRequest) -> list[dict[str, Any]]:
+    return [{"name": o.name, "constituency": o.constituency} for o in Observer.objects.order_by("name")]
 
 
 class OperatorIn(Schema):

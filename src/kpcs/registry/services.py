@@ -28,6 +28,7 @@ from kpcs.registry.models import (
     ApiToken,
     Authority,
     Membership,
+    Observer,
     Operator,
     Participant,
     ParticipantStatus,
@@ -53,7 +54,7 @@ def authority_id_for(code: str, member_state: str = "", city: str = "") -> str:
 @transaction.atomic
 def seed_reference_data() -> dict[str, int]:
     """Load participants, status history and authorities from the packaged reference data. Idempotent."""
-    created = {"participants": 0, "statuses": 0, "authorities": 0}
+    created = {"participants": 0, "statuses": 0, "authorities": 0, "observers": 0}
     for row in _csv("participants.csv"):
         _, new = Participant.objects.get_or_create(code=row["code"],
                                                    defaults={"name": row["name"], "kind": row["kind"]})
@@ -76,6 +77,9 @@ def seed_reference_data() -> dict[str, int]:
             defaults={"participant_id": "EU", "name": row["authority"], "city": row["city"],
                       "member_state": row["member_state"], "roles": all_roles})
         created["authorities"] += new
+    for row in _csv("observers.csv"):
+        _, new = Observer.objects.get_or_create(name=row["name"], defaults={"constituency": row["constituency"]})
+        created["observers"] += new
     if any(created.values()):
         audit.record(actor="system", action="registry.seeded", object_type="registry", object_id="reference",
                      payload=created)

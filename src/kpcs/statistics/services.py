@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Min, Q, Sum
 
@@ -394,10 +395,12 @@ def _received_index(participant: str | None = None) -> dict[tuple[str, str], lis
 
 
 def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = None,
-                due_months: int = rules.DEFAULT_DUE_MONTHS,
+                due_months: int | None = None,
                 index: dict[tuple[str, str], list[tuple[rules.Period, dt.date]]] | None = None) -> list[dict[str, Any]]:
     """Every reporting obligation of a participant with its due date and status (received, late, missing,
-    pending): quarterly trade, half-yearly production (for producers), the annual report by 31 March."""
+    pending): quarterly trade, half-yearly production (for producers), the annual report by 31 March.
+    Statistics are due `due_months` after the period (default KPCS_STATISTICS_DUE_MONTHS, 2)."""
+    due_months = due_months or settings.KPCS_STATISTICS_DUE_MONTHS
     index = index if index is not None else _received_index(participant)
     producer = Figure.objects.filter(participant=participant, flow="production", carats_centi__gt=0).exists()
     reports = annual_reports()
@@ -426,7 +429,7 @@ def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = 
     return out
 
 
-def non_reporting(as_of: dt.date, due_months: int = rules.DEFAULT_DUE_MONTHS) -> list[dict[str, Any]]:
+def non_reporting(as_of: dt.date, due_months: int | None = None) -> list[dict[str, Any]]:
     """STAT-10: participants with statistics missing after their due date, for the public list.
 
     A participant counts once it has ever reported (or traded on this node); the periods checked are those
