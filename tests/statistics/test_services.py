@@ -18,6 +18,7 @@ from tests.conftest import certificate_request
 pytestmark = pytest.mark.django_db
 NODE = Actor("test node", grants=(Grant("wgs_analyst", None, None), Grant("admin", None, None)))
 HEADER = ",".join(rules.COLUMNS)
+NODE_STATS = Actor("bw stats", grants=(Grant("statistics_officer", "BW", "BW-KPA"),))
 
 
 def csv_bytes(*lines: str) -> bytes:
@@ -127,6 +128,10 @@ def test_reporting_compliance_and_the_public_list(kp: Any) -> None:
     assert obligations[("trade_quarterly", "2025-Q3")] == "missing"
     assert obligations[("trade_quarterly", "2025-Q4")] == "pending"
     assert obligations[("production_half_yearly", "2025-H2")] == "pending"
-    assert obligations[("annual_report", "2025")] == "pending"
+    assert ("annual_report", "2025") not in obligations  # not tracked until the node records one
+    services.record_annual_report(NODE_STATS, "BW", 2024, dt.date(2025, 4, 2))
+    tracked = {(o["kind"], o["period"]): o["status"] for o in services.obligations("BW", dt.date(2025, 12, 15),
+                                                                                   years=[2024, 2025])}
+    assert tracked[("annual_report", "2024")] == "late" and tracked[("annual_report", "2025")] == "pending"
     listed = services.non_reporting(dt.date(2025, 12, 15))
     assert listed == [{"participant": "BW", "missing": ["trade_quarterly 2025-Q3"]}]

@@ -26,7 +26,7 @@ from kpcs.registry import services as registry
 from kpcs.registry.models import Participant, ParticipantStatus
 from kpcs.registry.services import Actor
 from kpcs.statistics import services as statistics
-from kpcs.statistics.rules import parse_period
+from kpcs.statistics.rules import parse_period, periods_of_year
 
 # (from, action) -> to: the workflow of a finding
 WORKFLOW = {
@@ -84,8 +84,12 @@ def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
     out = []
     days = dict(Participant.objects.values_list("code", "confirmation_days"))
     earliest = as_of - dt.timedelta(days=max(days.values(), default=15))
+    # Naming every exporting participant (all of them: it is a foreign key) lets the database walk the
+    # (exporting participant, status, issued on) index to the few unconfirmed certificates, instead of
+    # reading every certificate issued before the date to look at its status.
     for number, exp, imp, issued_on, c, v in Certificate.objects.filter(
-            status="issued", issued_on__lt=earliest + dt.timedelta(days=1)).values_list(
+            exporting_participant_id__in=sorted(days), status="issued",
+            issued_on__lt=earliest + dt.timedelta(days=1)).values_list(
             "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
             "total_value_cents"):
         due = issued_on + dt.timedelta(days=days.get(exp, 15))
@@ -120,6 +124,7 @@ def _in_scope(f: rules.Finding, period: str | None, participant: str | None) -> 
 def scan(actor: Actor, *, period: str | None = None, participant: str | None = None, as_of: dt.date | None = None,
          thresholds: rules.Thresholds | None = None) -> list[Finding]:
     """Analyse, then create or update the findings in scope; their workflow status is kept."""
+    registry.require(actor, "finding.manage")
     if period:
         try:
             parse_period(period)
@@ -176,12 +181,22 @@ def search(actor: Actor, *, rule: str | None = None, participant: str | None = N
     if participant:
         qs = qs.filter(participant=participant)
     if period:
-        qs = qs.filter(period__startswith=period)
+        qs = qs.filter(period__in=overlapping_labels(period))
     if status:
         qs = qs.filter(status=status)
     if severity:
         qs = qs.filter(severity=severity)
     return qs.order_by("rule", "participant", "period", "subject")
+
+
+def overlapping_labels(period: str) -> list[str]:
+    """Every period label of the same year that overlaps `period` (2024-H1 → 2024, 2024-H1, 2024-Q1, 2024-Q2)."""
+    try:
+        p = parse_period(period)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), code="invalid_period") from None
+    return [q.label for kind in ("year", "half", "quarter") for q in periods_of_year(p.year, kind)
+            if p.contains(q) or q.contains(p)]
 
 
 def get(actor: Actor, pk: int) -> Finding:

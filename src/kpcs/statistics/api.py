@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
+from pydantic import BeforeValidator
 
 from kpcs import clock
 from kpcs.api import AUTH, PUBLIC, ErrorOut, actor_of, permission
@@ -16,6 +18,10 @@ from kpcs.statistics import rules, services
 
 router = Router(tags=["statistics"])
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+# Quantities travel as decimal strings with two places ("1250.40"); the services compute with Decimal.
+Amount = Annotated[str, BeforeValidator(lambda v: f"{v:.2f}" if isinstance(v, Decimal) else v)]
 
 
 def _period(text: str) -> rules.Period:
@@ -31,15 +37,15 @@ class TradeRow(Schema):
     partner: str
     origin: str
     hs_code: str
-    carats: str | None
-    usd: str | None
+    carats: Amount | None
+    usd: Amount | None
     certificates: int | None
     source: str
 
 
 class FlowTotals(Schema):
-    carats: str
-    usd: str
+    carats: Amount
+    usd: Amount
     certificates: int
 
 
@@ -53,7 +59,16 @@ class TradeOut(Schema):
 @router.get("/trade", response={200: TradeOut, **ERRORS}, auth=AUTH, openapi_extra=permission("statistics.read"),
             summary="Exports and imports of a participant by partner, origin and HS code (STAT-01, STAT-02)")
 def trade(request: HttpRequest, participant: str, period: str) -> dict[str, Any]:
-    return services.trade_statistics(actor_of(request), _period(period), participant.upper())
+    code = _readable(request, participant)
+    return services.trade_statistics(actor_of(request), _period(period), code)
+
+
+def _readable(request: HttpRequest, participant: str) -> str:
+    """Permission first, then existence: a caller without access learns nothing from a 404 or a 422."""
+    code = participant.upper()
+    registry.require(actor_of(request), "statistics.read", code)
+    registry.get_participant(code)
+    return code
 
 
 class ReconciliationRow(Schema):
@@ -62,20 +77,21 @@ class ReconciliationRow(Schema):
     exporting: str
     importing: str
     issued_on: dt.date
-    declared_carats: str | None
-    declared_usd: str | None
+    declared_carats: Amount | None
+    declared_usd: Amount | None
     declared_parcels: int
-    confirmed_carats: str | None
+    confirmed_carats: Amount | None
     confirmed_parcels: int | None
     received_on: dt.date | None
-    carats_difference: str | None
+    carats_difference: Amount | None
 
 
 @router.get("/reconciliation", response={200: list[ReconciliationRow], **ERRORS}, auth=AUTH,
             openapi_extra=permission("statistics.read"),
             summary="Per certificate: carats and value declared by the exporter beside those confirmed")
 def reconciliation(request: HttpRequest, participant: str, period: str) -> list[dict[str, Any]]:
-    return services.reconciliation(actor_of(request), _period(period), participant.upper())
+    code = _readable(request, participant)
+    return services.reconciliation(actor_of(request), _period(period), code)
 
 
 class ProductionIn(Schema):
@@ -89,10 +105,10 @@ class ProductionIn(Schema):
 
 class ProductionOut(Schema):
     period: str
-    carats: str | None
-    usd: str | None
-    industrial_carats: str | None
-    artisanal_carats: str | None
+    carats: Amount | None
+    usd: Amount | None
+    industrial_carats: Amount | None
+    artisanal_carats: Amount | None
     source: str
     revision: int
     current: bool
@@ -120,7 +136,7 @@ def _latest(actor: Any, code: str, period: str) -> dict[str, Any]:
             openapi_extra=permission("statistics.read"),
             summary="A participant's production figures with every revision")
 def production(request: HttpRequest, participant: str) -> list[dict[str, Any]]:
-    return services.production_history(actor_of(request), participant.upper())
+    return services.production_history(actor_of(request), _readable(request, participant))
 
 
 class ObligationOut(Schema):
@@ -171,6 +187,7 @@ class AnnualReportOut(Schema):
              openapi_extra=permission("statistics.submit"),
              summary="Record a participant's annual report (STAT-11, due 31 March)")
 def annual_report(request: HttpRequest, body: AnnualReportIn) -> Status[dict[str, Any]]:
+    registry.require(actor_of(request), "statistics.submit", body.participant.upper())
     if not 2000 <= body.year <= clock.today().year:
         raise ValidationFailed("year must be a past or current year", code="invalid_year")
     r = services.record_annual_report(actor_of(request), body.participant.upper(), body.year, body.received_on,

@@ -91,7 +91,7 @@ def _facts(rows: Iterable[Any], flow: str) -> Iterator[Fact]:
         if q not in cache:
             cache[q] = rules.parse_period(q)
         yield Fact(cache[q], r["p"], flow, r["partner"], "" if r["origin"] == "mixed" else r["origin"], r["hs"],
-                   _dec(r["c"]), _dec(r["v"]), r["n"], f"certificates ({r['n']} {flow}ed)", derived=True)
+                   _dec(r["c"]), _dec(r["v"]), r["n"], "certificates on this node", derived=True)
 
 
 # --- reported figures ----------------------------------------------------------------------------
@@ -404,6 +404,7 @@ def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = 
     index = index if index is not None else _received_index(participant)
     producer = Figure.objects.filter(participant=participant, flow="production", carats_centi__gt=0).exists()
     reports = annual_reports()
+    tracked_from = annual_reports_from()  # annual reports count from the first year this node recorded one
     if years is None:
         years = range(as_of.year - 2, as_of.year + 1)
     out = []
@@ -422,10 +423,11 @@ def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = 
                 first = min(got) if got else None
                 out.append({"kind": kind, "period": period.label, "due_on": due, "received_on": first,
                             "status": rules.obligation_status(first, due, as_of)})
-        due = rules.annual_report_due(year)
-        got_report = reports.get((participant, year))
-        out.append({"kind": "annual_report", "period": str(year), "due_on": due,
-                    "status": rules.obligation_status(got_report, due, as_of), "received_on": got_report})
+        if tracked_from is not None and year >= tracked_from:
+            due = rules.annual_report_due(year)
+            got_report = reports.get((participant, year))
+            out.append({"kind": "annual_report", "period": str(year), "due_on": due,
+                        "status": rules.obligation_status(got_report, due, as_of), "received_on": got_report})
     return out
 
 

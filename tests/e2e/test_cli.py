@@ -1,0 +1,316 @@
+"""The `kpcs` command as a user meets it: real subprocesses on a node of their own.
+
+One node (data directory + SQLite file, independent of the pytest database) is initialised for the module;
+each test runs commands against it the way the README describes. No test here needs `django_db`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.support import certificate_request, free_port, kpcs, node_env, words
+
+PASSWORD = "a-long-enough-password"
+KEY_LINE = re.compile(r"(\S+#\S+)\s+(active|retired|revoked|pending)\b")
+
+
+@dataclass
+class Node:
+    root: Path
+    env: dict[str, str]
+    database: Path
+    first_init: Any
+    second_init: Any
+
+    def run(self, *args: str, input: str | None = None, timeout: float = 60) -> Any:
+        return kpcs(self.env, *args, input=input, timeout=timeout)
+
+    def ok(self, *args: str, input: str | None = None) -> Any:
+        proc = self.run(*args, input=input)
+        assert proc.returncode == 0, f"kpcs {' '.join(args)}: {proc.stdout}{proc.stderr}"
+        assert "Traceback" not in proc.stderr
+        return proc
+
+    def refused(self, *args: str, input: str | None = None) -> str:
+        """Run a command that must fail cleanly; return its message (stdout+stderr, whitespace collapsed)."""
+        proc = self.run(*args, input=input)
+        assert proc.returncode != 0, f"kpcs {' '.join(args)} should have failed: {proc.stdout}"
+        assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr
+        return words(proc.stdout + proc.stderr)
+
+    def run_all(self, *commands: tuple[str, ...]) -> list[Any]:
+        """Several independent commands at once (separate processes that write nothing)."""
+        with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+            return list(pool.map(lambda args: self.run(*args), commands))
+
+    def refusals(self, *commands: tuple[str, ...]) -> list[str]:
+        """Several independent refusals at once; each must fail cleanly. Returns their messages."""
+        with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+            return list(pool.map(lambda args: self.refused(*args), commands))
+
+    def keys(self, authority: str) -> dict[str, str]:
+        return dict(KEY_LINE.findall(self.ok("keys", "list", "--authority", authority).stdout))
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Node:
+    root = tmp_path_factory.mktemp("kpcs-cli")
+    database = root / "kpcs.sqlite3"
+    env = node_env(root / "data", f"sqlite:///{database}")
+    first = kpcs(env, "init", timeout=120)
+    second = kpcs(env, "init", timeout=120)
+    # Operators (licences) have no CLI of their own yet; the demo registers <CODE>-EXP-0001 for us.
+    kpcs(env, "demo", timeout=180, check=True)
+    return Node(root, env, database, first, second)
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_help_names_the_commands(node: Node) -> None:
+    out = node.ok("--help").stdout
+    for command in ("init", "demo", "serve", "user", "token", "keys", "certificate", "audit", "trust-list"):
+        assert command in out
+
+
+def test_init_creates_the_database_and_is_idempotent(node: Node) -> None:
+    assert node.first_init.returncode == 0, node.first_init.stderr
+    assert node.database.exists()
+    first = words(node.first_init.stdout)
+    assert "database ready" in first and "participants +0" not in first
+    assert node.second_init.returncode == 0, node.second_init.stderr
+    assert "participants +0, authorities +0" in words(node.second_init.stdout)
+    assert node.first_init.stderr.count("Traceback") == node.second_init.stderr.count("Traceback") == 0
+    # ... and once more now that the demo data is loaded: nothing changes, nothing breaks.
+    assert "participants +0, authorities +0" in words(node.ok("init").stdout)
+
+
+def test_serve_refuses_an_uninitialised_database(node: Node, tmp_path: Path) -> None:
+    env = node_env(tmp_path, f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    proc = kpcs(env, "serve", "--port", str(free_port()), timeout=60)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert "kpcs init" in words(proc.stderr)
+
+
+def test_user_create_roles_and_tokens(node: Node) -> None:
+    email = "alice@cli.kpcs"
+    created = node.ok("user", "create", email, "--role", "exporting_officer", "--participant", "BW",
+                      input=PASSWORD + "\n")
+    assert f"{email}: exporting_officer for BW through BW-KPA" in words(created.stdout)
+
+    # An existing user gets a second role without being asked for a password (stdin is empty).
+    added = node.ok("user", "create", email, "--role", "importing_officer", "--participant", "bw", input="")
+    assert f"{email}: importing_officer for BW through BW-KPA" in words(added.stdout)
+
+    # Refusals are one clear line, never a traceback.
+    bad_role, unknown_participant, no_participant, no_user = node.refusals(
+        ("user", "create", email, "--role", "chief", "--participant", "BW"),
+        ("user", "create", email, "--role", "exporting_officer", "--participant", "XX"),
+        ("user", "create", email, "--role", "statistics_officer"),
+        ("token", "create", "nobody@cli.kpcs"))
+    assert "role must be one of" in bad_role
+    assert "XX" in unknown_participant
+    assert "needs --participant" in no_participant
+    assert "no user" in no_user
+    assert "role must be one of" in node.refused("user", "create", "new@cli.kpcs", "--role", "superuser",
+                                                 input=PASSWORD + "\n")
+    assert "too short" in node.refused("user", "create", "short@cli.kpcs", "--role", "kp_analyst",
+                                       input="short\n")
+
+    # A token is printed once, alone on its line, so that `TOKEN=$(kpcs token create …)` works.
+    proc = node.ok("token", "create", email, "--name", "ci")
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kpcs_") and lines[0] == proc.stdout.strip()
+    assert len(lines[0]) > 30 and " " not in lines[0]
+    assert node.ok("token", "create", email).stdout.strip() != lines[0]
+
+
+def test_keys_create_rotate_revoke_list(node: Node) -> None:
+    authority = "NA-KPA"  # the demo gave it one key
+    before = node.keys(authority)
+    assert list(before.values()) == ["active"]
+
+    created = node.ok("keys", "create", "--authority", authority).stdout
+    new_kid = re.search(r"created (\S+#\S+)", created).group(1)  # type: ignore[union-attr]
+    assert new_kid.startswith(f"{authority}#")
+    assert node.keys(authority) == {**before, new_kid: "active"}
+
+    rotated = node.ok("keys", "rotate", "--authority", authority).stdout
+    newest = re.search(r"new key (\S+#\S+)", rotated).group(1)  # type: ignore[union-attr]
+    after = node.keys(authority)
+    assert after[newest] == "active"
+    assert {kid: after[kid] for kid in (*before, new_kid)} == {**dict.fromkeys(before, "retired"),
+                                                                  new_kid: "retired"}
+
+    revoked = node.ok("keys", "revoke", newest, "--reason", "laptop lost").stdout
+    assert f"revoked {newest}" in words(revoked)
+    again, unknown, bad_time, nothing_named, bad_authority = node.refusals(
+        ("keys", "revoke", newest, "--reason", "again"),
+        ("keys", "revoke", "NA-KPA#doesnotexist", "--reason", "x"),
+        ("keys", "revoke", new_kid, "--reason", "x", "--at", "yesterday-ish"),
+        ("keys", "create"),
+        ("keys", "create", "--authority", "XX-NOPE"))
+    assert "already revoked" in again
+    assert "no key" in unknown
+    assert "ISO" in bad_time
+    assert "--authority" in nothing_named
+    assert "no authority" in bad_authority
+
+    listed = node.ok("keys", "list").stdout  # every authority, and the node's own key
+    assert "node#" in listed
+    statuses = dict(KEY_LINE.findall(listed))
+    assert statuses[newest] == "revoked"
+    assert statuses[new_kid] == "retired"  # the refused revocation changed nothing
+
+
+def _flip(token: str, part: int) -> str:
+    """Change one character in the middle of a JWS part (0 header, 1 payload, 2 signature)."""
+    parts = token.split(".")
+    i = len(parts[part]) // 2
+    parts[part] = parts[part][:i] + ("B" if parts[part][i] == "A" else "A") + parts[part][i + 1:]
+    return ".".join(parts)
+
+
+def _with_payload(token: str, change: dict[str, Any]) -> str:
+    """Same header and signature, a payload that still decodes but says something else."""
+    head, body, sig = token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload.update(change)
+    encoded = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    return ".".join((head, encoded.decode().rstrip("="), sig))
+
+
+def test_issue_show_and_verify_offline(node: Node, tmp_path: Path) -> None:
+    email = "issuer@cli.kpcs"
+    node.ok("user", "create", email, "--role", "exporting_officer", "--participant", "BW", input=PASSWORD + "\n")
+    request = write_json(tmp_path / "request.json", certificate_request())
+
+    issued = json.loads(node.ok("certificate", "issue", "--file", str(request), "--user", email).stdout)
+    number = issued["number"]
+    assert re.fullmatch(r"BW \d{7}", number)
+    assert issued["status"] == "issued" and issued["totals"] == {"carats": "1650.40", "value_usd": "1887600.00",
+                                                                  "parcels": 4}
+
+    shown = json.loads(node.ok("certificate", "show", number.replace(" ", "")).stdout)
+    assert shown["number"] == number and shown["jws"] == issued["jws"]
+
+    trust_list = tmp_path / "trust-list.json"
+    assert "wrote" in node.ok("trust-list", "export", str(trust_list)).stdout
+    assert json.loads(trust_list.read_text())["trust_list"]["type"] == "kpcs-trust-list"
+
+    jws = tmp_path / "cert.jws"
+    jws.write_text(issued["jws"] + "\n")
+    shown_file = tmp_path / "shown.json"  # the JSON printed by `certificate show` holds "jws": accepted too
+    shown_file.write_text(json.dumps(shown))
+    forgeries = {"flipped payload character": _flip(issued["jws"], 1),
+                 "flipped signature character": _flip(issued["jws"], 2),
+                 "re-encoded payload with other carats": _with_payload(
+                     issued["jws"], {"totals": {"carats": "16.40", "value_usd": "1887600.00", "parcels": 4}})}
+    for i, forged in enumerate(forgeries.values()):
+        (tmp_path / f"forged{i}.jws").write_text(forged)
+    # A trust list altered after export is refused as a whole (exit 2, not a verdict on the certificate).
+    doc = json.loads(trust_list.read_text())
+    doc["trust_list"]["keys"][0]["revoked_at"] = None
+    doc["trust_list"]["keys"][0]["valid_until"] = "2999-01-01T00:00:00Z"
+    write_json(tmp_path / "altered.json", doc)
+    genuine, from_json, *verdicts, altered = node.run_all(
+        ("certificate", "verify", str(jws), "--trust-list", str(trust_list)),
+        ("certificate", "verify", str(shown_file), "--trust-list", str(trust_list)),
+        *(("certificate", "verify", str(tmp_path / f"forged{i}.jws"), "--trust-list", str(trust_list))
+          for i in range(len(forgeries))),
+        ("certificate", "verify", str(jws), "--trust-list", str(tmp_path / "altered.json")))
+    for proc in (genuine, from_json):
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "NOT GENUINE" not in proc.stdout and "GENUINE" in proc.stdout and number in proc.stdout
+    for label, proc in zip(forgeries, verdicts, strict=True):
+        assert proc.returncode == 1, f"{label}: {proc.stdout}{proc.stderr}"
+        assert "NOT GENUINE" in proc.stdout, label
+        assert "Traceback" not in proc.stderr
+    assert altered.returncode == 2 and "trust list rejected" in words(altered.stderr)
+
+    # Refusals name the rule and write nothing.
+    bad = write_json(tmp_path / "bad.json", certificate_request() | {"lines": [
+        {"hs_code": "7103.10", "carats": "1.00", "value_usd": "1.00", "parcels": 1}]})
+    (tmp_path / "broken.json").write_text("{not json")
+    out_of_scope, ghost, broken, missing = node.refusals(
+        ("certificate", "issue", "--file", str(bad), "--user", email),
+        ("certificate", "issue", "--file", str(request), "--user", "ghost@cli.kpcs"),
+        ("certificate", "issue", "--file", str(tmp_path / "broken.json"), "--user", email),
+        ("certificate", "show", "BW 9999999"))
+    assert "DEF-05" in out_of_scope
+    assert "no user" in ghost
+    assert "cannot read" in broken
+    assert "not found" in missing
+    next_one = json.loads(node.ok("certificate", "issue", "--file", str(request), "--user", email).stdout)
+    assert int(next_one["number"].split()[1]) == int(number.split()[1]) + 1  # refusals used no number
+
+
+def _at(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_a_revoked_key_fails_from_its_revocation_time(node: Node, tmp_path: Path) -> None:
+    officer = "za.officer@demo.kpcs"
+    request = write_json(tmp_path / "za.json", certificate_request("ZA-EXP-0001", "EU", "ZA"))
+    first = json.loads(node.ok("certificate", "issue", "--file", str(request), "--user", officer).stdout)
+    # Revoked just after it signed `first`: what it signed before stays genuine.
+    after_signing = _at(first["issued_at"]) + dt.timedelta(microseconds=1)
+    node.ok("keys", "revoke", first["kid"], "--reason", "compromised", "--at", after_signing.isoformat())
+
+    new_kid = re.search(r"created (\S+)", node.ok("keys", "create", "--authority", "ZA-KPA").stdout)
+    second = json.loads(node.ok("certificate", "issue", "--file", str(request), "--user", officer).stdout)
+    assert new_kid and second["kid"] == new_kid.group(1) != first["kid"]
+    # Revoked from a millisecond before it signed `second`: that signature no longer counts.
+    before_signing = _at(second["issued_at"]) - dt.timedelta(milliseconds=1)
+    node.ok("keys", "revoke", second["kid"], "--reason", "compromised", "--at", before_signing.isoformat())
+
+    trust_list = tmp_path / "trust-list.json"
+    node.ok("trust-list", "export", str(trust_list))
+    (tmp_path / "first.jws").write_text(first["jws"])
+    (tmp_path / "second.jws").write_text(second["jws"])
+    still_genuine, not_genuine = node.run_all(
+        ("certificate", "verify", str(tmp_path / "first.jws"), "--trust-list", str(trust_list)),
+        ("certificate", "verify", str(tmp_path / "second.jws"), "--trust-list", str(trust_list)))
+    assert still_genuine.returncode == 0 and "GENUINE" in still_genuine.stdout, still_genuine.stdout
+    assert not_genuine.returncode == 1 and "NOT GENUINE" in not_genuine.stdout
+    assert "revoked" in words(not_genuine.stdout)
+
+
+def test_audit_verify_names_the_tampered_entry(node: Node, tmp_path: Path) -> None:
+    intact = node.ok("audit", "verify")
+    assert re.search(r"audit chain intact: \d+ entries", words(intact.stdout))
+
+    # Tamper with a copy of the database file, exactly as someone with file access would.
+    copy = tmp_path / "tampered.sqlite3"
+    with sqlite3.connect(node.database) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    with sqlite3.connect(copy) as db:
+        assert db.execute("UPDATE audit_auditentry SET actor='mallory' WHERE seq=3").rowcount == 1
+    env = {**node.env, "KPCS_DATABASE_URL": f"sqlite:///{copy}"}
+    proc = kpcs(env, "audit", "verify", timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "broken at entry 3" in words(proc.stderr)
+
+    # Removing the last entry is caught too (the chain head remembers how many there were).
+    with sqlite3.connect(node.database) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    with sqlite3.connect(copy) as db:
+        db.execute("DELETE FROM audit_auditentry WHERE seq=(SELECT max(seq) FROM audit_auditentry)")
+    proc = kpcs(env, "audit", "verify", timeout=60)
+    assert proc.returncode == 1 and "broken at entry" in words(proc.stderr)
+
+    assert node.ok("audit", "verify").returncode == 0  # the real node was never touched

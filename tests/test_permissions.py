@@ -1,0 +1,481 @@
+"""Who may do what over the API: a table of every operation × role × own/other participant.
+
+The operations are read from the OpenAPI document, so a new route without a row in MATRIX fails this test.
+Each cell is the status code the caller gets; for lists, `sees`/`blind` say whether the target is listed.
+A refused call (and any read) must change nothing; a call that may change its target gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from kpcs import clock
+from kpcs.audit.models import AuditEntry
+from kpcs.certificates import services as certificates
+from kpcs.certificates.models import Certificate
+from kpcs.monitoring import services as monitoring
+from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire
+from kpcs.registry import rules
+from kpcs.registry.models import Operator
+from kpcs.statistics.models import AnnualReport, Figure
+from tests.conftest import Api, certificate_request, path_of
+
+pytestmark = pytest.mark.django_db
+
+PREFIX = "/api/v1"
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+# Who calls: label -> (email, role, participant, authority). Own participant is BW (or EU); ZA is "other".
+ROLES: dict[str, tuple[str, str, str | None, str | None] | None] = {
+    "anon": None,
+    "bw_exp": ("bw.exp@perm.kpcs", "exporting_officer", "BW", None),
+    "bw_imp": ("bw.imp@perm.kpcs", "importing_officer", "BW", None),
+    "eu_exp": ("eu.exp@perm.kpcs", "exporting_officer", "EU", "EU-BE-ANTWERP"),
+    "eu_imp": ("eu.imp@perm.kpcs", "importing_officer", "EU", "EU-BE-ANTWERP"),
+    "bw_stats": ("bw.stats@perm.kpcs", "statistics_officer", "BW", None),
+    "za_imp": ("za.imp@perm.kpcs", "importing_officer", "ZA", None),
+    "analyst": ("analyst@perm.kpcs", "kp_analyst", None, None),
+    "wgs": ("wgs@perm.kpcs", "wgs_analyst", None, None),
+    "admin": ("admin@perm.kpcs", "admin", None, None),
+}
+HEADER = tuple(ROLES)
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str  # as in the OpenAPI document, without the /api/v1 prefix
+    permission: str
+    target: str | None  # which object the call is about (see World.path_for / World.body_for)
+    cells: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}" + (f" [{self.target}]" if self.target else "")
+
+
+def row(method: str, path: str, permission: str, target: str | None, cells: str) -> Row:
+    parsed = tuple(cells.split())
+    assert len(parsed) == len(HEADER), f"{method} {path}: {len(parsed)} cells for {len(HEADER)} roles"
+    assert all(c in ("sees", "blind") or c.isdigit() for c in parsed), cells
+    return Row(method, path, permission, target, parsed)
+
+
+# Targets: bw_eu = certificate BW→EU, za_na = certificate ZA→NA; bw_op / za_op = an operator of BW / ZA;
+# bw / eu / za on a POST = the participant named in the body, on a statistics GET = the participant queried;
+# bw_open / za_open = an open finding of BW / ZA, bw_asked / za_asked = one awaiting the answer to its
+# questionnaire, bw_closed = a closed one (see FINDINGS).
+MATRIX: tuple[Row, ...] = (
+    #    anon  bw_exp bw_imp eu_exp eu_imp bw_stats za_imp analyst wgs   admin
+    row("GET", "/participants", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("GET", "/participants/{code}", PUBLIC, "BW",
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("GET", "/authorities", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("GET", "/observers", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("GET", "/trust-list", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("GET", "/me", AUTHENTICATED, None,
+        "401   200    200    200    200    200      200    200     200   200"),
+    row("GET", "/operators", "operator.read", "bw_op",
+        "401   sees   sees   blind  blind  sees     blind  sees    403   sees"),
+    row("GET", "/operators", "operator.read", "za_op",
+        "401   blind  blind  blind  blind  blind    sees   sees    403   sees"),
+    row("GET", "/operators/{operator_id}", "operator.read", "bw_op",
+        "401   200    200    404    404    200      404    200     403   200"),
+    row("GET", "/operators/{operator_id}", "operator.read", "za_op",
+        "401   404    404    404    404    404      200    200     403   200"),
+    row("POST", "/operators", "operator.write", "bw",
+        "401   201    201    403    403    403      403    403     403   201"),
+    row("POST", "/operators", "operator.write", "za",
+        "401   403    403    403    403    403      201    403     403   201"),
+    row("POST", "/certificates", "certificate.issue", "bw",
+        "401   201    403    403    403    403      403    403     403   403"),
+    row("POST", "/certificates", "certificate.issue", "eu",
+        "401   403    403    201    403    403      403    403     403   403"),
+    row("POST", "/certificates", "certificate.issue", "za",
+        "401   403    403    403    403    403      403    403     403   403"),
+    row("GET", "/certificates", "certificate.read", "bw_eu",
+        "401   sees   sees   sees   sees   sees     blind  sees    403   403"),
+    row("GET", "/certificates", "certificate.read", "za_na",
+        "401   blind  blind  blind  blind  blind    sees   sees    403   403"),
+    row("GET", "/certificates/{number}", "certificate.read", "bw_eu",
+        "401   200    200    200    200    200      404    200     403   403"),
+    row("GET", "/certificates/{number}", "certificate.read", "za_na",
+        "401   404    404    404    404    404      200    200     403   403"),
+    row("GET", "/certificates/{number}/verification", PUBLIC, "bw_eu",
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("GET", "/certificates/{number}/verification", PUBLIC, "za_na",
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("POST", "/certificates/{number}/confirmation", "certificate.confirm", "bw_eu",
+        "401   403    403    403    200    403      404    403     403   403"),
+    row("POST", "/certificates/{number}/confirmation", "certificate.confirm", "za_na",
+        "401   404    404    404    404    404      403    403     403   403"),
+    row("POST", "/certificates/{number}/rejection", "certificate.reject", "bw_eu",
+        "401   403    403    403    200    403      404    403     403   403"),
+    row("POST", "/certificates/{number}/rejection", "certificate.reject", "za_na",
+        "401   404    404    404    404    404      403    403     403   403"),
+    row("POST", "/certificates/{number}/cancellation", "certificate.cancel", "bw_eu",
+        "401   200    403    403    403    403      404    403     403   403"),
+    row("POST", "/certificates/{number}/cancellation", "certificate.cancel", "za_na",
+        "401   404    404    404    404    404      403    403     403   403"),
+    row("GET", "/audit", "audit.read", None,
+        "401   403    403    403    403    403      403    200     403   200"),
+    row("GET", "/audit/verification", "audit.read", None,
+        "401   403    403    403    403    403      403    200     403   200"),
+    # statistics (STAT-01..11): bw_stats reads and submits for BW only; admin reads no statistics
+    row("GET", "/statistics/trade", "statistics.read", "bw",
+        "401   403    403    403    403    200      403    200     200   403"),
+    row("GET", "/statistics/trade", "statistics.read", "za",
+        "401   403    403    403    403    403      403    200     200   403"),
+    row("GET", "/statistics/reconciliation", "statistics.read", "bw",
+        "401   403    403    403    403    200      403    200     200   403"),
+    row("GET", "/statistics/reconciliation", "statistics.read", "za",
+        "401   403    403    403    403    403      403    200     200   403"),
+    row("GET", "/statistics/production", "statistics.read", "bw",
+        "401   403    403    403    403    200      403    200     200   403"),
+    row("GET", "/statistics/production", "statistics.read", "za",
+        "401   403    403    403    403    403      403    200     200   403"),
+    row("GET", "/statistics/compliance", "statistics.read", "bw",
+        "401   403    403    403    403    200      403    200     200   403"),
+    row("GET", "/statistics/compliance", "statistics.read", "za",
+        "401   403    403    403    403    403      403    200     200   403"),
+    row("GET", "/statistics/non-reporting", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("POST", "/statistics/production", "statistics.submit", "bw",
+        "401   403    403    403    403    201      403    403     403   403"),
+    row("POST", "/statistics/production", "statistics.submit", "za",
+        "401   403    403    403    403    403      403    403     403   403"),
+    row("POST", "/statistics/annual-reports", "statistics.submit", "bw",
+        "401   403    403    403    403    201      403    403     403   403"),
+    row("POST", "/statistics/annual-reports", "statistics.submit", "za",
+        "401   403    403    403    403    403      403    403     403   403"),
+    # findings: another participant's finding does not exist for a statistics officer (404)
+    row("GET", "/findings", "finding.read", "bw_open",
+        "401   403    403    403    403    sees     403    sees    sees  403"),
+    row("GET", "/findings", "finding.read", "za_open",
+        "401   403    403    403    403    blind    403    sees    sees  403"),
+    row("GET", "/findings/{finding_id}", "finding.read", "bw_open",
+        "401   403    403    403    403    200      403    200     200   403"),
+    row("GET", "/findings/{finding_id}", "finding.read", "za_open",
+        "401   403    403    403    403    404      403    200     200   403"),
+    row("POST", "/findings/scan", "finding.manage", None,
+        "401   403    403    403    403    403      403    403     200   403"),
+    row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "bw_open",
+        "401   403    403    403    403    403      403    403     200   403"),
+    row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "za_open",
+        "401   403    403    403    403    404      403    403     200   403"),
+    row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "bw_asked",
+        "401   403    403    403    403    403      403    403     409   403"),
+    row("POST", "/findings/{finding_id}/answer", "finding.answer", "bw_asked",
+        "401   403    403    403    403    200      403    403     403   403"),
+    row("POST", "/findings/{finding_id}/answer", "finding.answer", "za_asked",
+        "401   403    403    403    403    404      403    403     403   403"),
+    row("POST", "/findings/{finding_id}/answer", "finding.answer", "bw_open",
+        "401   403    403    403    403    409      403    403     403   403"),
+    row("POST", "/findings/{finding_id}/closure", "finding.manage", "bw_asked",
+        "401   403    403    403    403    403      403    403     200   403"),
+    row("POST", "/findings/{finding_id}/closure", "finding.manage", "za_open",
+        "401   403    403    403    403    404      403    403     200   403"),
+    row("POST", "/findings/{finding_id}/closure", "finding.manage", "bw_closed",
+        "401   403    403    403    403    403      403    403     409   403"),
+    row("POST", "/findings/{finding_id}/escalation", "finding.manage", "bw_open",
+        "401   403    403    403    403    403      403    403     200   403"),
+    row("POST", "/findings/{finding_id}/escalation", "finding.manage", "za_asked",
+        "401   403    403    403    403    404      403    403     200   403"),
+    row("POST", "/findings/{finding_id}/escalation", "finding.manage", "bw_closed",
+        "401   403    403    403    403    403      403    403     409   403"),
+)
+
+ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
+NEW_STATUS = {"confirmation": "confirmed", "rejection": "rejected", "cancellation": "cancelled"}
+# Finding targets: (participant, status it is in before the call); the workflow step each action makes.
+FINDINGS = {"bw_open": ("BW", "open"), "za_open": ("ZA", "open"), "bw_asked": ("BW", "clarification_requested"),
+            "za_asked": ("ZA", "clarification_requested"), "bw_closed": ("BW", "closed")}
+FINDING_STEP = {"clarification-request": "clarification_requested", "answer": "answered", "closure": "closed",
+                "escalation": "escalated"}
+# Query strings of the statistics reads about one participant ({code}: the target).
+QUERIES = {"/statistics/trade": "participant={code}&period={year}",
+           "/statistics/reconciliation": "participant={code}&period={year}",
+           "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
+# Every table a call may write to: a refused call or a read must leave their counts as they were.
+WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, AuditEntry)
+
+
+def openapi_operations() -> dict[tuple[str, str], dict[str, Any]]:
+    resp = Client().get(f"{PREFIX}/openapi.json")
+    assert resp.status_code == 200
+    ops = {}
+    for path, methods in resp.json()["paths"].items():
+        assert path.startswith(PREFIX), path
+        for method, op in methods.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                ops[(method.upper(), path.removeprefix(PREFIX))] = op
+    return ops
+
+
+# --- the OpenAPI document ------------------------------------------------------------------------
+
+def test_every_operation_has_rows_in_the_matrix(db: Any) -> None:
+    """A new route fails here until MATRIX says who may call it (and World knows how to call it)."""
+    documented = openapi_operations()
+    tabled = {(r.method, r.path): r.permission for r in MATRIX}
+    missing = sorted(f"{m} {p}" for m, p in set(documented) - set(tabled))
+    assert not missing, "operations without a row in MATRIX:\n  " + "\n  ".join(missing)
+    gone = sorted(f"{m} {p}" for m, p in set(tabled) - set(documented))
+    assert not gone, "rows in MATRIX for operations that no longer exist:\n  " + "\n  ".join(gone)
+    differ = sorted(f"{m} {p}: declares {op.get('x-kpcs-permission')!r}, MATRIX says {tabled[(m, p)]!r}"
+                    for (m, p), op in documented.items() if op.get("x-kpcs-permission") != tabled[(m, p)])
+    assert not differ, "\n".join(differ)
+
+
+def test_every_role_has_a_column() -> None:
+    assert {spec[1] for spec in ROLES.values() if spec} == set(rules.ROLES)
+
+
+def test_every_operation_declares_its_permission(db: Any) -> None:
+    known = set(rules.PERMISSIONS) | {PUBLIC, AUTHENTICATED}
+    for key, op in openapi_operations().items():
+        assert "x-kpcs-permission" in op, f"{key} declares no x-kpcs-permission"
+        declared = op["x-kpcs-permission"]
+        assert declared in known, f"{key}: unknown permission {declared!r}"
+        # Public operations take no credentials; every other one requires them.
+        assert bool(op.get("security")) == (declared != PUBLIC), key
+
+
+def test_matrix_rows_agree_with_the_declared_permission() -> None:
+    """A public row is 200 for everyone; any other row answers 401 to an anonymous caller."""
+    for r in MATRIX:
+        if r.permission == PUBLIC:
+            assert set(r.cells) == {"200"}, r.id
+        else:
+            assert r.cells[0] == "401", r.id
+
+
+# --- the matrix ------------------------------------------------------------------------------------
+
+class World:
+    """Users with tokens for every role, operators of BW, EU and ZA, certificates BW→EU and ZA→NA, findings
+    of BW and ZA."""
+
+    def __init__(self, kp: Any) -> None:
+        users = get_user_model().objects
+        self.clients: dict[str, Api] = {}
+        for label, spec in ROLES.items():
+            if spec is None:
+                self.clients[label] = Api(None)
+                continue
+            email, role, participant, authority = spec
+            user = users.create(username=email, email=email)
+            user.set_unusable_password()
+            user.save()
+            kp.create_user(email, None, role, participant, authority)
+            self.clients[label] = Api(kp.create_token(email))
+        admin = kp.Actor("test", grants=(kp.Grant("admin", None, None),))
+        self.operators = {}
+        for code in ("BW", "EU", "ZA"):
+            self.operators[code.lower() + "_op"] = kp.register_operator(
+                admin, participant=code, name=f"{code} exporter", address=f"1 Road, {code}", kind="exporter",
+                licence=f"{code}-EXP-1", valid_from=dt.date(2000, 1, 1))
+        self.issuers = {
+            "bw_eu": kp.Actor("bw-issuer", grants=(kp.Grant("exporting_officer", "BW", "BW-KPA"),)),
+            "za_na": kp.Actor("za-issuer", grants=(kp.Grant("exporting_officer", "ZA", "ZA-KPA"),)),
+        }
+        self.wgs = kp.Actor("wgs-fixture", grants=(kp.Grant("wgs_analyst", None, None),))
+        self.shared: dict[str, str] = {}
+        self.seq = 0
+
+    def certificate(self, target: str) -> str:
+        if target == "bw_eu":
+            req = certificate_request()
+        else:
+            req = certificate_request(importing_participant="NA", exporter={"licence": "ZA-EXP-1"}, origin="ZA")
+        return str(certificates.issue(self.issuers[target], req).number)
+
+    def ensure_certificate(self, target: str, fresh: bool = False) -> str:
+        """The certificate a row is about; a fresh one (still issued) for every call that may change it."""
+        if fresh or target not in self.shared:
+            self.shared[target] = self.certificate(target)
+        return self.shared[target]
+
+    def finding(self, target: str) -> str:
+        """A finding as the analysis records it, then taken through the workflow to the target's status."""
+        code, status = FINDINGS[target]
+        self.seq += 1
+        now = clock.now()
+        found = Finding.objects.create(
+            fingerprint=f"volume-spike|{code}|2025|perm-{self.seq}", rule="volume-spike", participant=code,
+            period="2025", severity="medium", summary=f"{code} exports of 2025, 300,000.00 ct, are 30.0× the median "
+            "of the previous 3 years (10,000.00 ct).", evidence={"carats": "300000.00", "median": "10000.00"},
+            first_seen=now, last_seen=now)
+        FindingEvent.objects.create(finding=found, to_status="open", by="test", at=now, note="found by the analysis")
+        if status == "clarification_requested":
+            monitoring.request_clarification(self.wgs, found.pk, ["Where were these diamonds mined?"])
+        elif status == "closed":
+            monitoring.close(self.wgs, found.pk, "explained by the stock records")
+        assert Finding.objects.get(pk=found.pk).status == status
+        return str(found.pk)
+
+    def ensure_finding(self, target: str, fresh: bool = False) -> str:
+        """The finding a row is about; a fresh one (in the target's status) for every call that may move it."""
+        if fresh or target not in self.shared:
+            self.shared[target] = self.finding(target)
+        return self.shared[target]
+
+    def path_for(self, r: Row, fresh: bool) -> str:
+        if r.target in ("bw_eu", "za_na"):
+            number = self.ensure_certificate(r.target, fresh)
+            return r.path.replace("/certificates/{number}", path_of(number))
+        if r.target in FINDINGS:
+            return r.path.replace("{finding_id}", self.ensure_finding(r.target, fresh))
+        if r.method == "GET" and r.path in QUERIES:
+            return r.path + "?" + QUERIES[r.path].format(code=str(r.target).upper(), year=clock.today().year)
+        if "{operator_id}" in r.path:
+            return r.path.replace("{operator_id}", str(self.operators[str(r.target)].pk))
+        if "{code}" in r.path:
+            return r.path.replace("{code}", str(r.target))
+        assert "{" not in r.path, f"no way to fill in {r.path}: add it to World.path_for"
+        return r.path
+
+    def body_for(self, r: Row) -> dict[str, Any]:
+        self.seq += 1
+        if r.path == "/operators":
+            code = str(r.target).upper()
+            return {"participant": code, "name": f"New {code} Ltd", "address": "2 Road", "kind": "exporter",
+                    "licence": f"{code}-NEW-{self.seq}", "valid_from": "2020-01-01"}
+        if r.path == "/certificates":
+            importing = {"bw": "EU", "eu": "BW", "za": "NA"}[str(r.target)]
+            code = str(r.target).upper()
+            return certificate_request(exporting_participant=code, importing_participant=importing,
+                                       exporter={"licence": f"{code}-EXP-1"})
+        if r.path.endswith("/confirmation"):
+            return {"received_on": clock.today().isoformat(), "parcels": 4, "carats": "1650.40",
+                    "seals_intact": True}
+        if r.path.endswith("/rejection"):
+            return {"reason": "seals cut", "discrepancy": {"kind": "seals_broken"}}
+        if r.path.endswith("/cancellation"):
+            return {"reason": "withdrawn"}
+        if r.path == "/statistics/production":
+            return {"participant": str(r.target).upper(), "period": f"{clock.today().year}-H1",
+                    "carats": "1000.00", "usd": "50000.00"}
+        if r.path == "/statistics/annual-reports":
+            return {"participant": str(r.target).upper(), "year": clock.today().year - 1}
+        if r.path == "/findings/scan":
+            return {}
+        if r.path.endswith("/clarification-request"):
+            return {"questions": ["Where were these diamonds mined?", "Show the stock records."]}
+        if r.path.endswith("/answer"):
+            return {"answers": ["Artisanal production not yet recorded"]}
+        if r.path.endswith(("/closure", "/escalation")):
+            return {"note": "the stock records explain it"}
+        raise AssertionError(f"no body for {r.id}: add it to World.body_for")
+
+    def listed(self, r: Row, items: list[dict[str, Any]]) -> bool:
+        if r.path == "/operators":
+            return self.operators[str(r.target)].pk in {i["id"] for i in items}
+        if r.path == "/certificates":
+            return self.ensure_certificate(str(r.target)) in {i["number"] for i in items}
+        if r.path == "/findings":
+            return int(self.ensure_finding(str(r.target))) in {i["id"] for i in items}
+        raise AssertionError(f"no list check for {r.id}")
+
+
+@pytest.fixture
+def world(kp: Any) -> World:
+    return World(kp)
+
+
+def snapshot() -> tuple[int, ...]:
+    return tuple(model.objects.count() for model in WRITTEN)
+
+
+def _call(world: World, r: Row, role: str) -> tuple[str, str]:
+    """Make the call as `role`; return (outcome, problem with side effects or the error body)."""
+    client = world.clients[role]
+    mutates = r.method == "POST"
+    path = world.path_for(r, fresh=mutates)
+    before = snapshot()
+    if r.method == "GET":
+        listing = r.path in ("/certificates", "/operators", "/findings")
+        resp = client.get(path, limit=500) if listing else client.get(path)
+    else:
+        resp = client.post(path, world.body_for(r))
+    status = resp.status_code
+    problems = []
+    if status >= 400:
+        error = resp.json().get("error", {})
+        if error.get("code") != ERROR_CODES.get(status):
+            problems.append(f"error body {error}")
+    outcome = str(status)
+    if status == 200 and r.cells[HEADER.index(role)] in ("sees", "blind"):
+        outcome = "sees" if world.listed(r, resp.json()["items"]) else "blind"
+    changed = snapshot() != before
+    if changed and (not mutates or status >= 400):
+        problems.append("a read changed the database" if not mutates else "a refused call changed the database")
+    action = r.path.rsplit("/", 1)[-1]
+    if mutates and r.target in ("bw_eu", "za_na"):
+        stored = Certificate.objects.get(number=world.shared[r.target]).status
+        expected = NEW_STATUS[action] if status == 200 else "issued"
+        if stored != expected:
+            problems.append(f"certificate is {stored}, expected {expected}")
+    elif mutates and r.target in FINDINGS:
+        stored = Finding.objects.get(pk=world.shared[r.target]).status
+        expected = FINDING_STEP[action] if status == 200 else FINDINGS[r.target][1]
+        if stored != expected:
+            problems.append(f"finding is {stored}, expected {expected}")
+    elif mutates and status < 300 and not changed:
+        problems.append(f"{status} but nothing was stored")
+    return outcome, "; ".join(problems)
+
+
+def test_access_matrix(world: World) -> None:
+    """Every cell of MATRIX; a failure lists every wrong cell, not only the first."""
+    wrong = []
+    for r in MATRIX:
+        for role, expected in zip(HEADER, r.cells, strict=True):
+            outcome, problem = _call(world, r, role)
+            if outcome != expected or problem:
+                wrong.append(f"{r.id} as {role}: expected {expected}, got {outcome}"
+                             + (f" ({problem})" if problem else ""))
+    assert not wrong, f"{len(wrong)} cell(s) differ from MATRIX:\n  " + "\n  ".join(wrong)
+
+
+# --- other ways in -----------------------------------------------------------------------------
+
+def test_a_deactivated_user_token_is_refused(world: World) -> None:
+    client = world.clients["eu_imp"]
+    assert client.get("/me").status_code == 200
+    get_user_model().objects.filter(username="eu.imp@perm.kpcs").update(is_active=False)
+    assert client.get("/me").status_code == 401
+    assert client.get("/certificates").status_code == 401
+
+
+def test_session_callers_need_the_csrf_token_to_change_anything(world: World) -> None:
+    number = world.certificate("bw_eu")
+    user = get_user_model().objects.get(username="eu.imp@perm.kpcs")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    me = browser.get(f"{PREFIX}/me")
+    assert me.status_code == 200 and me.json()["actor"].startswith("eu.imp@perm.kpcs")
+    assert browser.get(f"{PREFIX}{path_of(number)}").status_code == 200
+    body = {"received_on": clock.today().isoformat(), "parcels": 4, "carats": "1650.40", "seals_intact": True}
+    url = f"{PREFIX}{path_of(number)}/confirmation"
+    refused = browser.post(url, body, content_type="application/json")
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["error"]["code"] == "forbidden"
+    assert Certificate.objects.get(number=number).status == "issued"
+    browser.get("/login/")  # sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    done = browser.post(url, body, content_type="application/json", headers={"X-CSRFToken": token})
+    assert done.status_code == 200, done.content
+    assert Certificate.objects.get(number=number).status == "confirmed"
+
