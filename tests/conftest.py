@@ -138,3 +138,19 @@ def api_as(token_for: Callable[[str], str]) -> Callable[[str | None], Api]:
 
 def path_of(number: str) -> str:
     return "/certificates/" + number.replace(" ", "%20")
+
+
+def assert_error(resp: Any, status: int, code: str | None = None, rule: str | None = None) -> dict[str, Any]:
+    """The API's one error format: {"error": {"code", "message", "details"}}, JSON, the right status."""
+    assert resp.status_code == status, resp.content
+    assert resp["Content-Type"].startswith("application/json")
+    body = resp.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert isinstance(error["message"], str) and error["message"]
+    if code is not None:
+        assert error["code"] == code, error
+    if rule is not None:
+        assert isinstance(error["details"], dict) and error["details"].get("rule") == rule, error
+    return error

@@ -13,7 +13,7 @@ from kpcs import clock, crypto
 from kpcs.certificates import services
 from kpcs.certificates.models import Certificate
 from kpcs.registry.models import ParticipantStatus
-from tests.conftest import certificate_request, path_of
+from tests.conftest import assert_error, certificate_request, path_of
 
 pytestmark = pytest.mark.django_db
 
@@ -49,19 +49,6 @@ def confirmation(**overrides: Any) -> dict[str, Any]:
     return {"received_on": clock.today().isoformat(), **CONFIRM, **overrides}
 
 
-def assert_error(resp: Any, status: int, code: str | None = None, rule: str | None = None) -> dict[str, Any]:
-    assert resp.status_code == status, resp.content
-    assert resp["Content-Type"].startswith("application/json")
-    body = resp.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
-    if rule is not None:
-        assert isinstance(error["details"], dict) and error["details"].get("rule") == rule, error
-    return error
 
 
 def each(cases: Any, check: Any) -> None:

@@ -12,7 +12,7 @@ from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire
 from kpcs.registry.services import Actor, Grant
 from kpcs.statistics import rules as stats_rules
 from kpcs.statistics import services as statistics
-from tests.conftest import Api
+from tests.conftest import Api, assert_error
 
 pytestmark = pytest.mark.django_db
 HEADER = ",".join(stats_rules.COLUMNS)
@@ -52,19 +52,6 @@ def key(item: dict[str, Any]) -> tuple[str, ...]:
     return (item["rule"], item["participant"], item["period"], item["subject"], item["severity"])
 
 
-def assert_error(resp: Any, status: int, code: str | None = None, rule: str | None = None) -> dict[str, Any]:
-    assert resp.status_code == status, resp.content
-    assert resp["Content-Type"].startswith("application/json")
-    body = resp.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
-    if rule is not None:
-        assert isinstance(error["details"], dict) and error["details"].get("rule") == rule, error
-    return error
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from kpcs.registry.services import Actor, Grant
 from kpcs.statistics import rules
 from kpcs.statistics import services as statistics
 from kpcs.statistics.models import AnnualReport, Batch, Figure
-from tests.conftest import Api, certificate_request, path_of
+from tests.conftest import Api, assert_error, certificate_request, path_of
 
 pytestmark = pytest.mark.django_db
 NODE = Actor("node", grants=(Grant("admin", None, None),))
@@ -31,19 +31,6 @@ def load(*lines: str, arrived: dt.datetime | None = None) -> None:
         Batch.objects.update(created_at=arrived)
 
 
-def assert_error(resp: Any, status: int, code: str | None = None, rule: str | None = None) -> dict[str, Any]:
-    assert resp.status_code == status, resp.content
-    assert resp["Content-Type"].startswith("application/json")
-    body = resp.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
-    if rule is not None:
-        assert isinstance(error["details"], dict) and error["details"].get("rule") == rule, error
-    return error
 
 
 @pytest.fixture(autouse=True)
