@@ -30,11 +30,7 @@ class BearerAuth(HttpBearer):
     """Authorization: Bearer <token> for machines."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
-        found = registry.user_for_token(token)
-        if found is None:
-            return None
-        user, via = found
-        return registry.actor_for_user(user, via)
+        return registry.actor_for_token(token)
 
 
 class SessionActorAuth(SessionAuth):

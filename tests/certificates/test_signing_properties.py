@@ -225,3 +225,35 @@ def test_any_certificate_signed_by_its_authority_verifies_to_the_same_payload(
     result = verify(crypto.sign(document, BW_KEY, BW_KID))
     assert result.genuine, result.reasons
     assert result.payload == document
+
+
+def test_our_verifier_agrees_with_joserfc() -> None:
+    """The fast path (cryptography directly) accepts exactly what a JOSE library accepts."""
+    from joserfc import jws
+    from joserfc.errors import JoseError
+    from joserfc.jwk import OKPKey
+
+    from kpcs import crypto
+
+    key = crypto.generate_private_key()
+    jwk = crypto.public_jwk(key, "K#1")
+    token = crypto.sign({"number": "BW 0000001", "carats": "1.00"}, key, "K#1")
+    assert jws.deserialize_compact(token, OKPKey.import_key(jwk), algorithms=["Ed25519"]).payload
+    assert crypto.verify(token, jwk)["number"] == "BW 0000001"
+    for i in range(len(token)):
+        for replacement in "A_-.":
+            forged = token[:i] + replacement + token[i + 1:]
+            if forged == token:
+                continue
+            try:
+                jws.deserialize_compact(forged, OKPKey.import_key(jwk), algorithms=["Ed25519"])
+                library_ok = True
+            except (JoseError, ValueError):
+                library_ok = False
+            try:
+                crypto.verify(forged, jwk)
+                ours_ok = True
+            except crypto.BadSignature:
+                ours_ok = False
+            assert not ours_ok, (i, replacement)
+            assert not (ours_ok and not library_ok)

@@ -12,8 +12,9 @@ from kpcs.audit import rules
 from kpcs.audit.models import AuditEntry, ChainHead
 
 
-def record(*, actor: str, action: str, object_type: str, object_id: str, payload: Any,
-           participant: str = "") -> AuditEntry:
+def record(*, actor: str, action: str, object_type: str, object_id: str, payload: Any = None,
+           participant: str = "", payload_hash: str | None = None) -> AuditEntry:
+    """Append an entry; `payload_hash` may be given when the caller already hashed the canonical payload."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must run inside the transaction of the change")
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
@@ -21,7 +22,8 @@ def record(*, actor: str, action: str, object_type: str, object_id: str, payload
         head = ChainHead.objects.create(pk=1, seq=0, hash=rules.GENESIS)
     entry = AuditEntry(
         seq=head.seq + 1, at=clock.now(), actor=actor, participant=participant, action=action,
-        object_type=object_type, object_id=str(object_id), payload_hash=rules.payload_hash(payload),
+        object_type=object_type, object_id=str(object_id),
+        payload_hash=payload_hash or rules.payload_hash(payload),
         prev_hash=head.hash, entry_hash="",
     )
     fields = entry.chain_fields()

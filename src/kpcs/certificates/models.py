@@ -61,6 +61,9 @@ class Certificate(models.Model):
     issued_by = models.CharField(_("issued by"), max_length=200)
     status_changed_at = models.DateTimeField(_("status changed at"))
 
+    # Set by the issuing use case so its answer needs no second read of the lines (not a column).
+    issued_lines: list[CertificateLine] | None = None
+
     class Meta:
         ordering = ["-issued_at"]
         verbose_name = _("certificate")

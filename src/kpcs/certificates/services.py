@@ -83,9 +83,8 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
         raise ValidationFailed("exporter.licence is required (CERT-02, INT-08)", code="invalid_exporter",
                                rule="INT-08")
     exporter = registry.licensed_operator(exporting, licence, "exporter", day)
-    participant = registry.get_participant(exporting)
-    expires_on = rules.expiry(day, _parse_date(request.get("expires_on"), "expires_on"),
-                              participant.validity_days)
+    validity_days, _ = registry.participant_policy(exporting)
+    expires_on = rules.expiry(day, _parse_date(request.get("expires_on"), "expires_on"), validity_days)
     cert_type = request.get("type") or "standard"
     if cert_type not in rules.CERTIFICATE_TYPES:
         raise ValidationFailed(f"type must be one of {', '.join(rules.CERTIFICATE_TYPES)}", code="invalid_type",
@@ -103,7 +102,9 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             number=number, cert_type=cert_type, exporting=exporting, importing=importing, authority=authority,
             issued_at=now, expires_on=expires_on, exporter=exporter_public, importer=importer, origin=origin,
             lines=lines, totals=totals)
-        token = crypto.sign(payload, private_key, kid)
+        signed_bytes = crypto.canonical(payload)
+        payload_hash = hashlib.sha256(signed_bytes).hexdigest()
+        token = crypto.sign_bytes(signed_bytes, private_key, kid)
         cert = Certificate.objects.create(
             number=number, prefix=exporting, serial=counter.last_serial, type=cert_type, status="issued",
             issuing_authority_id=authority_id, exporting_participant_id=exporting,
@@ -114,14 +115,14 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             total_value_cents=rules.to_centi(totals.value_usd), total_parcels=totals.parcels, kid=kid, jws=token,
             gem_carats_centi=sum(rules.to_centi(ln.carats) for ln in lines if ln.hs_code != "7102.21"),
             gem_value_cents=sum(rules.to_centi(ln.value_usd) for ln in lines if ln.hs_code != "7102.21"),
-            payload_hash=hashlib.sha256(crypto.canonical(payload)).hexdigest(), issued_by=actor.label,
+            payload_hash=payload_hash, issued_by=actor.label,
             status_changed_at=now)
-        CertificateLine.objects.bulk_create([
+        cert.issued_lines = CertificateLine.objects.bulk_create([
             CertificateLine(certificate=cert, position=i, hs_code=ln.hs_code, carats_centi=rules.to_centi(ln.carats),
                             value_cents=rules.to_centi(ln.value_usd), parcels=ln.parcels)
             for i, ln in enumerate(lines, start=1)])
         audit.record(actor=actor.label, action="certificate.issued", object_type="certificate", object_id=number,
-                     payload=payload, participant=exporting)
+                     payload_hash=payload_hash, participant=exporting)
     return cert
 
 
@@ -156,8 +157,9 @@ def search(actor: Actor, *, status: str | None = None, side: str | None = None, 
     elif status:
         qs = qs.filter(status=status)
     if overdue is not None:
-        ids = [c.pk for c in qs.filter(status="issued").only("pk", "issued_on", "status", "exporting_participant")
-               if rules.is_overdue(c.status, c.issued_on, today, c.exporting_participant.confirmation_days)]
+        ids = [pk for pk, issued_on, exporting in qs.filter(status="issued").values_list(
+               "pk", "issued_on", "exporting_participant_id")
+               if rules.is_overdue("issued", issued_on, today, registry.participant_policy(exporting)[1])]
         qs = qs.filter(pk__in=ids) if overdue else qs.exclude(pk__in=ids)
     return qs.order_by("-issued_at", "-pk")
 
@@ -173,8 +175,9 @@ def get(actor: Actor, number: str) -> Certificate:
 
 def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
     today = today or clock.today()
-    confirmation_days = cert.exporting_participant.confirmation_days
+    _, confirmation_days = registry.participant_policy(cert.exporting_participant_id)
     status = rules.effective_status(cert.status, cert.expires_on, today)
+    lines = cert.issued_lines if cert.issued_lines is not None else cert.lines.all()
     data: dict[str, Any] = {
         "number": cert.number,
         "type": cert.type,
@@ -191,7 +194,7 @@ def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
         "origin_countries": cert.origin_countries,
         "lines": [{"hs_code": ln.hs_code, "carats": rules.from_centi(ln.carats_centi),
                    "value_usd": rules.from_centi(ln.value_cents), "parcels": ln.parcels}
-                  for ln in cert.lines.all()],
+                  for ln in lines],
         "totals": {"carats": rules.from_centi(cert.total_carats_centi),
                    "value_usd": rules.from_centi(cert.total_value_cents), "parcels": cert.total_parcels},
         "awaiting_confirmation": cert.status == "issued",

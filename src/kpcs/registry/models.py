@@ -165,3 +165,16 @@ class ApiToken(models.Model):
 
     class Meta:
         verbose_name = _("API token")
+
+
+class RegistryVersion(models.Model):
+    """One row whose stamp changes with every change to participants, statuses, authorities or keys.
+
+    Each process keeps a snapshot of those (small, rarely changing) tables and re-reads them only when the
+    stamp differs, so issuing and verifying cost no registry queries (registry.services.snapshot).
+    """
+
+    stamp = models.CharField(_("stamp"), max_length=32)
+
+    class Meta:
+        verbose_name = _("registry version")

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 
 from kpcs import clock, config, crypto
@@ -32,6 +32,7 @@ from kpcs.registry.models import (
     Operator,
     Participant,
     ParticipantStatus,
+    RegistryVersion,
     SigningKey,
 )
 
@@ -97,16 +98,79 @@ def get_participant(code: str) -> Participant:
         raise NotFound(f"{code!r} is not a participant of the Kimberley Process") from None
 
 
+# --- the registry snapshot ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Participants, statuses, authorities and keys as plain values, read once per registry change."""
+
+    stamp: str
+    participants: dict[str, tuple[int, int]]  # code -> (validity_days, confirmation_days)
+    statuses: dict[str, list[rules.StatusPeriod]]
+    authorities: dict[str, dict[str, Any]]
+    keys: dict[str, SigningKey]
+
+
+_snapshot: Snapshot | None = None
+
+
+def bump_registry_version(**_: Any) -> None:
+    if not RegistryVersion.objects.filter(pk=1).update(stamp=secrets.token_hex(16)):
+        RegistryVersion.objects.create(pk=1, stamp=secrets.token_hex(16))
+
+
+def _current_stamp() -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT stamp FROM {RegistryVersion._meta.db_table} WHERE id = 1")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def snapshot() -> Snapshot:
+    """This process's copy of the registry, re-read only when the registry version stamp has changed.
+
+    The stamp is read before the tables, so a snapshot is never labelled newer than its contents.
+    """
+    global _snapshot
+    stamp = _current_stamp()
+    if stamp is not None and _snapshot is not None and _snapshot.stamp == stamp:
+        return _snapshot
+    statuses: dict[str, list[rules.StatusPeriod]] = {}
+    for st in ParticipantStatus.objects.order_by("participant_id", "valid_from"):
+        statuses.setdefault(st.participant_id, []).append(
+            rules.StatusPeriod(st.status, st.valid_from, st.valid_to, st.scope))
+    fresh = Snapshot(
+        stamp=stamp or "",
+        participants={code: (v, c) for code, v, c in Participant.objects.values_list(
+            "code", "validity_days", "confirmation_days")},
+        statuses=statuses,
+        authorities={a.id: {"id": a.id, "name": a.name, "participant": a.participant_id, "roles": a.roles}
+                     for a in Authority.objects.all()},
+        keys={k.kid: k for k in SigningKey.objects.select_related("authority")},
+    )
+    if stamp is not None:
+        _snapshot = fresh
+    return fresh
+
+
 def status_history(code: str) -> list[rules.StatusPeriod]:
-    return [rules.StatusPeriod(s.status, s.valid_from, s.valid_to, s.scope)
-            for s in ParticipantStatus.objects.filter(participant_id=code)]
+    return list(snapshot().statuses.get(code, []))
 
 
 def status_on(code: str, day: dt.date) -> rules.StatusPeriod:
     """Status of a participant on a day (SPEC-07). An unknown code is a non-participant."""
-    if not Participant.objects.filter(code=code).exists():
+    snap = snapshot()
+    if code not in snap.participants:
         return rules.StatusPeriod("non_participant", day, None, "not a participant")
-    return rules.status_on(status_history(code), day) or rules.StatusPeriod("active", day, None)
+    return rules.status_on(snap.statuses.get(code, []), day) or rules.StatusPeriod("active", day, None)
+
+
+def participant_policy(code: str) -> tuple[int, int]:
+    """(validity_days, confirmation_days) of a participant (CERT-09, IMP-02)."""
+    try:
+        return snapshot().participants[code]
+    except KeyError:
+        raise NotFound(f"{code!r} is not a participant of the Kimberley Process") from None
 
 
 def may_trade_status(status: str) -> bool:
@@ -114,10 +178,10 @@ def may_trade_status(status: str) -> bool:
 
 
 def authority_summary(authority_id: str) -> dict[str, str]:
-    a = Authority.objects.filter(id=authority_id).first()
+    a = snapshot().authorities.get(authority_id)
     if a is None:
         raise NotFound(f"no authority {authority_id!r}")
-    return {"id": a.id, "name": a.name, "participant": a.participant_id}
+    return {"id": a["id"], "name": a["name"], "participant": a["participant"]}
 
 
 # --- actors and permissions --------------------------------------------------------------------
@@ -315,6 +379,41 @@ def create_token(email: str, name: str = "", actor: Actor = SYSTEM) -> str:
     return token
 
 
+_user_actors: dict[tuple[int, str], Actor] = {}
+
+
+def actor_for_token(token: str) -> Actor | None:
+    """The actor behind a bearer token. The token itself (revoked? user active?) is checked on every call
+    with one plain query; the holder's roles are cached per process until the registry stamp changes."""
+    table, users = ApiToken._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT t.id, t.user_id, t.prefix, t.last_used_at, u.username FROM {table} t "
+            f"JOIN {users} u ON u.id = t.user_id WHERE t.token_hash = %s AND t.revoked_at IS NULL "
+            "AND u.is_active = %s", [_token_hash(token), True])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token_id, user_id, prefix, last_used, _ = row
+    now = clock.now()
+    if isinstance(last_used, str):  # SQLite hands back text from a plain cursor
+        last_used = dt.datetime.fromisoformat(last_used)
+    if last_used is not None and last_used.tzinfo is None:
+        last_used = last_used.replace(tzinfo=dt.UTC)
+    if last_used is None or now - last_used > dt.timedelta(minutes=5):
+        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+    stamp = _current_stamp() or ""
+    key = (user_id, stamp)
+    actor = _user_actors.get(key) if stamp else None
+    if actor is None:
+        actor = actor_for_user(User.objects.get(pk=user_id))
+        if stamp:
+            if len(_user_actors) > 10_000:
+                _user_actors.clear()
+            _user_actors[key] = actor
+    return Actor(label=f"{actor.label} (token {prefix}…)", user_id=actor.user_id, grants=actor.grants)
+
+
 def user_for_token(token: str) -> tuple[AbstractBaseUser, str] | None:
     t = (ApiToken.objects.select_related("user").filter(token_hash=_token_hash(token), revoked_at__isnull=True)
          .first())
@@ -413,7 +512,10 @@ def _usable_keys(authority: str | None, at: dt.datetime) -> QuerySet[SigningKey]
 
 def signing_key(authority: str | None, at: dt.datetime) -> tuple[str, Ed25519PrivateKey]:
     """The authority's current key at `at` (the newest usable one)."""
-    record = _usable_keys(authority, at).order_by("-valid_from").first()
+    usable = [k for k in snapshot().keys.values()
+              if (k.authority_id == authority if authority else k.purpose == "node")
+              and rules.key_valid_at(k.valid_from, k.valid_until, k.revoked_at, at)]
+    record = max(usable, key=lambda k: k.valid_from, default=None)
     if record is None:
         who = authority or "this node"
         raise Conflict(f"{who} has no valid signing key; create one with `kpcs keys create`",
@@ -439,7 +541,7 @@ def key_entry(record: SigningKey, now: dt.datetime) -> dict[str, Any]:
 
 
 def find_key(kid: str) -> dict[str, Any] | None:
-    record = SigningKey.objects.select_related("authority").filter(kid=kid).first()
+    record = snapshot().keys.get(kid)
     return key_entry(record, clock.now()) if record else None
 
 
