@@ -135,3 +135,36 @@ def test_reporting_compliance_and_the_public_list(kp: Any) -> None:
     assert tracked[("annual_report", "2024")] == "late" and tracked[("annual_report", "2025")] == "pending"
     listed = services.non_reporting(dt.date(2025, 12, 15))
     assert listed == [{"participant": "BW", "missing": ["trade_quarterly 2025-Q3"]}]
+
+
+def test_trade_cells_always_equal_the_certificates(bw_officer: Any, eu_officer: Any, make_user: Any,
+                                                   make_operator: Any) -> None:
+    """Whatever happens to certificates, the kept totals equal an aggregation straight from their lines."""
+    make_operator("EU", "exporter", "EU-EXP-1")
+    eu_exporter = make_user("eu.exp@test.kpcs", "exporting_officer", "EU", "EU-BE-ANTWERP")
+    bw_importer = make_user("bw.imp@test.kpcs", "importing_officer", "BW")
+    when = dt.datetime(2024, 12, 20, tzinfo=dt.UTC)
+    mixed = certificate_request(origin="mixed", origin_countries=["BW", "ZA"])
+    certs = [certificates.issue(bw_officer, certificate_request(), now=when) for _ in range(3)]
+    certs.append(certificates.issue(bw_officer, mixed, now=when))
+    back = certificates.issue(eu_exporter, certificate_request(importing_participant="BW",
+                                                               exporter={"licence": "EU-EXP-1"}), now=when)
+    body = {"parcels": 4, "carats": "1650.40", "seals_intact": True}
+    certificates.confirm(eu_officer, certs[0].number, {**body, "received_on": "2025-01-03"},
+                         now=when + dt.timedelta(days=14))  # received in the next quarter
+    certificates.reject(eu_officer, certs[1].number, {"reason": "seal", "discrepancy": {"kind": "seals_broken"}},
+                        now=when)
+    certificates.cancel(bw_officer, certs[2].number, {"reason": "postponed"}, now=when)
+    certificates.confirm(bw_importer, back.number, {**body, "received_on": "2024-12-22"},
+                         now=when + dt.timedelta(days=3))
+    certificates.expire_due(dt.date(2025, 6, 1))  # the mixed one was never used
+
+    def key(f: Any) -> tuple[Any, ...]:
+        return (f.period.label, f.participant, f.flow, f.partner, f.origin, f.hs_code, f.carats, f.usd,
+                f.certificates)
+
+    kept = sorted(map(key, services.derived_facts()))
+    assert kept == sorted(map(key, services.derived_facts_from_lines()))
+    assert [k for k in kept if k[2] == "export" and k[1] == "BW" and k[5] == "7102.31"] == [
+        ("2024-Q4", "BW", "export", "EU", "BW", "7102.31", Decimal("2500.80"), Decimal("3751200.00"), 2)]
+    assert ("2025-Q1", "EU", "import", "BW", "BW", "7102.31", Decimal("1250.40"), Decimal("1875600.00"), 1) in kept

@@ -28,6 +28,7 @@ from kpcs.certificates.models import (
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
+from kpcs.statistics import services as statistics
 
 
 def quarter_label(day: dt.date) -> str:
@@ -121,9 +122,23 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             CertificateLine(certificate=cert, position=i, hs_code=ln.hs_code, carats_centi=rules.to_centi(ln.carats),
                             value_cents=rules.to_centi(ln.value_usd), parcels=ln.parcels)
             for i, ln in enumerate(lines, start=1)])
+        _record_trade(cert, "export", +1, [(ln.position, ln.hs_code, ln.carats_centi, ln.value_cents)
+                                           for ln in cert.issued_lines])
         audit.record(actor=actor.label, action="certificate.issued", object_type="certificate", object_id=number,
                      payload_hash=payload_hash, participant=exporting)
     return cert
+
+
+def _record_trade(cert: Certificate, flow: str, sign: int,
+                  lines: list[tuple[int, str, int, int]] | None = None, quarter: str | None = None) -> None:
+    """Keep the derived trade statistics in step with the certificate, in the same transaction (STAT-01)."""
+    if lines is None:
+        lines = list(CertificateLine.objects.filter(certificate_id=cert.pk).values_list(
+            "position", "hs_code", "carats_centi", "value_cents"))
+    mine, theirs = ((cert.exporting_participant_id, cert.importing_participant_id) if flow == "export"
+                    else (cert.importing_participant_id, cert.exporting_participant_id))
+    statistics.record_trade(flow=flow, quarter=quarter or cert.issued_quarter, participant=mine, partner=theirs,
+                            origin=cert.origin, lines=lines, sign=sign)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -260,6 +275,7 @@ def confirm(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datet
     differences = rules.confirmation_differences(totals, parcels, carats)
     with transaction.atomic():
         cert = _transition(cert.number, "confirm", now)
+        _record_trade(cert, "import", +1, quarter=quarter_label(received_on))
         ImportConfirmation.objects.create(
             certificate=cert, received_on=received_on, received_quarter=quarter_label(received_on), parcels=parcels,
             carats_centi=rules.to_centi(carats),
@@ -334,6 +350,7 @@ def cancel(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
         raise ValidationFailed("reason is required", code="reason_required")
     with transaction.atomic():
         cert = _transition(cert.number, "cancel", now)
+        _record_trade(cert, "export", -1)  # a cancelled certificate never left the country
         Cancellation.objects.create(certificate=cert, reason=reason, cancelled_by=actor.label, cancelled_at=now)
         audit.record(actor=actor.label, action="certificate.cancelled", object_type="certificate",
                      object_id=cert.number, participant=cert.exporting_participant_id, payload={"reason": reason})
@@ -350,6 +367,7 @@ def expire_due(today: dt.date | None = None, actor: Actor = registry.SYSTEM) -> 
             won = Certificate.objects.filter(number=number, status="issued").update(status="expired",
                                                                                     status_changed_at=now)
             if won:
+                _record_trade(Certificate.objects.get(number=number), "export", -1)  # never used: never exported
                 audit.record(actor=actor.label, action="certificate.expired", object_type="certificate",
                              object_id=number, participant=number[:2], payload={"as_of": today.isoformat()})
                 done.append(number)

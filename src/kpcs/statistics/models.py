@@ -65,6 +65,30 @@ class Figure(models.Model):
         ]
 
 
+class TradeCell(models.Model):
+    """Running totals of trade derived from certificates, per quarter, participant, flow, partner, origin
+    and HS code. Kept in the same transaction as every certificate change that moves them (issue, cancel,
+    expire, confirm), so reading a year of statistics never has to walk every certificate line."""
+
+    quarter = models.CharField(_("quarter"), max_length=7)
+    participant = models.CharField(_("participant"), max_length=2)
+    flow = models.CharField(_("flow"), max_length=6)
+    partner = models.CharField(_("partner"), max_length=2)
+    origin = models.CharField(_("origin"), max_length=5, help_text=_("a country code, or 'mixed'"))
+    hs_code = models.CharField(_("HS code"), max_length=7)
+    carats_centi = models.BigIntegerField(_("centi-carats"), default=0)
+    value_cents = models.BigIntegerField(_("US cents"), default=0)
+    certificates = models.IntegerField(_("certificates"), default=0)
+
+    class Meta:
+        verbose_name = _("trade cell")
+        constraints = [
+            models.UniqueConstraint(fields=["quarter", "participant", "flow", "partner", "origin", "hs_code"],
+                                    name="statistics_trade_cell_unique"),
+        ]
+        indexes = [models.Index(fields=["participant", "quarter"], name="trade_cell_participant_idx")]
+
+
 class AnnualReport(models.Model):
     """Receipt of a participant's annual report on its implementation of the scheme (STAT-11)."""
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Min, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Count, Min, Q, Sum
 
 from kpcs import clock
 from kpcs.audit import services as audit
@@ -25,7 +25,7 @@ from kpcs.monitoring.rules import Fact
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 from kpcs.statistics import rules
-from kpcs.statistics.models import AnnualReport, Batch, Figure
+from kpcs.statistics.models import AnnualReport, Batch, Figure, TradeCell
 
 CENT = Decimal("0.01")
 # Certificates that stand for a shipment that left the country: cancelled and expired ones never did.
@@ -52,46 +52,66 @@ def _quarter_filter(period: rules.Period | None) -> list[str] | None:
 
 
 def derived_facts(period: rules.Period | None = None, participant: str | None = None) -> list[Fact]:
-    """Quarterly trade by partner, origin and HS code, aggregated from certificate lines (STAT-01, STAT-02).
+    """Quarterly trade by partner, origin and HS code, derived from certificates (STAT-01, STAT-02).
 
-    Exports come from certificates issued (and not cancelled or expired unused), by quarter of issue;
-    imports from certificates confirmed by the importing authority, by quarter of receipt. A certificate is
-    counted once, on the row of its first line, so that certificate counts add up across HS codes.
+    Exports count certificates issued (and not cancelled or expired unused), by quarter of issue; imports
+    count certificates confirmed by the importing authority, by quarter of receipt. A certificate is counted
+    once, on the cell of its first line, so that certificate counts add up across HS codes. Read from the
+    trade cells that every certificate change keeps up to date (`record_trade`).
     """
     quarters = _quarter_filter(period)
-    facts: list[Fact] = []
-    exports = CertificateLine.objects.filter(certificate__status__in=EXPORTED)
+    cells = TradeCell.objects.exclude(carats_centi=0, value_cents=0, certificates=0)
     if quarters is not None:
-        exports = exports.filter(certificate__issued_quarter__in=quarters)
+        cells = cells.filter(quarter__in=quarters)
     if participant:
-        exports = exports.filter(certificate__exporting_participant_id=participant)
-    rows = (exports.values(q=F("certificate__issued_quarter"), p=F("certificate__exporting_participant_id"),
-                           partner=F("certificate__importing_participant_id"), origin=F("certificate__origin"),
-                           hs=F("hs_code"))
-            .annotate(c=Sum("carats_centi"), v=Sum("value_cents"), n=FIRST_LINES))
-    facts.extend(_facts(rows, "export"))
-    imports = CertificateLine.objects.filter(certificate__status="confirmed")
-    if quarters is not None:
-        imports = imports.filter(certificate__confirmation__received_quarter__in=quarters)
-    if participant:
-        imports = imports.filter(certificate__importing_participant_id=participant)
-    rows = (imports.values(q=F("certificate__confirmation__received_quarter"),
-                           p=F("certificate__importing_participant_id"),
-                           partner=F("certificate__exporting_participant_id"), origin=F("certificate__origin"),
-                           hs=F("hs_code"))
-            .annotate(c=Sum("carats_centi"), v=Sum("value_cents"), n=FIRST_LINES))
-    facts.extend(_facts(rows, "import"))
-    return facts
+        cells = cells.filter(participant=participant)
+    rows = cells.values_list("quarter", "participant", "flow", "partner", "origin", "hs_code", "carats_centi",
+                             "value_cents", "certificates")
+    return list(_facts(rows))
 
 
-def _facts(rows: Iterable[Any], flow: str) -> Iterator[Fact]:
+def derived_facts_from_lines(period: rules.Period | None = None) -> list[Fact]:
+    """The same figures aggregated straight from certificate lines: the reference the trade cells must
+    equal (checked by tests and by `kpcs stats check`)."""
+    quarters = _quarter_filter(period)
+    out: list[Fact] = []
+    for flow, status_filter, quarter_field, who, other in (
+            ("export", Q(certificate__status__in=EXPORTED), "certificate__issued_quarter",
+             "certificate__exporting_participant_id", "certificate__importing_participant_id"),
+            ("import", Q(certificate__status="confirmed"), "certificate__confirmation__received_quarter",
+             "certificate__importing_participant_id", "certificate__exporting_participant_id")):
+        lines = CertificateLine.objects.filter(status_filter)
+        if quarters is not None:
+            lines = lines.filter(**{f"{quarter_field}__in": quarters})
+        rows = (lines.values_list(quarter_field, who, other, "certificate__origin", "hs_code")
+                .annotate(c=Sum("carats_centi"), v=Sum("value_cents"), n=FIRST_LINES).order_by())
+        out.extend(_facts((q, p, flow, partner, origin, hs, c, v, n) for q, p, partner, origin, hs, c, v, n in rows))
+    return out
+
+
+def record_trade(*, flow: str, quarter: str, participant: str, partner: str, origin: str,
+                 lines: Iterable[tuple[int, str, int, int]], sign: int) -> None:
+    """Add (sign=1) or take back (sign=-1) a certificate's lines in the trade cells; call it inside the
+    transaction of the certificate change. `lines` holds (position, hs_code, centi-carats, cents)."""
+    table = TradeCell._meta.db_table
+    sql = (f"INSERT INTO {table} (quarter, participant, flow, partner, origin, hs_code, carats_centi, value_cents, "
+           "certificates) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+           "ON CONFLICT (quarter, participant, flow, partner, origin, hs_code) DO UPDATE SET "
+           f"carats_centi = {table}.carats_centi + excluded.carats_centi, "
+           f"value_cents = {table}.value_cents + excluded.value_cents, "
+           f"certificates = {table}.certificates + excluded.certificates")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(quarter, participant, flow, partner, origin, hs, sign * carats, sign * cents,
+                                  sign if position == 1 else 0) for position, hs, carats, cents in lines])
+
+
+def _facts(rows: Iterable[tuple[Any, ...]]) -> Iterator[Fact]:
     cache: dict[str, rules.Period] = {}
-    for r in rows:
-        q = r["q"]
+    for q, p, flow, partner, origin, hs, c, v, n in rows:
         if q not in cache:
             cache[q] = rules.parse_period(q)
-        yield Fact(cache[q], r["p"], flow, r["partner"], "" if r["origin"] == "mixed" else r["origin"], r["hs"],
-                   _dec(r["c"]), _dec(r["v"]), r["n"], "certificates on this node", derived=True)
+        yield Fact(cache[q], p, flow, partner, "" if origin == "mixed" else origin, hs, _dec(c), _dec(v), n,
+                   "certificates on this node", derived=True)
 
 
 # --- reported figures ----------------------------------------------------------------------------
