@@ -406,6 +406,20 @@ def stats_export(period: str = typer.Option(None, help="YYYY, YYYY-H1 or YYYY-Q1
         services.write_csv(rows, sys.stdout)
 
 
+@stats_app.command("check")
+def stats_check(rebuild: bool = typer.Option(False, help="recompute the trade cells from the certificates")) -> None:
+    """Check that the trade statistics kept with every certificate change equal the certificates themselves."""
+    setup()
+    from kpcs.statistics import services
+
+    if rebuild:
+        out.print(f"rebuilt {services.rebuild_trade_cells(_local_actor()):,} trade cells")
+    differ = services.check_trade_cells()
+    if differ:
+        raise fail(f"{differ} trade cell(s) differ from the certificates: run `kpcs stats check --rebuild`")
+    out.print("trade statistics match the certificates")
+
+
 @stats_app.command("compliance")
 def stats_compliance(participant: str, as_of: str = typer.Option(None, "--as-of", help="date (default today)")) -> None:
     """Reporting obligations of a participant: due dates and status."""

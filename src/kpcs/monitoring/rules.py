@@ -145,7 +145,7 @@ class Agg:
     carats: Decimal | None = None
     usd: Decimal | None = None
     certificates: int | None = None
-    sources: set[str] = field(default_factory=set)
+    sources: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, f: Fact) -> None:
         if f.carats is not None:
@@ -154,7 +154,7 @@ class Agg:
             self.usd = (self.usd or ZERO) + f.usd
         if f.certificates is not None:
             self.certificates = (self.certificates or 0) + f.certificates
-        self.sources.add(f"{f.period.label}: {f.source}")
+        self.sources.add((f.period.label, f.source))
 
     def price(self, th: Thresholds) -> Decimal | None:
         if self.carats is None or self.usd is None or self.carats < th.min_carats:
@@ -164,7 +164,7 @@ class Agg:
     def evidence(self) -> dict[str, Any]:
         return {"carats": None if self.carats is None else str(self.carats.quantize(Decimal("0.01"))),
                 "usd": None if self.usd is None else str(self.usd.quantize(Decimal("0.01"))),
-                "certificates": self.certificates, "from": sorted(self.sources)}
+                "certificates": self.certificates, "from": [f"{p}: {s}" for p, s in sorted(self.sources)]}
 
 
 _GRAIN = {"quarter": 0, "half": 1, "year": 2}
@@ -457,6 +457,8 @@ def embargoed_trade(facts: Iterable[Fact], statuses: Mapping[str, Sequence[regis
     for f in facts:
         if f.flow == "production" or not ((f.carats or ZERO) > 0 or (f.usd or ZERO) > 0):
             continue
+        if f.participant not in statuses and f.partner not in statuses and f.origin not in statuses:
+            continue  # nobody involved was ever barred
         checks = []
         if f.partner:
             # exporting to a partner that may not trade; importing from a partner that may not export
@@ -466,6 +468,8 @@ def embargoed_trade(facts: Iterable[Fact], statuses: Mapping[str, Sequence[regis
             checks.append((f.origin, True, f"diamonds of origin {f.origin}"))
         checks.append((f.participant, f.flow == "export", f"{f.participant} itself"))
         for code, export_side, what in checks:
+            if code not in statuses:
+                continue
             s = share(code, f.period, export_side)
             if s > 0:
                 hits[(f.participant, f.period.year, code)].append((f, what, s))

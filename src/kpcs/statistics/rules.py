@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 
 from kpcs.certificates.rules import HS_IN_SCOPE
 from kpcs.registry import rules as registry_rules
@@ -28,7 +29,7 @@ class Period:
     kind: str  # "year" | "half" | "quarter"
     index: int  # 1 for a year; 1..2 for halves; 1..4 for quarters
 
-    @property
+    @cached_property
     def label(self) -> str:
         if self.kind == "year":
             return str(self.year)
@@ -40,11 +41,11 @@ class Period:
         first = (self.index - 1) * span + 1
         return first, first + span - 1
 
-    @property
+    @cached_property
     def start(self) -> dt.date:
         return dt.date(self.year, self.months[0], 1)
 
-    @property
+    @cached_property
     def end(self) -> dt.date:
         last = self.months[1]
         return dt.date(self.year, last, calendar.monthrange(self.year, last)[1])

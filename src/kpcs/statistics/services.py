@@ -89,6 +89,30 @@ def derived_facts_from_lines(period: rules.Period | None = None) -> list[Fact]:
     return out
 
 
+def _cell_key(f: Fact) -> tuple[Any, ...]:
+    return (f.period.label, f.participant, f.flow, f.partner, f.origin, f.hs_code, f.carats, f.usd, f.certificates)
+
+
+def check_trade_cells() -> int:
+    """How many trade cells differ from an aggregation straight from certificate lines (0 when in step)."""
+    kept, reference = set(map(_cell_key, derived_facts())), set(map(_cell_key, derived_facts_from_lines()))
+    return len(kept ^ reference)
+
+
+@transaction.atomic
+def rebuild_trade_cells(actor: Actor = registry.SYSTEM) -> int:
+    """Recompute every trade cell from the certificate lines (after a bulk load that bypassed the services)."""
+    TradeCell.objects.all().delete()
+    cells = [TradeCell(quarter=f.period.label, participant=f.participant, flow=f.flow, partner=f.partner,
+                       origin=f.origin or "mixed", hs_code=f.hs_code, carats_centi=_centi(f.carats) or 0,
+                       value_cents=_centi(f.usd) or 0, certificates=f.certificates or 0)
+             for f in derived_facts_from_lines()]
+    TradeCell.objects.bulk_create(cells, batch_size=5000)
+    audit.record(actor=actor.label, action="statistics.trade_cells_rebuilt", object_type="trade_cells",
+                 object_id="all", payload={"cells": len(cells)})
+    return len(cells)
+
+
 def record_trade(*, flow: str, quarter: str, participant: str, partner: str, origin: str,
                  lines: Iterable[tuple[int, str, int, int]], sign: int) -> None:
     """Add (sign=1) or take back (sign=-1) a certificate's lines in the trade cells; call it inside the
