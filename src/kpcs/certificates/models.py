@@ -76,7 +76,9 @@ class Certificate(models.Model):
             models.Index(fields=["importing_participant", "status", "issued_on"], name="cert_import_idx"),
             models.Index(fields=["issued_on"], name="cert_issued_on_idx"),
             models.Index(fields=["issued_quarter", "exporting_participant"], name="cert_quarter_idx"),
-            models.Index(fields=["origin", "issued_on"], name="cert_origin_idx"),
+            # covers the anomaly scan's price check per origin and year without reading the rows
+            models.Index(fields=["origin", "issued_on", "status", "gem_carats_centi", "gem_value_cents"],
+                         name="cert_origin_price_idx"),
         ]
 
     def __str__(self) -> str:

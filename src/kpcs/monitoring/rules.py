@@ -571,9 +571,10 @@ def unconfirmed_certificates(overdue: Iterable[Overdue], as_of: dt.date) -> list
 def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdue: Iterable[Overdue] = (),
             statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None = None,
             annual_reports: Mapping[tuple[str, int], dt.date] | None = None, annual_reports_from: int | None = None,
-            as_of: dt.date, thresholds: Thresholds | None = None) -> list[Finding]:
+            as_of: dt.date, thresholds: Thresholds | None = None, view: YearlyView | None = None) -> list[Finding]:
+    """Every rule; `view` may be passed when the caller already rolled the same facts up to years."""
     th = thresholds or Thresholds()
-    view = YearlyView(facts)
+    view = view or YearlyView(facts)
     findings = (exports_exceed_supply(view, th, as_of) + price_outliers(view, th)
                 + certificate_price_outliers(shipments, origin_prices(view, th), th)
                 + volume_spikes(view, th, as_of) + mirror_discrepancies(view, th, as_of)

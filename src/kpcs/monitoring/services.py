@@ -106,11 +106,12 @@ def analyse(*, as_of: dt.date | None = None, thresholds: rules.Thresholds | None
     th = thresholds or rules.Thresholds(due_months=settings.KPCS_STATISTICS_DUE_MONTHS)
     as_of = as_of or clock.today()
     facts = statistics.effective_facts()
-    view_prices = rules.origin_prices(rules.YearlyView(f for f in facts if f.flow == "production"), th)
-    shipments = rules.shipments_from_facts(facts) + certificate_shipments(view_prices, th)
+    view = rules.YearlyView(facts)
+    shipments = rules.shipments_from_facts(facts) + certificate_shipments(rules.origin_prices(view, th), th)
     return rules.analyse(facts, shipments=shipments, overdue=overdue_certificates(as_of), statuses=statuses(),
                          annual_reports=statistics.annual_reports(),
-                         annual_reports_from=statistics.annual_reports_from(), as_of=as_of, thresholds=th)
+                         annual_reports_from=statistics.annual_reports_from(), as_of=as_of, thresholds=th,
+                         view=view)
 
 
 def _in_scope(f: rules.Finding, period: str | None, participant: str | None) -> bool:

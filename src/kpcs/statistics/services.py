@@ -35,7 +35,8 @@ Progress = Callable[[str, int], None]  # (phase "checking" or "writing", rows do
 
 
 def _dec(centi: int | None) -> Decimal | None:
-    return None if centi is None else (Decimal(centi) / 100).quantize(CENT)
+    """Exact: 125040 centi-carats is Decimal("1250.40")."""
+    return None if centi is None else Decimal(centi).scaleb(-2)
 
 
 def _centi(value: Decimal | None) -> int | None:
