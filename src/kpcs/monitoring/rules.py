@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from statistics import median
-from typing import Any
+from typing import Any, NamedTuple
 
 from kpcs.registry import rules as registry_rules
 from kpcs.statistics.rules import Period, due_on, periods_of_year
@@ -64,9 +64,10 @@ class Thresholds:
         return cls(**conv)
 
 
-@dataclass(frozen=True)
-class Fact:
-    """One figure: a row of the exchange format or an aggregate derived from certificates."""
+class Fact(NamedTuple):
+    """One figure: a row of the exchange format or an aggregate derived from certificates.
+
+    A named tuple rather than a dataclass: a scan builds hundreds of thousands of them."""
 
     period: Period
     participant: str
