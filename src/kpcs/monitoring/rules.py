@@ -330,11 +330,13 @@ def reference_price(prices: Mapping[tuple[str, int], Decimal], origin: str, year
 
 
 def shipments_from_facts(facts: Iterable[Fact]) -> list[Shipment]:
-    """Export rows that stand for exactly one certificate are single shipments too."""
+    """Reported export rows that stand for exactly one certificate are single shipments too (this node's own
+    certificates are checked one by one from the certificate store)."""
     return [Shipment(ref=f"{f.participant} {f.period.label} export to {f.partner or '?'} ({f.source})",
                      participant=f.participant, day=f.period.end, origin=f.origin, carats=f.carats, usd=f.usd,
                      industrial_only=f.hs_code == "7102.21", source=f.source)
-            for f in facts if f.flow == "export" and f.certificates == 1 and f.origin and f.carats and f.usd]
+            for f in facts if f.flow == "export" and f.certificates == 1 and not f.derived and f.origin and f.carats
+            and f.usd]
 
 
 def certificate_price_outliers(shipments: Iterable[Shipment], prices: Mapping[tuple[str, int], Decimal],

@@ -105,7 +105,7 @@ def analyse(*, as_of: dt.date | None = None, thresholds: rules.Thresholds | None
     """Run every rule over everything the node knows (history matters, so no period filter here)."""
     th = thresholds or rules.Thresholds(due_months=settings.KPCS_STATISTICS_DUE_MONTHS)
     as_of = as_of or clock.today()
-    facts = statistics.effective_facts()
+    facts = statistics.effective_facts(by_hs=False)
     view = rules.YearlyView(facts)
     shipments = rules.shipments_from_facts(facts) + certificate_shipments(rules.origin_prices(view, th), th)
     return rules.analyse(facts, shipments=shipments, overdue=overdue_certificates(as_of), statuses=statuses(),

@@ -52,7 +52,8 @@ def _quarter_filter(period: rules.Period | None) -> list[str] | None:
     return [q.label for q in quarters if period.contains(q)]
 
 
-def derived_facts(period: rules.Period | None = None, participant: str | None = None) -> list[Fact]:
+def derived_facts(period: rules.Period | None = None, participant: str | None = None,
+                  by_hs: bool = True) -> list[Fact]:
     """Quarterly trade by partner, origin and HS code, derived from certificates (STAT-01, STAT-02).
 
     Exports count certificates issued (and not cancelled or expired unused), by quarter of issue; imports
@@ -66,8 +67,14 @@ def derived_facts(period: rules.Period | None = None, participant: str | None = 
         cells = cells.filter(quarter__in=quarters)
     if participant:
         cells = cells.filter(participant=participant)
-    rows = cells.values_list("quarter", "participant", "flow", "partner", "origin", "hs_code", "carats_centi",
-                             "value_cents", "certificates")
+    if by_hs:
+        rows: Iterable[tuple[Any, ...]] = cells.values_list(
+            "quarter", "participant", "flow", "partner", "origin", "hs_code", "carats_centi", "value_cents",
+            "certificates")
+    else:  # the anomaly scan needs no HS breakdown: fewer, larger cells
+        rows = ((q, p, fl, pa, o, "", c, v, n) for q, p, fl, pa, o, c, v, n in cells.values_list(
+            "quarter", "participant", "flow", "partner", "origin").annotate(
+            c=Sum("carats_centi"), v=Sum("value_cents"), n=Sum("certificates")).order_by())
     return list(_facts(rows))
 
 
@@ -160,13 +167,14 @@ def reported_facts(period: rules.Period | None = None, participant: str | None =
     return out
 
 
-def effective_facts(period: rules.Period | None = None, participant: str | None = None) -> list[Fact]:
+def effective_facts(period: rules.Period | None = None, participant: str | None = None,
+                    by_hs: bool = True) -> list[Fact]:
     """What the node knows: trade derived from certificates wherever a participant's year has any, otherwise
     the imported trade figures; production as submitted or imported (the latest revision counts).
 
     Where the same production figure was both submitted and imported, the most recent batch wins.
     """
-    derived = derived_facts(period, participant)
+    derived = derived_facts(period, participant, by_hs)
     covered = {(f.participant, f.flow, f.period.year) for f in derived}
     reported = reported_facts(period, participant, flows=("export", "import"))
     trade = [f for f in reported if (f.participant, f.flow, f.period.year) not in covered]
