@@ -140,6 +140,10 @@ def user_create(email: str, role: str = typer.Option(..., help="exporting_office
 
     from kpcs.registry import services as registry
 
+    from kpcs.registry.rules import ROLES
+
+    if role not in ROLES:
+        raise fail(f"role must be one of {', '.join(ROLES)}")
     exists = get_user_model().objects.filter(username=email).exists()
     password = None if exists else _read_password(email)
     if password is not None:
@@ -301,6 +305,8 @@ def cert_verify(file: Path, trust_list: Path = typer.Option(..., "--trust-list",
         document = json.loads(trust_list.read_text())
     except (OSError, ValueError, AttributeError) as exc:
         raise fail(f"cannot read input: {exc}", 2) from None
+    if not isinstance(token, str) or not isinstance(document, dict):
+        raise fail("expected a JWS string (or a JSON object with \"jws\") and a trust-list JSON object", 2)
     try:
         body = registry_rules.check_trust_list(document, node_kid)
     except crypto.BadSignature as exc:
