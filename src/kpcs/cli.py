@@ -139,7 +139,6 @@ def user_create(email: str, role: str = typer.Option(..., help="exporting_office
     from django.core.exceptions import ValidationError
 
     from kpcs.registry import services as registry
-
     from kpcs.registry.rules import ROLES
 
     if role not in ROLES:
