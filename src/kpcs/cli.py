@@ -98,7 +98,7 @@ def demo() -> None:
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
           port: int = typer.Option(8000, help="port"),
-          workers: int = typer.Option(0, help="worker processes (default: 2 × cores)")) -> None:
+          workers: int = typer.Option(0, help="worker processes (default: cores + 1)")) -> None:
     """Run the web app and API."""
     setup()
     from django.db import connection
@@ -108,7 +108,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
         raise fail("the database is not initialised or not up to date: run `kpcs init` first")
     connection.close()
-    n = workers or 2 * (os.cpu_count() or 1)
+    # cores + 1 sync workers keep both cores busy while one waits on fsync, within the memory budget (BRIEF §6)
+    n = workers or (os.cpu_count() or 1) + 1
     out.print(f"kpcs serving on http://{host}:{port}/  (API docs at http://{host}:{port}/api/v1/docs)")
     sys.stdout.flush()
     args = [sys.executable, "-m", "gunicorn", "kpcs.wsgi:application", "--bind", f"{host}:{port}",

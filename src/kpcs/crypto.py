@@ -88,6 +88,11 @@ def _split(token: str) -> tuple[dict[str, Any], dict[str, Any], tuple[bytes, byt
     return header, payload, (f"{head}.{body}".encode("ascii"), body_bytes, signature)
 
 
+def signed_payload(token: str) -> bytes:
+    """The payload bytes exactly as signed (for a certificate: its canonical JSON)."""
+    return _split(token)[2][1]
+
+
 @lru_cache(maxsize=4096)
 def _public_key(x: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(_b64decode(x))

@@ -385,13 +385,16 @@ def public_verification(number: str, today: dt.date | None = None) -> dict[str, 
     """Whether a certificate is genuine and usable, without commercial details (no parties, no value)."""
     today = today or clock.today()
     number = rules.normalise_number(number)
-    cert = Certificate.objects.filter(number=number).first()
+    cert = Certificate.objects.only(
+        "number", "status", "expires_on", "issued_on", "kid", "jws", "payload_hash", "issuing_authority_id",
+        "exporting_participant_id", "importing_participant_id").filter(number=number).first()
     if cert is None:
         raise NotFound(f"certificate {number} not found")
     result = verify_token(cert.jws)
     payload = result.payload
+    # A genuine JWS carries the canonical payload bytes, so their hash is the one stored at issue.
     if result.genuine and (payload.get("number") != cert.number
-                           or hashlib.sha256(crypto.canonical(payload)).hexdigest() != cert.payload_hash):
+                           or hashlib.sha256(crypto.signed_payload(cert.jws)).hexdigest() != cert.payload_hash):
         result.genuine = False
         result.reasons.append("the stored signed document does not match this certificate")
     status = rules.effective_status(cert.status, cert.expires_on, today)
