@@ -1,6 +1,6 @@
 """Issue certificates over HTTP against a real `kpcs serve`, and compare with the floor (BRIEF §6).
 
-    .venv/bin/python bench/bench_issue.py [--requests 3000] [--concurrency 8] [--workers 2xcores]
+    .venv/bin/python bench/bench_issue.py [--requests 3000] [--concurrency 8] [--workers cores+1]
 
 Measures, in one run:
   1. HTTP issue rate: POST /api/v1/certificates (validate, number, sign, persist, audit) from C client
@@ -175,7 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000, help="certificates issued over HTTP")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent client processes")
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1, help="gunicorn workers")
     parser.add_argument("--floor", type=int, default=5000, help="iterations of the floor")
     parser.add_argument("--in-process", type=int, default=1000, help="in-process services.issue calls (0: skip)")
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process issue")
