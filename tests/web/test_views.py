@@ -1,0 +1,44 @@
+"""The pages people open: the front door, public verification, sign-in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_links_to_verification_and_the_api(kp: Any) -> None:
+    page = Client().get("/").content.decode()
+    assert 'href="/verify/"' in page and 'href="/api/v1/docs"' in page
+
+
+def test_public_verification_page(issued: Any, eu_officer: Any) -> None:
+    client = Client()
+    page = client.get("/verify/", {"number": issued.number.replace(" ", "")}).content.decode()
+    assert "genuine and usable" in page and issued.number in page
+    assert "Y BV" not in page and "1887600" not in page  # no commercial details
+    missing = client.get("/verify/", {"number": "BW 9999999"}).content.decode()
+    assert "not found" in missing
+
+
+def test_sign_in_and_out(make_user: Any) -> None:
+    make_user("person@test.kpcs", "kp_analyst")
+    client = Client()
+    assert client.get("/login/").status_code == 200
+    wrong = client.post("/login/", {"username": "person@test.kpcs", "password": "not-the-password"})
+    assert wrong.status_code == 200 and "did not match" in wrong.content.decode()
+    ok = client.post("/login/", {"username": "person@test.kpcs", "password": PASSWORD})
+    assert ok.status_code == 302
+    assert "person@test.kpcs" in client.get("/").content.decode()
+
+
+def test_unknown_pages_are_404_pages_and_unknown_api_routes_json(kp: Any) -> None:
+    client = Client()
+    assert client.get("/no/such/page/").status_code == 404
+    resp = client.get("/api/v1/no/such/route")
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
