@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from kpcs.certificates.rules import HS_IN_SCOPE
 from kpcs.registry import rules as registry_rules
@@ -60,6 +60,7 @@ class Period:
 _PERIOD = re.compile(r"^(\d{4})(?:-(H[12]|Q[1-4]))?$")
 
 
+@lru_cache(maxsize=4096)
 def parse_period(text: str) -> Period:
     m = _PERIOD.match(text.strip())
     if not m:
@@ -165,6 +166,14 @@ def _amount(value: str, row: int, column: str) -> Decimal | None:
     return amount
 
 
+@lru_cache(maxsize=64)
+def _hs(text: str) -> str | None:
+    """7102.31, 7102 31 or the 8-digit 7102 31 00 → 7102.31; None when out of scope."""
+    digits = re.sub(r"[\s.]", "", text)
+    hs = f"{digits[:4]}.{digits[4:6]}" if len(digits) in (6, 8) and digits.isdigit() else text
+    return hs if hs in HS_IN_SCOPE else None
+
+
 def parse_row(values: list[str], row: int) -> Row:
     """Validate one data row (row numbers count the header as row 1, as a spreadsheet shows them)."""
     if len(values) != len(COLUMNS):
@@ -190,12 +199,9 @@ def parse_row(values: list[str], row: int) -> Row:
     origin = cells["origin"].upper()
     if origin and not registry_rules.is_country_code(origin):
         raise RowError(row, "origin", f"{cells['origin']!r} is not an ISO 3166-1 alpha-2 country code")
-    hs = cells["hs_code"]
-    if hs:
-        digits = re.sub(r"[\s.]", "", hs)
-        hs = f"{digits[:4]}.{digits[4:6]}" if len(digits) in (6, 8) and digits.isdigit() else hs
-        if hs not in HS_IN_SCOPE:
-            raise RowError(row, "hs_code", f"{cells['hs_code']!r} is not one of {', '.join(HS_IN_SCOPE)}")
+    hs = _hs(cells["hs_code"]) if cells["hs_code"] else ""
+    if hs is None:
+        raise RowError(row, "hs_code", f"{cells['hs_code']!r} is not one of {', '.join(HS_IN_SCOPE)}")
     carats = _amount(cells["carats"], row, "carats")
     usd = _amount(cells["usd"], row, "usd")
     if carats is None and usd is None:
