@@ -31,8 +31,10 @@ app.add_typer(trust_app, name="trust-list")
 app.add_typer(stats_app, name="stats")
 app.add_typer(generate_app, name="generate")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (a file, a pipe) gets wide lines rather than rich's 80 columns, so tables stay readable.
+_width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+out = Console(width=_width)
+err = Console(stderr=True, width=_width)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -52,11 +54,19 @@ def main_options(
         os.environ["KPCS_DATA_DIR"] = data_dir
 
 
-def setup() -> None:
+def setup(require_current_schema: bool = True) -> None:
+    """Start Django; every command but `init` refuses a database that is missing or not up to date."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kpcs.settings")
     import django
 
     django.setup()
+    if require_current_schema:
+        from django.db import connection
+        from django.db.migrations.executor import MigrationExecutor
+
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise fail("the database is not initialised or not up to date: run `kpcs init` first")
 
 
 def run_domain(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -72,7 +82,7 @@ def run_domain(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @app.command()
 def init() -> None:
     """Create or upgrade the database, load reference data and make the node key."""
-    setup()
+    setup(require_current_schema=False)
     from django.core.management import call_command
 
     from kpcs.registry import services as registry
@@ -102,11 +112,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
     """Run the web app and API."""
     setup()
     from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
 
-    executor = MigrationExecutor(connection)
-    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-        raise fail("the database is not initialised or not up to date: run `kpcs init` first")
     connection.close()
     # cores + 1 sync workers keep both cores busy while one waits on fsync, within the memory budget (BRIEF §6)
     n = workers or (os.cpu_count() or 1) + 1
@@ -534,4 +540,11 @@ def generate_statistics(participants: int = typer.Option(40, help="number of par
 
 
 def main() -> None:
-    app(prog_name="kpcs")
+    from django.db import Error as DatabaseError
+
+    try:
+        app(prog_name="kpcs")
+    except DatabaseError as exc:  # unreachable server, wrong credentials, a database in use elsewhere…
+        err.print(f"[red]database error:[/red] {exc}".rstrip(), highlight=False)
+        err.print("check KPCS_DATABASE_URL and that the database is reachable and initialised (`kpcs init`)")
+        raise SystemExit(1) from None

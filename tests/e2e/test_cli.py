@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import re
 import sqlite3
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.support import certificate_request, free_port, kpcs, node_env, words
+from tests.e2e.support import KPCS, certificate_request, free_port, kpcs, node_env, words
 
 PASSWORD = "a-long-enough-password"
 KEY_LINE = re.compile(r"(\S+#\S+)\s+(active|retired|revoked|pending)\b")
@@ -314,3 +316,12 @@ def test_audit_verify_names_the_tampered_entry(node: Node, tmp_path: Path) -> No
     assert proc.returncode == 1 and "broken at entry" in words(proc.stderr)
 
     assert node.ok("audit", "verify").returncode == 0  # the real node was never touched
+
+
+def test_commands_on_a_missing_or_unreachable_database_say_so_without_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "KPCS_DATA_DIR": str(tmp_path), "KPCS_DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite3'}"}
+    fresh = subprocess.run([KPCS, "audit", "verify"], env=env, capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 1 and "kpcs init" in fresh.stderr and "Traceback" not in fresh.stderr
+    env["KPCS_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"
+    down = subprocess.run([KPCS, "audit", "verify"], env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 1 and "database error" in down.stderr and "Traceback" not in down.stderr
