@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "ninja",  # serves the interactive API docs from its bundled static files, not from a CDN
     "kpcs.audit",
     "kpcs.registry",
     "kpcs.certificates",

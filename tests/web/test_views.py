@@ -42,3 +42,9 @@ def test_unknown_pages_are_404_pages_and_unknown_api_routes_json(kp: Any) -> Non
     assert client.get("/no/such/page/").status_code == 404
     resp = client.get("/api/v1/no/such/route")
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+
+
+def test_api_docs_use_no_cdn(kp: Any) -> None:
+    page = Client().get("/api/v1/docs").content.decode()
+    assert "swagger-ui-bundle.js" in page
+    assert "cdn." not in page and "https://" not in page.split("</head>")[0]
