@@ -143,7 +143,7 @@ def list_certificates(request: HttpRequest, filters: Query[CertificateFilter]) -
     qs = services.search(actor_of(request), status=filters.status, side=filters.side,
                          participant=filters.participant.upper() if filters.participant else None,
                          overdue=filters.overdue)
-    qs = qs.select_related("exporting_participant", "confirmation", "discrepancy", "cancellation")
+    qs = qs.select_related("confirmation", "discrepancy", "cancellation")
     qs = qs.prefetch_related("lines")
     return paginate(qs[offset:offset + limit], qs.count(), limit, offset, services.to_dict)
 

@@ -74,7 +74,7 @@ class Certificate(models.Model):
         indexes = [
             models.Index(fields=["exporting_participant", "status", "issued_on"], name="cert_export_idx"),
             models.Index(fields=["importing_participant", "status", "issued_on"], name="cert_import_idx"),
-            models.Index(fields=["issued_on"], name="cert_issued_on_idx"),
+            models.Index(fields=["status", "issued_on"], name="cert_status_issued_idx"),  # overdue confirmations
             models.Index(fields=["issued_quarter", "exporting_participant"], name="cert_quarter_idx"),
             # covers the anomaly scan's price check per origin and year without reading the rows
             models.Index(fields=["origin", "issued_on", "status", "gem_carats_centi", "gem_value_cents"],

@@ -156,7 +156,7 @@ def visible(actor: Actor) -> QuerySet[Certificate]:
 def search(actor: Actor, *, status: str | None = None, side: str | None = None, participant: str | None = None,
            overdue: bool | None = None, today: dt.date | None = None) -> QuerySet[Certificate]:
     today = today or clock.today()
-    qs = visible(actor).select_related("exporting_participant")
+    qs = visible(actor)
     if side == "export" and participant:
         qs = qs.filter(exporting_participant_id=participant)
     elif side == "import" and participant:
@@ -242,7 +242,7 @@ def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
 
 def _transition(number: str, action: str, now: dt.datetime) -> Certificate:
     """Exactly once in the database: UPDATE … WHERE status = 'issued'; 0 rows means someone else won (409)."""
-    cert = Certificate.objects.select_related("exporting_participant").get(number=number)
+    cert = Certificate.objects.get(number=number)
     new = rules.next_status(cert.status, action)
     won = Certificate.objects.filter(pk=cert.pk, status=cert.status).update(status=new, status_changed_at=now)
     if not won:

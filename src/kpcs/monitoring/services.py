@@ -21,9 +21,7 @@ from kpcs.certificates.models import Certificate
 from kpcs.errors import Conflict, NotFound, ValidationFailed
 from kpcs.monitoring import rules
 from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire
-from kpcs.registry import rules as registry_rules
 from kpcs.registry import services as registry
-from kpcs.registry.models import Participant, ParticipantStatus
 from kpcs.registry.services import Actor
 from kpcs.statistics import services as statistics
 from kpcs.statistics.rules import parse_period, periods_of_year
@@ -39,14 +37,6 @@ WORKFLOW = {
     ("answered", "escalate"): "escalated",
     ("clarification_requested", "escalate"): "escalated",
 }
-
-
-def statuses() -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for s in ParticipantStatus.objects.all():
-        out.setdefault(s.participant_id, []).append(
-            registry_rules.StatusPeriod(s.status, s.valid_from, s.valid_to, s.scope))
-    return out
 
 
 def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.Thresholds) -> list[rules.Shipment]:
@@ -85,14 +75,10 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
 
 def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
     out = []
-    days = dict(Participant.objects.values_list("code", "confirmation_days"))
+    days = {code: policy[1] for code, policy in registry.snapshot().participants.items()}
     earliest = as_of - dt.timedelta(days=max(days.values(), default=15))
-    # Naming every exporting participant (all of them: it is a foreign key) lets the database walk the
-    # (exporting participant, status, issued on) index to the few unconfirmed certificates, instead of
-    # reading every certificate issued before the date to look at its status.
     for number, exp, imp, issued_on, c, v in Certificate.objects.filter(
-            exporting_participant_id__in=sorted(days), status="issued",
-            issued_on__lt=earliest + dt.timedelta(days=1)).values_list(
+            status="issued", issued_on__lt=earliest + dt.timedelta(days=1)).values_list(
             "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
             "total_value_cents"):
         due = issued_on + dt.timedelta(days=days.get(exp, 15))
@@ -108,7 +94,8 @@ def analyse(*, as_of: dt.date | None = None, thresholds: rules.Thresholds | None
     facts = statistics.effective_facts(by_hs=False)
     view = rules.YearlyView(facts)
     shipments = rules.shipments_from_facts(facts) + certificate_shipments(rules.origin_prices(view, th), th)
-    return rules.analyse(facts, shipments=shipments, overdue=overdue_certificates(as_of), statuses=statuses(),
+    return rules.analyse(facts, shipments=shipments, overdue=overdue_certificates(as_of),
+                         statuses=registry.snapshot().statuses,
                          annual_reports=statistics.annual_reports(),
                          annual_reports_from=statistics.annual_reports_from(), as_of=as_of, thresholds=th,
                          view=view)

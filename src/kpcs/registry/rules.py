@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import pycountry
 
+from kpcs import crypto
+
 PARTICIPANT_KINDS = ("state", "regional_organisation", "trading_entity")
 STATUSES = ("active", "suspended", "self_suspended", "removed", "restricted", "embargoed", "applicant")
 # A participant in one of these may neither export nor import (EXP-01, SPEC-02, SPEC-05, GOV-06).
@@ -133,8 +135,6 @@ def check_trust_list(document: dict, pinned_node_kid: str | None = None) -> dict
 
     Returns the body; raises crypto.BadSignature when the document was altered or is unsigned.
     """
-    from kpcs import crypto
-
     body, signature = document.get("trust_list"), document.get("signature")
     if not isinstance(body, dict) or not isinstance(signature, str):
         raise crypto.BadSignature("not a kpcs trust list: expected {\"trust_list\": …, \"signature\": …}")

@@ -87,10 +87,6 @@ def seed_reference_data() -> dict[str, int]:
     return created
 
 
-def hs_codes() -> list[dict[str, str]]:
-    return _csv("hs-codes.csv")
-
-
 def get_participant(code: str) -> Participant:
     try:
         return Participant.objects.get(code=code)

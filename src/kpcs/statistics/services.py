@@ -27,7 +27,6 @@ from kpcs.registry.services import Actor
 from kpcs.statistics import rules
 from kpcs.statistics.models import AnnualReport, Batch, Figure, TradeCell
 
-CENT = Decimal("0.01")
 # Certificates that stand for a shipment that left the country: cancelled and expired ones never did.
 EXPORTED = ("issued", "confirmed", "rejected")
 FIRST_LINES = Count("certificate_id", filter=Q(position=1))
