@@ -546,13 +546,14 @@ def profiled(enabled: bool, title: str) -> Iterator[None]:
 
 def measure_stats(args: argparse.Namespace) -> dict[str, Any]:
 
+    from kpcs.registry.services import SYSTEM
     from kpcs.statistics import rules
     from kpcs.statistics import services as statistics
 
     year = stats_year()
     period = rules.Period(year, "year", 1)
     t0 = now()
-    cells = statistics.rebuild_trade_cells()  # the load bypassed the services: build the kept totals once
+    cells = statistics.rebuild_trade_cells(SYSTEM)  # the load bypassed the services: build the kept totals once
     rebuild = now() - t0
     best, facts = best_of(args.repeat, lambda: statistics.derived_facts(period))
     # For reference: the same figures aggregated straight from the certificate lines (what the trade cells
@@ -642,11 +643,12 @@ SCAN_STAGES = (
 def measure_scan(args: argparse.Namespace) -> dict[str, Any]:
     from kpcs.monitoring import rules as mrules
     from kpcs.monitoring import services as monitoring
+    from kpcs.registry.services import SYSTEM
     from kpcs.statistics import services as statistics
 
     years = scan_years(args.years)
     as_of = dt.date(years[-1] + 1, 6, 30)
-    statistics.rebuild_trade_cells()  # the load bypassed the services: build the kept totals once
+    statistics.rebuild_trade_cells(SYSTEM)  # the load bypassed the services: build the kept totals once
     best, findings = best_of(args.repeat, lambda: monitoring.analyse(as_of=as_of))
     rss_analyse = peak_rss_mib()
     by_rule: dict[str, int] = defaultdict(int)

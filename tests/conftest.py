@@ -32,9 +32,9 @@ def kp(db: Any) -> Any:
     since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     for authority in ("BW-KPA", "EU-BE-ANTWERP", "ZA-KPA", "CI-KPA", "CG-KPA", "VE-KPA", "CF-KPA"):
         if not SigningKey.objects.filter(authority_id=authority).exists():
-            registry.create_key(authority, valid_from=since)
+            registry.create_key(authority, valid_from=since, actor=registry.SYSTEM)
     if not SigningKey.objects.filter(purpose="node").exists():
-        registry.create_key(None, valid_from=since)
+        registry.create_key(None, valid_from=since, actor=registry.SYSTEM)
     return registry
 
 
@@ -45,7 +45,7 @@ def make_user(kp: Any) -> Callable[..., Any]:
 
     def make(email: str, role: str, participant: str | None = None, authority: str | None = None) -> Any:
         exists = get_user_model().objects.filter(username=email).exists()
-        kp.create_user(email, None if exists else PASSWORD, role, participant, authority)
+        kp.create_user(email, None if exists else PASSWORD, role, participant, authority, actor=kp.SYSTEM)
         return kp.actor_for_user(get_user_model().objects.get(username=email))
 
     return make
@@ -61,7 +61,7 @@ def make_operator(kp: Any) -> Callable[..., Any]:
         existing = Operator.objects.filter(participant_id=participant, licence=licence).first()
         if existing:
             return existing
-        return kp.register_operator(kp.Actor("test", grants=(kp.Grant("admin", None, None),)),
+        return kp.register_operator(kp.SYSTEM,
                                     participant=participant, name=f"{participant} {kind} Ltd",
                                     address=f"1 Main Road, {participant}", kind=kind, licence=licence,
                                     valid_from=valid_from, valid_until=valid_until)
@@ -106,7 +106,7 @@ def issued(bw_officer: Any) -> Any:
 @pytest.fixture
 def token_for(kp: Any) -> Callable[[str], str]:
     def make(email: str) -> str:
-        return str(kp.create_token(email))
+        return str(kp.create_token(email, actor=kp.SYSTEM))
 
     return make
 

@@ -95,9 +95,9 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/operators/{operator_id}", "operator.read", "za_op",
         "401   404    404    404    404    404      200    200     403   200"),
     row("POST", "/operators", "operator.write", "bw",
-        "401   201    201    403    403    403      403    403     403   201"),
+        "401   201    201    403    403    403      403    403     403   403"),
     row("POST", "/operators", "operator.write", "za",
-        "401   403    403    403    403    403      201    403     403   201"),
+        "401   403    403    403    403    403      201    403     403   403"),
     row("POST", "/certificates", "certificate.issue", "bw",
         "401   201    403    403    403    403      403    403     403   403"),
     row("POST", "/certificates", "certificate.issue", "eu",
@@ -278,13 +278,12 @@ class World:
             user = users.create(username=email, email=email)
             user.set_unusable_password()
             user.save()
-            kp.create_user(email, None, role, participant, authority)
-            self.clients[label] = Api(kp.create_token(email))
-        admin = kp.Actor("test", grants=(kp.Grant("admin", None, None),))
+            kp.create_user(email, None, role, participant, authority, actor=kp.SYSTEM)
+            self.clients[label] = Api(kp.create_token(email, actor=kp.SYSTEM))
         self.operators = {}
         for code in ("BW", "EU", "ZA"):
             self.operators[code.lower() + "_op"] = kp.register_operator(
-                admin, participant=code, name=f"{code} exporter", address=f"1 Road, {code}", kind="exporter",
+                kp.SYSTEM, participant=code, name=f"{code} exporter", address=f"1 Road, {code}", kind="exporter",
                 licence=f"{code}-EXP-1", valid_from=dt.date(2000, 1, 1))
         self.issuers = {
             "bw_eu": kp.Actor("bw-issuer", grants=(kp.Grant("exporting_officer", "BW", "BW-KPA"),)),

@@ -66,7 +66,7 @@ def permission(name: str) -> dict[str, Any]:
 
 def actor_of(request: HttpRequest) -> Actor:
     auth = getattr(request, "auth", None)
-    return auth if isinstance(auth, Actor) else registry.SYSTEM
+    return auth if isinstance(auth, Actor) else registry.ANONYMOUS
 
 
 class ErrorBody(Schema):

@@ -22,6 +22,8 @@ from kpcs.registry.models import Authority, Operator, SigningKey
 PASSWORD = "kpcs-demo-password"
 DEMO_PARTICIPANTS = ["BW", "EU", "ZA", "NA", "CA", "AE", "IN", "RU", "US", "AO", "GB", "IL"]
 EU_AUTHORITY = "EU-BE-ANTWERP"
+# `kpcs demo` is the node operator at work: the system actor, named so its entries are told apart in the log.
+DEMO = registry.Actor("kpcs demo", system=True)
 
 
 def _officer_email(code: str) -> str:
@@ -32,21 +34,20 @@ def _ensure_keys(since: dt.datetime) -> None:
     has_key = set(SigningKey.objects.values_list("authority_id", flat=True))
     todo = [a for a in Authority.objects.order_by("id") if "issue_export" in a.roles and a.id not in has_key]
     for a in track(todo, description="signing keys", disable=not todo):
-        registry.create_key(a.id, valid_from=since)
+        registry.create_key(a.id, valid_from=since, actor=DEMO)
 
 
 def _ensure_users() -> list[tuple[str, str]]:
-    accounts = [("admin@demo.kpcs", "admin (also Django admin at /admin/)"),
+    accounts = [("admin@demo.kpcs", "admin: the secretariat (registry and audit log, no commercial details)"),
                 ("analyst@demo.kpcs", "kp_analyst: reads every participant")]
-    registry.create_user("admin@demo.kpcs", PASSWORD, "admin")
-    get_user_model().objects.filter(username="admin@demo.kpcs").update(is_staff=True, is_superuser=True)
-    registry.create_user("analyst@demo.kpcs", PASSWORD, "kp_analyst")
+    registry.create_user("admin@demo.kpcs", PASSWORD, "admin", actor=DEMO)
+    registry.create_user("analyst@demo.kpcs", PASSWORD, "kp_analyst", actor=DEMO)
     for code in DEMO_PARTICIPANTS:
         email = _officer_email(code)
         authority = EU_AUTHORITY if code == "EU" else None
-        registry.create_user(email, PASSWORD, "exporting_officer", code, authority)
-        registry.create_user(email, None, "importing_officer", code, authority)
-        registry.create_user(email, None, "statistics_officer", code, authority)
+        registry.create_user(email, PASSWORD, "exporting_officer", code, authority, actor=DEMO)
+        registry.create_user(email, None, "importing_officer", code, authority, actor=DEMO)
+        registry.create_user(email, None, "statistics_officer", code, authority, actor=DEMO)
         accounts.append((email, f"exporting, importing and statistics officer of {code}"))
     return accounts
 
@@ -116,8 +117,7 @@ def _ensure_statistics(today: dt.date) -> int:
     from kpcs.statistics import services as statistics
     from kpcs.statistics.models import Figure
 
-    node = registry.Actor("demo", grants=(registry.Grant("admin", None, None), registry.Grant("wgs_analyst", None,
-                                                                                              None)))
+    node = DEMO
     if not Figure.objects.exists():
         rows, _ = generate.generate(30, 10, seed=2026, end_year=today.year - 1)
         statistics.import_rows(rows, actor=node, source="imported", filename=f"demo statistics (seed 2026, "
@@ -129,11 +129,10 @@ def load(out: Console) -> None:
     now = clock.now()
     _ensure_keys(now - dt.timedelta(days=365))
     accounts = _ensure_users()
-    admin = registry.actor_for_user(get_user_model().objects.get(username="admin@demo.kpcs"), "demo")
-    _ensure_operators(admin)
+    _ensure_operators(DEMO)
     _ensure_certificates(now)
     findings = _ensure_statistics(now.date())
-    registry.create_user("wgs@demo.kpcs", PASSWORD, "wgs_analyst")
+    registry.create_user("wgs@demo.kpcs", PASSWORD, "wgs_analyst", actor=DEMO)
     accounts.append(("wgs@demo.kpcs", "wgs_analyst: Working Group on Statistics, runs the findings workflow"))
     out.print("\n[bold]Demo data loaded.[/bold] Accounts (password for all: "
               f"[bold]{PASSWORD}[/bold]):", highlight=False)

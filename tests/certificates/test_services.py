@@ -161,7 +161,7 @@ def test_cancellation_only_by_issuing_participant(issued: Any, bw_officer: Any, 
         services.cancel(bw_officer, issued.number, {"reason": "again"})
 
 
-def test_expiry_and_overdue(bw_officer: Any) -> None:
+def test_expiry_and_overdue(bw_officer: Any, kp: Any) -> None:
     long_ago = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     cert = services.issue(bw_officer, certificate_request(), now=long_ago)
     data = services.to_dict(cert, today=dt.date(2024, 1, 20))
@@ -171,7 +171,7 @@ def test_expiry_and_overdue(bw_officer: Any) -> None:
     assert services.to_dict(cert, today=dt.date(2024, 3, 2))["status"] == "expired"
     with pytest.raises(Conflict):  # an expired certificate is not cancelled
         services.cancel(bw_officer, cert.number, {"reason": "late"}, now=dt.datetime(2024, 3, 2, tzinfo=dt.UTC))
-    assert services.expire_due(dt.date(2024, 3, 2)) == [cert.number]
+    assert services.expire_due(dt.date(2024, 3, 2), actor=kp.SYSTEM) == [cert.number]
     assert Certificate.objects.get(pk=cert.pk).status == "expired"
 
 
@@ -186,7 +186,7 @@ def test_public_verification_discloses_no_commercial_details(issued: Any) -> Non
 def test_revoked_key_judged_at_signing_time(bw_officer: Any, kp: Any) -> None:
     before = services.issue(bw_officer, certificate_request())
     kid = before.kid
-    kp.revoke_key(kid, "compromised")
+    kp.revoke_key(kid, "compromised", actor=kp.SYSTEM)
     assert services.public_verification(before.number)["genuine"]
     with pytest.raises(Conflict):  # no valid key any more: issuing stops until a new key exists
         services.issue(bw_officer, certificate_request())
@@ -204,7 +204,7 @@ def test_revoked_key_judged_at_signing_time(bw_officer: Any, kp: Any) -> None:
 
 def test_rotation_keeps_old_certificates_genuine(bw_officer: Any, kp: Any) -> None:
     old = services.issue(bw_officer, certificate_request())
-    new_key = kp.rotate_key("BW-KPA")
+    new_key = kp.rotate_key("BW-KPA", actor=kp.SYSTEM)
     new = services.issue(bw_officer, certificate_request())
     assert new.kid == new_key.kid != old.kid
     assert services.public_verification(old.number)["genuine"]

@@ -177,13 +177,14 @@ def test_register_an_operator(bw: Any, kp: Any) -> None:
     assert issued.status_code == 201, issued.content
 
 
-def test_duplicate_licence_is_409(bw: Any, admin: Any) -> None:
+def test_duplicate_licence_is_409(bw: Any, api_as: Any, make_user: Any) -> None:
     assert bw.post("/operators", operator_body()).status_code == 201
     error_of(bw.post("/operators", operator_body(name="Someone Else")), 409, "duplicate_licence")
     error_of(bw.post("/operators", operator_body(licence="BW-EXP-1")), 409, "duplicate_licence")
     assert Operator.objects.filter(licence="BW-EXP-77").count() == 1
     # The same licence number in another participant is another licence.
-    assert admin.post("/operators", operator_body(participant="ZA")).status_code == 201
+    make_user("za@test.kpcs", "exporting_officer", "ZA")
+    assert api_as("za@test.kpcs").post("/operators", operator_body(participant="ZA")).status_code == 201
 
 
 def test_invalid_operator_is_refused(bw: Any) -> None:
@@ -205,9 +206,14 @@ def test_invalid_operator_is_refused(bw: Any) -> None:
     assert not Operator.objects.filter(licence="BW-EXP-77").exists()
 
 
-def test_unknown_participant_is_404_for_an_admin(admin: Any) -> None:
-    error_of(admin.post("/operators", operator_body(participant="XX")), 404, "not_found")
+def test_admin_reads_across_participants_but_registers_no_operator(admin: Any, make_operator: Any) -> None:
+    """Reading every participant's registry does not make the secretariat a licensing authority (INT-08)."""
+    make_operator("ZA", "exporter", "ZA-EXP-1")
+    assert admin.get("/operators", participant="ZA").json()["count"] == 1
+    for participant in ("ZA", "BW", "XX"):
+        error_of(admin.post("/operators", operator_body(participant=participant)), 403, "forbidden")
     error_of(admin.post("/operators", operator_body(participant=None)), 422, "participant_required")
+    assert not Operator.objects.filter(licence="BW-EXP-77").exists()
 
 
 def test_operator_of_another_participant_is_invisible_and_not_creatable(bw: Any, make_operator: Any,

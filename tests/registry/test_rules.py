@@ -55,3 +55,28 @@ def test_role_permissions() -> None:
     assert rules.role_may("importing_officer", "certificate.confirm")
     assert not rules.role_may("admin", "certificate.read")
     assert rules.role_may("kp_analyst", "certificate.read")
+
+
+def test_no_write_spans_participants_unless_listed_with_its_reason() -> None:
+    """Reading across participants never implies writing for them (issue: trust that holds, 6)."""
+    for action, roles in rules.PERMISSIONS.items():
+        for role, scope in roles.items():
+            assert scope in (rules.OWN, rules.ALL), (action, role)
+            if scope == rules.ALL and not action.endswith(".read"):
+                assert (action, role) in rules.WRITES_ACROSS_PARTICIPANTS, (action, role)
+    assert rules.role_scope("admin", "operator.read") == rules.ALL
+    assert rules.role_scope("admin", "operator.write") is None
+
+
+def test_anonymous_caller_may_do_nothing_and_is_not_the_system() -> None:
+    from kpcs.registry.services import ANONYMOUS, SYSTEM, Actor, Grant
+
+    assert ANONYMOUS.label != SYSTEM.label
+    for action in rules.PERMISSIONS:
+        assert not ANONYMOUS.may(action) and not ANONYMOUS.may(action, "BW")
+        assert ANONYMOUS.participants_for(action) == set()
+        assert SYSTEM.may(action, "BW")
+    analyst = Actor("a", grants=(Grant("kp_analyst", None, None),))
+    assert analyst.may("certificate.read", "ZA") and not analyst.may("certificate.issue", "ZA")
+    officer = Actor("o", grants=(Grant("exporting_officer", "BW", "BW-KPA"), Grant("kp_analyst", None, None)))
+    assert officer.participants_for("certificate.issue") == {"BW"}  # reading everything widens no write

@@ -10,7 +10,7 @@ import pytest
 
 from kpcs.certificates import services as certificates
 from kpcs.errors import PermissionDenied, ValidationFailed
-from kpcs.registry.services import Actor, Grant
+from kpcs.registry.services import SYSTEM, Actor, Grant
 from kpcs.statistics import rules, services
 from kpcs.statistics.models import Batch, Figure
 from tests.conftest import certificate_request
@@ -157,7 +157,7 @@ def test_trade_cells_always_equal_the_certificates(bw_officer: Any, eu_officer: 
     certificates.cancel(bw_officer, certs[2].number, {"reason": "postponed"}, now=when)
     certificates.confirm(bw_importer, back.number, {**body, "received_on": "2024-12-22"},
                          now=when + dt.timedelta(days=3))
-    certificates.expire_due(dt.date(2025, 6, 1))  # the mixed one was never used
+    certificates.expire_due(dt.date(2025, 6, 1), actor=SYSTEM)  # the mixed one was never used
 
     def key(f: Any) -> tuple[Any, ...]:
         return (f.period.label, f.participant, f.flow, f.partner, f.origin, f.hs_code, f.carats, f.usd,

@@ -357,8 +357,9 @@ def cancel(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
     return cert
 
 
-def expire_due(today: dt.date | None = None, actor: Actor = registry.SYSTEM) -> list[str]:
+def expire_due(today: dt.date | None = None, *, actor: Actor) -> list[str]:
     """Mark as expired every certificate past its expiry date that was never confirmed (CERT-09)."""
+    registry.require(actor, "certificate.expire")
     today = today or clock.today()
     now = clock.now()
     done = []

@@ -83,6 +83,6 @@ def cert_expire(as_of: str = typer.Option(None, "--as-of", help="date (default t
     from kpcs.certificates import services
 
     day = dt.date.fromisoformat(as_of) if as_of else None
-    done = services.expire_due(day)
+    done = services.expire_due(day, actor=local_actor())
     out.print(f"{len(done)} certificate(s) expired")
 

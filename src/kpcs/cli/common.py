@@ -60,14 +60,13 @@ def cli_actor(email: str) -> Any:
 
 
 def local_actor() -> Any:
-    """Whoever runs the CLI on the node itself operates the node: reads across participants, imports
-    statistics and manages findings. Officer actions still need --user."""
+    """Whoever runs `kpcs` on the node itself operates the node: the system actor, named after the account.
+    Officer actions (issuing, confirming) still need --user, so they are attributed to an officer."""
     import getpass
 
-    from kpcs.registry.services import Actor, Grant
+    from kpcs.registry.services import Actor
 
-    return Actor(f"cli:{getpass.getuser()}", grants=tuple(Grant(r, None, None)
-                                                          for r in ("kp_analyst", "wgs_analyst", "admin")))
+    return Actor(f"cli:{getpass.getuser()}", system=True)
 
 
 

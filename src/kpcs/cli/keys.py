@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from kpcs.cli.common import fail, out, run_domain, setup
+from kpcs.cli.common import fail, local_actor, out, run_domain, setup
 
 keys_app = typer.Typer(help="Authority signing keys.", no_args_is_help=True)
 trust_app = typer.Typer(help="The trust list of public keys.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def keys_create(authority: str = typer.Option(None, help="authority id; omit wit
 
     if not authority and not node:
         raise fail("name --authority ID, or --node")
-    rec = run_domain(registry.create_key, None if node else authority)
+    rec = run_domain(registry.create_key, None if node else authority, actor=local_actor())
     out.print(f"created {rec.kid}")
 
 
@@ -42,7 +42,7 @@ def keys_rotate(authority: str = typer.Option(None), node: bool = typer.Option(F
 
     if not authority and not node:
         raise fail("name --authority ID, or --node")
-    rec = run_domain(registry.rotate_key, None if node else authority)
+    rec = run_domain(registry.rotate_key, None if node else authority, actor=local_actor())
     out.print(f"rotated: new key {rec.kid}")
 
 
@@ -61,7 +61,7 @@ def keys_revoke(kid: str, reason: str = typer.Option(..., help="why (compromise,
             raise fail(f"--at {at!r} is not an ISO date-time") from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
-    rec = run_domain(registry.revoke_key, kid, reason, when)
+    rec = run_domain(registry.revoke_key, kid, reason, when, actor=local_actor())
     out.print(f"revoked {rec.kid} from {rec.revoked_at.isoformat()}")
 
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from kpcs.cli.common import fail, out, run_domain, setup
+from kpcs.cli.common import fail, local_actor, out, run_domain, setup
 
 user_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -45,7 +45,7 @@ def user_create(email: str, role: str = typer.Option(..., help="exporting_office
         except ValidationError as exc:
             raise fail("; ".join(exc.messages)) from None
     m = run_domain(registry.create_user, email, password, role, participant.upper() if participant else None,
-                   authority)
+                   authority, actor=local_actor())
     scope = f" for {m.participant_id} through {m.authority_id}" if m.participant_id else ""
     out.print(f"{email}: {role}{scope}")
 
@@ -56,5 +56,5 @@ def token_create(email: str, name: str = typer.Option("", help="a label for the 
     setup()
     from kpcs.registry import services as registry
 
-    print(run_domain(registry.create_token, email, name))
+    print(run_domain(registry.create_token, email, name, actor=local_actor()))
 

@@ -81,32 +81,53 @@ def licence_valid(valid_from: dt.date, valid_until: dt.date | None, day: dt.date
 
 
 # --- permissions -------------------------------------------------------------------------------
-# Each API action names the roles that may perform it; the participant scope is checked separately
-# by the service (an officer acts only for its own participant).
-PERMISSIONS: dict[str, frozenset[str]] = {
-    "operator.read": frozenset({"exporting_officer", "importing_officer", "statistics_officer", "kp_analyst",
-                                "admin"}),
-    "operator.write": frozenset({"exporting_officer", "importing_officer", "admin"}),
-    "certificate.issue": frozenset({"exporting_officer"}),
-    "certificate.cancel": frozenset({"exporting_officer"}),
-    "certificate.confirm": frozenset({"importing_officer"}),
-    "certificate.reject": frozenset({"importing_officer"}),
-    "certificate.read": frozenset({"exporting_officer", "importing_officer", "statistics_officer", "kp_analyst"}),
-    "audit.read": frozenset({"kp_analyst", "admin"}),
+# Each action names the roles that may perform it and how far: OWN = for the participant the role is scoped
+# to, ALL = for every participant. Reading across participants never implies writing for them: a write with
+# ALL scope must be listed in WRITES_ACROSS_PARTICIPANTS, with the reason (tests check this).
+OWN, ALL = "own", "all"
+PERMISSIONS: dict[str, dict[str, str]] = {
+    "operator.read": {"exporting_officer": OWN, "importing_officer": OWN, "statistics_officer": OWN,
+                      "kp_analyst": ALL, "admin": ALL},
+    "operator.write": {"exporting_officer": OWN, "importing_officer": OWN},  # INT-08: licensed by each participant
+    "certificate.issue": {"exporting_officer": OWN},
+    "certificate.cancel": {"exporting_officer": OWN},
+    "certificate.confirm": {"importing_officer": OWN},
+    "certificate.reject": {"importing_officer": OWN},
+    "certificate.read": {"exporting_officer": OWN, "importing_officer": OWN, "statistics_officer": OWN,
+                         "kp_analyst": ALL},
+    "audit.read": {"kp_analyst": ALL, "admin": ALL},
     # statistics and monitoring (STAT, MON-09): the Working Group on Statistics is `wgs_analyst`
-    "statistics.read": frozenset({"statistics_officer", "kp_analyst", "wgs_analyst"}),
-    "statistics.submit": frozenset({"statistics_officer"}),
-    "statistics.import": frozenset({"wgs_analyst", "admin"}),
-    "finding.read": frozenset({"statistics_officer", "kp_analyst", "wgs_analyst"}),
-    "finding.manage": frozenset({"wgs_analyst"}),
-    "finding.answer": frozenset({"statistics_officer"}),
+    "statistics.read": {"statistics_officer": OWN, "kp_analyst": ALL, "wgs_analyst": ALL},
+    "statistics.submit": {"statistics_officer": OWN},
+    "statistics.import": {"wgs_analyst": ALL, "admin": ALL},
+    "finding.read": {"statistics_officer": OWN, "kp_analyst": ALL, "wgs_analyst": ALL},
+    "finding.manage": {"wgs_analyst": ALL},
+    "finding.answer": {"statistics_officer": OWN},
+    # people: the secretariat may switch accounts off and send reset links, never give access (no role grants,
+    # no passwords); granting roles and creating accounts is for the node operator (the system actor, `kpcs`).
+    "people.manage": {"admin": ALL},
+    "people.grant": {},
+    # the node operator's own work (system actor only): keys, scheduled expiry, rebuilding derived data
+    "keys.manage": {},
+    "certificate.expire": {},
+    "statistics.rebuild": {},
 }
-# Roles whose reach is the whole scheme rather than one participant.
-READS_ACROSS_PARTICIPANTS = frozenset({"kp_analyst", "wgs_analyst", "admin"})
+# Writes that legitimately span participants, and why.
+WRITES_ACROSS_PARTICIPANTS = {
+    ("statistics.import", "wgs_analyst"): "a statistics file carries the figures of many participants (STAT-06)",
+    ("statistics.import", "admin"): "the secretariat loads the scheme's published statistics",
+    ("finding.manage", "wgs_analyst"): "the Working Group on Statistics follows up every participant (MON-09)",
+    ("people.manage", "admin"): "the secretariat deactivates accounts and sends reset links; it grants nothing",
+}
 
 
 def role_may(role: str, action: str) -> bool:
-    return role in PERMISSIONS.get(action, frozenset())
+    return role in PERMISSIONS.get(action, {})
+
+
+def role_scope(role: str, action: str) -> str | None:
+    """OWN, ALL, or None when the role may not perform the action at all."""
+    return PERMISSIONS.get(action, {}).get(role)
 
 
 def key_valid_at(valid_from: dt.datetime, valid_until: dt.datetime | None, revoked_at: dt.datetime | None,

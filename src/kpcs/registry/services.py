@@ -82,7 +82,7 @@ def seed_reference_data() -> dict[str, int]:
         _, new = Observer.objects.get_or_create(name=row["name"], defaults={"constituency": row["constituency"]})
         created["observers"] += new
     if any(created.values()):
-        audit.record(actor="system", action="registry.seeded", object_type="registry", object_id="reference",
+        audit.record(actor=SYSTEM.label, action="registry.seeded", object_type="registry", object_id="reference",
                      payload=created)
     return created
 
@@ -191,30 +191,40 @@ class Grant:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: a user with their grants, or the system. Every audit entry names one."""
+    """Who is acting: a person with their grants, the anonymous caller, or the node itself.
+
+    Every audit entry names one. `system` is the node operator at the shell (`kpcs` commands): it may do
+    anything, as whoever holds the database and the keys can. The anonymous caller may do nothing.
+    """
 
     label: str
     user_id: int | None = None
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    system: bool = False
 
     def roles(self) -> set[str]:
         return {g.role for g in self.grants}
 
     def participants_for(self, action: str) -> set[str] | None:
         """Participant codes this actor may perform `action` for; None means every participant."""
-        allowed = [g for g in self.grants if rules.role_may(g.role, action)]
-        if any(g.role in rules.READS_ACROSS_PARTICIPANTS for g in allowed):
+        if self.system:
             return None
-        return {g.participant for g in allowed if g.participant}
+        scopes = [(g, rules.role_scope(g.role, action)) for g in self.grants]
+        if any(scope == rules.ALL for _, scope in scopes):
+            return None
+        return {g.participant for g, scope in scopes if scope == rules.OWN and g.participant}
 
     def may(self, action: str, participant: str | None = None) -> bool:
+        if self.system:
+            return True
         scope = self.participants_for(action)
         if scope is None:
-            return any(rules.role_may(g.role, action) for g in self.grants)
+            return True
         return participant in scope if participant else bool(scope)
 
 
-SYSTEM = Actor("system")
+SYSTEM = Actor("system", system=True)
+ANONYMOUS = Actor("anonymous")
 
 
 def actor_for_user(user: AbstractBaseUser, via: str = "") -> Actor:
@@ -314,8 +324,9 @@ def licensed_operator(participant: str, licence: str, kind: str, day: dt.date) -
 
 @transaction.atomic
 def create_user(email: str, password: str | None, role: str, participant: str | None = None,
-                authority: str | None = None, actor: Actor = SYSTEM) -> Membership:
+                authority: str | None = None, *, actor: Actor) -> Membership:
     """Create the user if new and grant it `role`; an officer is scoped to a participant and authority."""
+    require(actor, "people.grant")
     if role not in rules.ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(rules.ROLES)}", code="invalid_role")
     if role in rules.CROSS_SCHEME_ROLES:
@@ -363,10 +374,12 @@ def _token_hash(token: str) -> str:
 
 
 @transaction.atomic
-def create_token(email: str, name: str = "", actor: Actor = SYSTEM) -> str:
+def create_token(email: str, name: str = "", *, actor: Actor) -> str:
     user = User.objects.filter(username=email).first()
     if user is None:
         raise NotFound(f"no user {email!r}")
+    if actor.user_id != user.pk:  # a token gives access: only its holder, or the node operator, makes one
+        require(actor, "people.grant")
     token = "kpcs_" + secrets.token_urlsafe(32)
     t = ApiToken.objects.create(user=user, name=name, token_hash=_token_hash(token), prefix=token[:12],
                                 created_at=clock.now())
@@ -451,8 +464,9 @@ def _load_private_key(filename: str) -> Ed25519PrivateKey:
 
 
 def create_key(authority: str | None, *, valid_from: dt.datetime | None = None,
-               valid_until: dt.datetime | None = None, actor: Actor = SYSTEM) -> SigningKey:
+               valid_until: dt.datetime | None = None, actor: Actor) -> SigningKey:
     """A new Ed25519 key for an authority (or, with authority None, the node's trust-list key)."""
+    require(actor, "keys.manage")
     if authority is not None and not Authority.objects.filter(id=authority).exists():
         raise NotFound(f"no authority {authority!r}")
     now = clock.now()
@@ -471,7 +485,7 @@ def create_key(authority: str | None, *, valid_from: dt.datetime | None = None,
     return record
 
 
-def rotate_key(authority: str | None, actor: Actor = SYSTEM) -> SigningKey:
+def rotate_key(authority: str | None, *, actor: Actor) -> SigningKey:
     """Retire the current key (certificates it signed stay genuine) and start a new one."""
     now = clock.now()
     with transaction.atomic():
@@ -484,7 +498,8 @@ def rotate_key(authority: str | None, actor: Actor = SYSTEM) -> SigningKey:
     return new
 
 
-def revoke_key(kid: str, reason: str, at: dt.datetime | None = None, actor: Actor = SYSTEM) -> SigningKey:
+def revoke_key(kid: str, reason: str, at: dt.datetime | None = None, *, actor: Actor) -> SigningKey:
+    require(actor, "keys.manage")
     """Revoke from `at` (default now): signatures made before stay genuine, later ones fail."""
     with transaction.atomic():
         record = SigningKey.objects.select_for_update().filter(kid=kid).order_by("kid").first()
@@ -565,4 +580,4 @@ def trust_list() -> dict[str, Any]:
 
 def ensure_node_key() -> None:
     if not _usable_keys(None, clock.now()).exists():
-        create_key(None)
+        create_key(None, actor=SYSTEM)

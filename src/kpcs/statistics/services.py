@@ -107,8 +107,9 @@ def check_trade_cells() -> int:
 
 
 @transaction.atomic
-def rebuild_trade_cells(actor: Actor = registry.SYSTEM) -> int:
+def rebuild_trade_cells(actor: Actor) -> int:
     """Recompute every trade cell from the certificate lines (after a bulk load that bypassed the services)."""
+    registry.require(actor, "statistics.rebuild")
     TradeCell.objects.all().delete()
     cells = [TradeCell(quarter=f.period.label, participant=f.participant, flow=f.flow, partner=f.partner,
                        origin=f.origin or "mixed", hs_code=f.hs_code, carats_centi=_centi(f.carats) or 0,
