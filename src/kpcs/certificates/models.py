@@ -60,6 +60,10 @@ class Certificate(models.Model):
     payload_hash = models.CharField(_("payload hash"), max_length=64)
     issued_by = models.CharField(_("issued by"), max_length=200)
     status_changed_at = models.DateTimeField(_("status changed at"))
+    signer_revoked = models.BooleanField(
+        _("signing key revoked for it"), default=False,
+        help_text=_("its key was revoked before this serial: not genuine, cannot be confirmed, left out of the "
+                    "statistics (IMP-08)"))
 
     # Set by the issuing use case so its answer needs no second read of the lines (not a column).
     issued_lines: list[CertificateLine] | None = None

@@ -92,10 +92,21 @@ class SigningKey(models.Model):
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     revocation_reason = models.CharField(_("revocation reason"), max_length=200, blank=True, default="")
+    last_serial = models.BigIntegerField(
+        _("highest serial signed"), null=True, blank=True,
+        help_text=_("set when the key is retired or revoked: a certificate it signed with a higher serial is not "
+                    "genuine, whatever signing time it claims"))
+    endorsement = models.TextField(
+        _("endorsement by the previous node key"), blank=True, default="",
+        help_text=_("for a node key made by rotation: a JWS by the key it replaces, naming this one, so a verifier "
+                    "anchored on the old key follows the chain"))
 
     class Meta:
         ordering = ["authority", "valid_from"]
         verbose_name = _("signing key")
+
+    def __str__(self) -> str:
+        return self.kid
 
 
 class Operator(models.Model):
@@ -161,10 +172,36 @@ class ApiToken(models.Model):
     prefix = models.CharField(_("prefix"), max_length=12)
     created_at = models.DateTimeField(_("created at"))
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"))
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("API token")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})" if self.name else f"{self.prefix}…"
+
+
+class TrustListIssue(models.Model):
+    """One published, signed trust list: every authority key and every participant's status history.
+
+    Issued again when what it lists changes or before its `next_update`; `sequence` only grows, so a verifier
+    can refuse to go back to an older list.
+    """
+
+    sequence = models.BigIntegerField(_("sequence"), primary_key=True)
+    issued_at = models.DateTimeField(_("issued at"))
+    next_update = models.DateTimeField(_("next update"))
+    content_hash = models.CharField(_("content hash"), max_length=64,
+                                    help_text=_("SHA-256 of what the list says, without its dates and sequence"))
+    document = models.TextField(_("signed document (JSON)"))
+
+    class Meta:
+        ordering = ["-sequence"]
+        verbose_name = _("trust list issue")
+
+    def __str__(self) -> str:
+        return f"trust list {self.sequence}"
 
 
 class RegistryVersion(models.Model):

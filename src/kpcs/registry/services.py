@@ -381,8 +381,9 @@ def create_token(email: str, name: str = "", *, actor: Actor) -> str:
     if actor.user_id != user.pk:  # a token gives access: only its holder, or the node operator, makes one
         require(actor, "people.grant")
     token = "kpcs_" + secrets.token_urlsafe(32)
+    now = clock.now()
     t = ApiToken.objects.create(user=user, name=name, token_hash=_token_hash(token), prefix=token[:12],
-                                created_at=clock.now())
+                                created_at=now, expires_at=now + dt.timedelta(days=90))
     audit.record(actor=actor.label, action="token.created", object_type="api_token", object_id=str(t.pk),
                  payload={"user": email, "prefix": t.prefix})
     return token
