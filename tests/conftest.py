@@ -136,6 +136,21 @@ def api_as(token_for: Callable[[str], str]) -> Callable[[str | None], Api]:
     return make
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limits(settings: Any) -> None:
+    """Tests hammer one address with many calls; tests/test_rate_limits.py turns the limits back on."""
+    settings.KPCS_RATE_PUBLIC = 0
+    settings.KPCS_RATE_TOKEN = 0
+
+
+def code_of(cert: Any) -> str:
+    """The verification code printed on a certificate (derived from its signature)."""
+    from kpcs import crypto
+    from kpcs.certificates import rules
+
+    return rules.verification_code(crypto.signature_bytes(cert.jws if hasattr(cert, "jws") else cert))
+
+
 def path_of(number: str) -> str:
     return "/certificates/" + number.replace(" ", "%20")
 

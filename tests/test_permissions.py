@@ -24,7 +24,7 @@ from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire
 from kpcs.registry import rules
 from kpcs.registry.models import Operator
 from kpcs.statistics.models import AnnualReport, Figure
-from tests.conftest import Api, certificate_request, path_of
+from tests.conftest import Api, certificate_request, code_of, path_of
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +83,10 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/observers", PUBLIC, None,
         "200   200    200    200    200    200      200    200     200   200"),
     row("GET", "/trust-list", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("GET", "/trust-list/anchor", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("POST", "/verification", PUBLIC, "bw_eu",
         "200   200    200    200    200    200      200    200     200   200"),
     row("GET", "/me", AUTHENTICATED, None,
         "401   200    200    200    200    200      200    200     200   200"),
@@ -290,6 +294,7 @@ class World:
             "za_na": kp.Actor("za-issuer", grants=(kp.Grant("exporting_officer", "ZA", "ZA-KPA"),)),
         }
         self.wgs = kp.Actor("wgs-fixture", grants=(kp.Grant("wgs_analyst", None, None),))
+        kp.trust_list()  # published once here; reading it later changes nothing
         self.shared: dict[str, str] = {}
         self.seq = 0
 
@@ -333,7 +338,10 @@ class World:
     def path_for(self, r: Row, fresh: bool) -> str:
         if r.target in ("bw_eu", "za_na"):
             number = self.ensure_certificate(r.target, fresh)
-            return r.path.replace("/certificates/{number}", path_of(number))
+            path = r.path.replace("/certificates/{number}", path_of(number))
+            if path.endswith("/verification") and r.method == "GET":  # the holder's code, printed on it
+                path += "?code=" + code_of(Certificate.objects.get(number=number))
+            return path
         if r.target in FINDINGS:
             return r.path.replace("{finding_id}", self.ensure_finding(r.target, fresh))
         if r.method == "GET" and r.path in QUERIES:
@@ -363,6 +371,8 @@ class World:
             return {"reason": "seals cut", "discrepancy": {"kind": "seals_broken"}}
         if r.path.endswith("/cancellation"):
             return {"reason": "withdrawn"}
+        if r.path == "/verification":
+            return {"jws": Certificate.objects.get(number=self.ensure_certificate(str(r.target))).jws}
         if r.path == "/statistics/production":
             return {"participant": str(r.target).upper(), "period": f"{clock.today().year}-H1",
                     "carats": "1000.00", "usd": "50000.00"}
@@ -393,6 +403,9 @@ def world(kp: Any) -> World:
     return World(kp)
 
 
+READ_ONLY_POSTS = {"/verification"}  # a body to check, nothing to change
+
+
 def snapshot() -> tuple[int, ...]:
     return tuple(model.objects.count() for model in WRITTEN)
 
@@ -400,7 +413,7 @@ def snapshot() -> tuple[int, ...]:
 def _call(world: World, r: Row, role: str) -> tuple[str, str]:
     """Make the call as `role`; return (outcome, problem with side effects or the error body)."""
     client = world.clients[role]
-    mutates = r.method == "POST"
+    mutates = r.method == "POST" and r.path not in READ_ONLY_POSTS
     path = world.path_for(r, fresh=mutates)
     before = snapshot()
     if r.method == "GET":

@@ -6,6 +6,7 @@ Every operation declares its permission in the OpenAPI document as `x-kpcs-permi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
+from kpcs import ratelimit
 from kpcs.errors import DomainError
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
@@ -30,7 +32,10 @@ class BearerAuth(HttpBearer):
     """Authorization: Bearer <token> for machines."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
-        return registry.actor_for_token(token)
+        actor = registry.actor_for_token(token)
+        if actor is not None:
+            ratelimit.check_caller("t:" + hashlib.sha256(token.encode()).hexdigest())
+        return actor
 
 
 class SessionActorAuth(SessionAuth):
@@ -43,7 +48,10 @@ class SessionActorAuth(SessionAuth):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Actor | None:
         user = super().authenticate(request, key)
-        return registry.actor_for_user(user, "session") if user is not None else None
+        if user is None:
+            return None
+        ratelimit.check_caller(f"u:{user.pk}")
+        return registry.actor_for_user(user, "session")
 
 
 AUTH = [BearerAuth(), SessionActorAuth()]
@@ -99,6 +107,11 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRe
     return error_response(request, 422, "invalid_request", message, details)
 
 
+@api.exception_handler(ratelimit.RateLimited)
+def _rate_limited(request: HttpRequest, exc: ratelimit.RateLimited) -> HttpResponse:
+    return ratelimit.too_many(exc)
+
+
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return error_response(request, 401, "unauthenticated",
@@ -145,12 +158,14 @@ def page_bounds(limit: int, offset: int) -> tuple[int, int]:
 def _register_routers() -> None:
     from kpcs.audit.api import router as audit_router
     from kpcs.certificates.api import router as certificates_router
+    from kpcs.certificates.api import verification_router
     from kpcs.monitoring.api import router as monitoring_router
     from kpcs.registry.api import router as registry_router
     from kpcs.statistics.api import router as statistics_router
 
     api.add_router("/", registry_router)
     api.add_router("/certificates", certificates_router)
+    api.add_router("/verification", verification_router)
     api.add_router("/statistics", statistics_router)
     api.add_router("/findings", monitoring_router)
     api.add_router("/audit", audit_router)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from functools import lru_cache
 from typing import Any
@@ -40,6 +41,17 @@ def public_jwk(private_key: Ed25519PrivateKey, kid: str | None = None) -> dict[s
 
 def thumbprint(private_key: Ed25519PrivateKey) -> str:
     return str(OKPKey.import_key(private_key.public_key()).thumbprint())
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638 thumbprint of a public Ed25519 JWK: base64url SHA-256 of its required members, sorted, no spaces.
+
+    This is what a trust anchor is published as; anything else in the JWK (kid, alg, use) does not count.
+    """
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
+        raise BadSignature("the key is not an Ed25519 public key")
+    members = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": jwk["x"]}, separators=(",", ":"), sort_keys=True)
+    return _b64encode(hashlib.sha256(members.encode("ascii")).digest())
 
 
 def sign(payload: Any, private_key: Ed25519PrivateKey, kid: str) -> str:
@@ -86,6 +98,12 @@ def _split(token: str) -> tuple[dict[str, Any], dict[str, Any], tuple[bytes, byt
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise BadSignature("JWS header and payload must be JSON objects")
     return header, payload, (f"{head}.{body}".encode("ascii"), body_bytes, signature)
+
+
+def signature_bytes(token: str) -> bytes:
+    """The raw Ed25519 signature of a JWS compact string (for a certificate: what its verification code is
+    derived from)."""
+    return _split(token)[2][2]
 
 
 def signed_payload(token: str) -> bytes:

@@ -141,3 +141,10 @@ KPCS_DEFAULT_VALIDITY_DAYS = 60  # CERT-09
 KPCS_DEFAULT_CONFIRMATION_DAYS = 15  # IMP-02 (US rule as default)
 # STAT-01, STAT-03: statistics are due this many months after their period.
 KPCS_STATISTICS_DUE_MONTHS = int(os.environ.get("KPCS_STATISTICS_DUE_MONTHS", "2"))
+# Requests per minute: per client address on public endpoints, per token or person on the rest (0 = no limit).
+KPCS_RATE_PUBLIC = int(os.environ.get("KPCS_RATE_PUBLIC", "120"))
+KPCS_RATE_TOKEN = int(os.environ.get("KPCS_RATE_TOKEN", "1200"))
+# Trusted reverse proxies in front of the node: the client address is read from X-Forwarded-For behind them.
+KPCS_PROXY_HOPS = int(os.environ.get("KPCS_PROXY_HOPS", "0"))
+# A trust list is valid this long (its next_update); a new issue is published after half of it, or on a change.
+KPCS_TRUST_LIST_HOURS = int(os.environ.get("KPCS_TRUST_LIST_HOURS", str(7 * 24)))

@@ -13,7 +13,7 @@ from kpcs import clock, crypto
 from kpcs.certificates import services
 from kpcs.certificates.models import Certificate
 from kpcs.registry.models import ParticipantStatus
-from tests.conftest import assert_error, certificate_request, path_of
+from tests.conftest import assert_error, certificate_request, code_of, path_of
 
 pytestmark = pytest.mark.django_db
 
@@ -376,7 +376,7 @@ def test_number_may_be_written_without_the_space(bw: Any, eu: Any, api_as: Any, 
         resp = bw.get(f"/certificates/{written}")
         assert resp.status_code == 200, resp.content
         assert resp.json()["number"] == "BW 0000001"
-        resp = anonymous.get(f"/certificates/{written}/verification")
+        resp = anonymous.get(f"/certificates/{written}/verification", code=code_of(issued).lower())
         assert resp.status_code == 200 and resp.json()["number"] == "BW 0000001", resp.content
 
     each([(w, w) for w in ("BW0000001", "bw0000001", "BW-0000001", "BW%200000001", "BW%2B0000001", "BW1")], check)
@@ -391,7 +391,7 @@ def test_unknown_number_is_404(bw: Any, api_as: Any, issued: Any) -> None:
 
     def check(path: str) -> None:
         assert_error(bw.get(path), 404, "not_found")
-        assert_error(anonymous.get(path + "/verification"), 404, "not_found")
+        assert_error(anonymous.get(path + "/verification", code=code_of(issued)), 404, "verification_failed")
 
     each([(w, "/certificates/" + w.replace(" ", "%20"))
           for w in ("BW 0000002", "XX0000001", "ZA0000001", "not-a-number", "BW00000011")], check)
@@ -400,7 +400,7 @@ def test_unknown_number_is_404(bw: Any, api_as: Any, issued: Any) -> None:
 # --- public verification --------------------------------------------------------------------------
 
 def test_public_verification_discloses_no_commercial_details(api_as: Any, bw: Any, issued: Any) -> None:
-    resp = api_as(None).get(path_of(issued.number) + "/verification")
+    resp = api_as(None).get(path_of(issued.number) + "/verification", code=code_of(issued))
     assert resp.status_code == 200, resp.content
     body = resp.json()
     assert body["number"] == "BW 0000001"
@@ -420,7 +420,7 @@ def test_public_verification_discloses_no_commercial_details(api_as: Any, bw: An
 def test_public_verification_says_a_cancelled_certificate_is_not_usable(api_as: Any, bw: Any,
                                                                        issued: Any) -> None:
     assert bw.post(path_of(issued.number) + "/cancellation", CANCEL).status_code == 200
-    body = api_as(None).get(path_of(issued.number) + "/verification").json()
+    body = api_as(None).get(path_of(issued.number) + "/verification", code=code_of(issued)).json()
     assert body["genuine"] is True and body["usable"] is False and body["status"] == "cancelled"
     assert any("cancelled" in r for r in body["reasons"])
 
@@ -431,9 +431,54 @@ def test_public_verification_detects_a_tampered_certificate(api_as: Any, issued:
     forged["totals"]["carats"] = "1.00"
     body = base64.urlsafe_b64encode(crypto.canonical(forged)).rstrip(b"=").decode()
     Certificate.objects.filter(pk=issued.pk).update(jws=f"{header}.{body}.{signature}")
-    result = api_as(None).get(path_of(issued.number) + "/verification").json()
+    result = api_as(None).get(path_of(issued.number) + "/verification", code=code_of(issued)).json()
     assert result["genuine"] is False and result["usable"] is False and result["signature_valid"] is False
     assert result["reasons"]
+
+
+def test_public_verification_without_the_code_says_nothing(api_as: Any, bw_officer: Any, issued: Any) -> None:
+    """INT-15: numbers run in sequence; without the printed code nobody can walk them to read the trade."""
+    services.cancel(bw_officer, issued.number, {"reason": "postponed"})
+    anonymous = api_as(None)
+    answers = {}
+    for number in (issued.number, "BW 0000002", "ZA 0000001", "XX 0000009"):  # exists, next, other, nonsense
+        missing = anonymous.get(path_of(number) + "/verification")
+        assert_error(missing, 400, "verification_code_required")
+        wrong = anonymous.get(path_of(number) + "/verification", code="AAAAA-AAAAA")
+        assert_error(wrong, 404, "verification_failed")
+        answers[number] = (missing.content, wrong.content)
+        for resp in (missing, wrong):
+            text = resp.content.decode()
+            for secret in ("EU", "cancelled", "issued", "BW-KPA", issued.issued_on.isoformat(), "BW exporter"):
+                assert secret not in text, (number, secret, text)
+    assert len(set(answers.values())) == 1  # an existing number is answered exactly like a missing one
+    assert_error(anonymous.get(path_of(issued.number) + "/verification", code="not a code"), 422,
+                 "invalid_verification_code")
+    ok = anonymous.get(path_of(issued.number) + "/verification", code=code_of(issued).replace("-", " ").lower())
+    assert ok.status_code == 200 and ok.json()["status"] == "cancelled"
+
+
+def test_the_code_is_printed_with_the_certificate_and_has_50_bits(bw: Any, issued: Any) -> None:
+    body = bw.get(path_of(issued.number)).json()
+    assert body["verification_code"] == code_of(issued)
+    assert len(body["verification_code"].replace("-", "")) * 5 >= 40
+
+
+def test_a_presented_signed_certificate_is_verified_and_a_forgery_learns_nothing(api_as: Any,
+                                                                                issued: Any) -> None:
+    anonymous = api_as(None)
+    resp = anonymous.post("/verification", {"jws": issued.jws})
+    assert resp.status_code == 200, resp.content
+    body = resp.json()
+    assert body["genuine"] and body["usable"] and body["status"] == "issued" and body["number"] == issued.number
+    header, payload, signature = issued.jws.split(".")
+    forged = crypto.unverified_parts(issued.jws)[1]
+    forged["importer"]["name"] = "Someone Else BV"
+    token = f"{header}.{base64.urlsafe_b64encode(crypto.canonical(forged)).rstrip(b'=').decode()}.{signature}"
+    body = anonymous.post("/verification", {"jws": token}).json()
+    assert body["genuine"] is False and body["status"] == "unknown" and not body["usable"]
+    body = anonymous.post("/verification", {"jws": "not.a.jws"}).json()
+    assert body["genuine"] is False and body["status"] == "unknown"
 
 
 # --- lists -----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from kpcs.audit import services as audit
 from kpcs.certificates import services
 from kpcs.certificates.models import Certificate
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tests.conftest import certificate_request
+from tests.conftest import certificate_request, code_of
 
 pytestmark = pytest.mark.django_db
 
@@ -176,36 +176,98 @@ def test_expiry_and_overdue(bw_officer: Any, kp: Any) -> None:
 
 
 def test_public_verification_discloses_no_commercial_details(issued: Any) -> None:
-    result = services.public_verification(issued.number.replace(" ", ""))
+    result = services.public_verification(issued.number.replace(" ", ""), code_of(issued))
     assert result["genuine"] and result["usable"]
     text = repr(result)
     for secret in ("Y BV", "1887600", "BW-EXP-1", "Antwerp"):
         assert secret not in text
 
 
-def test_revoked_key_judged_at_signing_time(bw_officer: Any, kp: Any) -> None:
-    before = services.issue(bw_officer, certificate_request())
-    kid = before.kid
-    kp.revoke_key(kid, "compromised", actor=kp.SYSTEM)
-    assert services.public_verification(before.number)["genuine"]
-    with pytest.raises(Conflict):  # no valid key any more: issuing stops until a new key exists
-        services.issue(bw_officer, certificate_request())
-    # a certificate forged after revocation with the stolen key is not genuine
+def _stolen_key_signs(kid: str, payload: dict[str, Any]) -> str:
     from kpcs import crypto
     from kpcs.registry.models import SigningKey
     from kpcs.registry.services import _load_private_key
 
+    return crypto.sign(payload, _load_private_key(SigningKey.objects.get(kid=kid).private_path), kid)
+
+
+def test_a_stolen_revoked_key_cannot_back_date(bw_officer: Any, kp: Any) -> None:
+    """Revocation records the last serial the key signed: a later serial is forged whatever time it claims."""
+    before = services.issue(bw_officer, certificate_request())
+    kid = before.kid
+    revoked = services.revoke_signing_key(kid, "compromised", actor=kp.SYSTEM)
+    assert revoked.last_serial == before.serial == 1
+    assert services.public_verification(before.number, code_of(before))["genuine"]
+    with pytest.raises(Conflict):  # no valid key any more: issuing stops until a new key exists
+        services.issue(bw_officer, certificate_request())
     payload = dict(services.verify_token(before.jws).payload)
-    payload["issued_at"] = "2099-01-01T00:00:00.000000Z"
-    forged = crypto.sign(payload, _load_private_key(SigningKey.objects.get(kid=kid).private_path), kid)
-    result = services.verify_token(forged)
+    after = dict(payload, issued_at="2099-01-01T00:00:00.000000Z")  # signed after the revocation, honestly dated
+    result = services.verify_token(_stolen_key_signs(kid, after))
     assert result.signature_valid and not result.genuine and not result.key_valid_at_signing
+    # The forger back-dates the next certificate into the key's good days: its serial gives it away.
+    backdated = dict(payload, number="BW 0000002")
+    result = services.verify_token(_stolen_key_signs(kid, backdated))
+    assert result.signature_valid and not result.genuine
+    assert any("serial 2" in r for r in result.reasons), result.reasons
+    answer = services.verify_presented(_stolen_key_signs(kid, backdated))
+    assert not answer["genuine"] and answer["status"] == "unknown"
+    # Re-using a legitimate serial with other contents: the key's own bound cannot tell, this node's record can.
+    reused = dict(payload, importer={"name": "Front BV", "address": "Elsewhere"})
+    answer = services.verify_presented(_stolen_key_signs(kid, reused))
+    assert not answer["genuine"] and any("does not match" in r for r in answer["reasons"])
+
+
+def test_revocation_back_to_a_time_marks_later_certificates_online(bw_officer: Any, eu_officer: Any,
+                                                                   kp: Any) -> None:
+    """A certificate signed after the time a key was compromised cannot be confirmed, is marked on every read
+    and leaves the trade statistics (IMP-08, STAT-01)."""
+    from kpcs.statistics import services as statistics
+
+    t0 = dt.datetime(2025, 3, 1, 9, tzinfo=dt.UTC)
+    good = services.issue(bw_officer, certificate_request(), now=t0)
+    suspect = services.issue(bw_officer, certificate_request(), now=t0 + dt.timedelta(days=2))
+    confirmed = services.issue(bw_officer, certificate_request(), now=t0 + dt.timedelta(days=3))
+    services.confirm(eu_officer, confirmed.number, {"received_on": "2025-03-05", "parcels": 4, "carats": "1650.40",
+                                                    "seals_intact": True}, now=t0 + dt.timedelta(days=4))
+    exported_before = sum(f.certificates or 0 for f in statistics.derived_facts() if f.flow == "export")
+    services.revoke_signing_key(good.kid, "key copied from the officer's laptop", t0 + dt.timedelta(days=1),
+                                actor=kp.SYSTEM)
+    assert statistics.check_trade_cells() == 0  # the kept cells still equal the certificates, minus these two
+    assert sum(f.certificates or 0 for f in statistics.derived_facts() if f.flow == "export") == exported_before - 2
+    assert not any(f.flow == "import" for f in statistics.derived_facts())
+    for cert in (suspect, confirmed):
+        data = services.to_dict(services.get(bw_officer, cert.number))
+        assert data["signer_revoked"] is True
+        assert not services.public_verification(cert.number, code_of(cert))["genuine"]
+    with pytest.raises(ValidationFailed) as refused:
+        services.confirm(eu_officer, suspect.number, {"received_on": "2025-03-05", "parcels": 4,
+                                                      "carats": "1650.40", "seals_intact": True},
+                         now=t0 + dt.timedelta(days=5))
+    assert refused.value.code == "unknown_signer" and refused.value.rule == "IMP-08"
+    services.reject(eu_officer, suspect.number, {"reason": "signed with a revoked key",
+                                                 "discrepancy": {"kind": "unknown_signer"}},
+                    now=t0 + dt.timedelta(days=5))
+    assert statistics.check_trade_cells() == 0  # rejecting it does not bring it back
+    assert services.to_dict(services.get(bw_officer, good.number))["signer_revoked"] is False
+    services.confirm(eu_officer, good.number, {"received_on": "2025-03-05", "parcels": 4, "carats": "1650.40",
+                                               "seals_intact": True}, now=t0 + dt.timedelta(days=5))
+
+
+def test_revocation_refuses_a_last_serial_above_what_the_key_signed(bw_officer: Any, kp: Any) -> None:
+    cert = services.issue(bw_officer, certificate_request())
+    with pytest.raises(ValidationFailed):
+        services.revoke_signing_key(cert.kid, "lost", actor=kp.SYSTEM, last_serial=5)
+    assert services.revoke_signing_key(cert.kid, "lost", actor=kp.SYSTEM, last_serial=0).last_serial == 0
+    assert not services.public_verification(cert.number, code_of(cert))["genuine"]
 
 
 def test_rotation_keeps_old_certificates_genuine(bw_officer: Any, kp: Any) -> None:
     old = services.issue(bw_officer, certificate_request())
-    new_key = kp.rotate_key("BW-KPA", actor=kp.SYSTEM)
+    new_key = services.rotate_signing_key("BW-KPA", actor=kp.SYSTEM)
     new = services.issue(bw_officer, certificate_request())
     assert new.kid == new_key.kid != old.kid
-    assert services.public_verification(old.number)["genuine"]
-    assert services.public_verification(new.number)["genuine"]
+    assert services.public_verification(old.number, code_of(old))["genuine"]
+    assert services.public_verification(new.number, code_of(new))["genuine"]
+    # A retired key found later signs nothing new: its bound is the serial it last signed.
+    backdated = dict(services.verify_token(old.jws).payload, number="BW 0000003")
+    assert not services.verify_token(_stolen_key_signs(old.kid, backdated)).genuine

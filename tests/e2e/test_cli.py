@@ -60,6 +60,9 @@ class Node:
         with ThreadPoolExecutor(max_workers=len(commands)) as pool:
             return list(pool.map(lambda args: self.refused(*args), commands))
 
+    def anchor(self) -> str:
+        return str(self.ok("trust-list", "anchor").stdout.strip())
+
     def keys(self, authority: str) -> dict[str, str]:
         return dict(KEY_LINE.findall(self.ok("keys", "list", "--authority", authority).stdout))
 
@@ -210,8 +213,9 @@ def test_issue_show_and_verify_offline(node: Node, tmp_path: Path) -> None:
     assert shown["number"] == number and shown["jws"] == issued["jws"]
 
     trust_list = tmp_path / "trust-list.json"
-    assert "wrote" in node.ok("trust-list", "export", str(trust_list)).stdout
+    assert "wrote trust list" in node.ok("trust-list", "export", str(trust_list)).stdout
     assert json.loads(trust_list.read_text())["trust_list"]["type"] == "kpcs-trust-list"
+    anchor = ("--anchor", node.anchor())
 
     jws = tmp_path / "cert.jws"
     jws.write_text(issued["jws"] + "\n")
@@ -229,19 +233,20 @@ def test_issue_show_and_verify_offline(node: Node, tmp_path: Path) -> None:
     doc["trust_list"]["keys"][0]["valid_until"] = "2999-01-01T00:00:00Z"
     write_json(tmp_path / "altered.json", doc)
     genuine, from_json, *verdicts, altered = node.run_all(
-        ("certificate", "verify", str(jws), "--trust-list", str(trust_list)),
-        ("certificate", "verify", str(shown_file), "--trust-list", str(trust_list)),
-        *(("certificate", "verify", str(tmp_path / f"forged{i}.jws"), "--trust-list", str(trust_list))
+        ("certificate", "verify", str(jws), "--trust-list", str(trust_list), *anchor),
+        ("certificate", "verify", str(shown_file), "--trust-list", str(trust_list), *anchor),
+        *(("certificate", "verify", str(tmp_path / f"forged{i}.jws"), "--trust-list", str(trust_list), *anchor)
           for i in range(len(forgeries))),
-        ("certificate", "verify", str(jws), "--trust-list", str(tmp_path / "altered.json")))
+        ("certificate", "verify", str(jws), "--trust-list", str(tmp_path / "altered.json"), *anchor))
     for proc in (genuine, from_json):
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "NOT GENUINE" not in proc.stdout and "GENUINE" in proc.stdout and number in proc.stdout
+        assert f"verification code {issued['verification_code']}" in words(proc.stdout)
     for label, proc in zip(forgeries, verdicts, strict=True):
         assert proc.returncode == 1, f"{label}: {proc.stdout}{proc.stderr}"
         assert "NOT GENUINE" in proc.stdout, label
         assert "Traceback" not in proc.stderr
-    assert altered.returncode == 2 and "trust list rejected" in words(altered.stderr)
+    assert altered.returncode == 2 and "trust list refused" in words(altered.stderr)
 
     # Refusals name the rule and write nothing.
     bad = write_json(tmp_path / "bad.json", certificate_request() | {"lines": [
@@ -279,16 +284,83 @@ def test_a_revoked_key_fails_from_its_revocation_time(node: Node, tmp_path: Path
     before_signing = _at(second["issued_at"]) - dt.timedelta(milliseconds=1)
     node.ok("keys", "revoke", second["kid"], "--reason", "compromised", "--at", before_signing.isoformat())
 
+    # The thief of the first key back-dates a new certificate into the key's good days: the next serial.
+    payload = json.loads(base64.urlsafe_b64decode(first["jws"].split(".")[1] + "=="))
+    payload["number"] = f"ZA {int(first['number'].split()[1]) + 1:07d}"
+    (tmp_path / "backdated.jws").write_text(_sign_with_node_key_file(node, first["kid"], payload))
+
     trust_list = tmp_path / "trust-list.json"
     node.ok("trust-list", "export", str(trust_list))
     (tmp_path / "first.jws").write_text(first["jws"])
     (tmp_path / "second.jws").write_text(second["jws"])
-    still_genuine, not_genuine = node.run_all(
-        ("certificate", "verify", str(tmp_path / "first.jws"), "--trust-list", str(trust_list)),
-        ("certificate", "verify", str(tmp_path / "second.jws"), "--trust-list", str(trust_list)))
+    anchor = ("--anchor", node.anchor())
+    still_genuine, not_genuine, backdated = node.run_all(
+        ("certificate", "verify", str(tmp_path / "first.jws"), "--trust-list", str(trust_list), *anchor),
+        ("certificate", "verify", str(tmp_path / "second.jws"), "--trust-list", str(trust_list), *anchor),
+        ("certificate", "verify", str(tmp_path / "backdated.jws"), "--trust-list", str(trust_list), *anchor))
     assert still_genuine.returncode == 0 and "GENUINE" in still_genuine.stdout, still_genuine.stdout
     assert not_genuine.returncode == 1 and "NOT GENUINE" in not_genuine.stdout
     assert "revoked" in words(not_genuine.stdout)
+    assert backdated.returncode == 1 and "NOT GENUINE" in backdated.stdout, backdated.stdout
+    assert "whatever signing time it claims" in words(backdated.stdout)
+
+
+def _sign_with_node_key_file(node: Node, kid: str, payload: dict[str, Any]) -> str:
+    """Sign as a thief holding the private key file would."""
+    from cryptography.hazmat.primitives import serialization
+
+    from kpcs import crypto
+
+    pem = (node.root / "data" / "keys" / f"{kid.replace('#', '_')}.pem").read_bytes()
+    key = serialization.load_pem_private_key(pem, password=None)
+    return crypto.sign(payload, key, kid)  # type: ignore[arg-type]
+
+
+def test_offline_verification_trusts_only_the_anchor(node: Node, tmp_path: Path) -> None:
+    """A list forged with the node's kid, a list without an anchor, a stale list under --strict: all refused."""
+    from kpcs import crypto
+
+    officer = "bw.officer@demo.kpcs"
+    request = write_json(tmp_path / "bw.json", certificate_request("BW-EXP-0001", "EU", "BW"))
+    issued = json.loads(node.ok("certificate", "issue", "--file", str(request), "--user", officer).stdout)
+    (tmp_path / "cert.jws").write_text(issued["jws"])
+    genuine_list = tmp_path / "trust-list.json"
+    node.ok("trust-list", "export", str(genuine_list))
+    anchor_file = tmp_path / "anchor.jwk"
+    printed = node.ok("trust-list", "anchor", "--output", str(anchor_file)).stdout.strip()
+    assert crypto.jwk_thumbprint(json.loads(anchor_file.read_text())) == printed
+
+    # The forger's own key, labelled with the node's kid, signs a list naming the forger's BW key.
+    forger = crypto.generate_private_key()
+    body = json.loads(genuine_list.read_text())["trust_list"]
+    node_kid = body["node_keys"][-1]["kid"]
+    for entry in body["node_keys"]:
+        entry["jwk"] = {**crypto.public_jwk(forger, entry["kid"]), "alg": "Ed25519", "use": "sig"}
+    bw_key = next(k for k in body["keys"] if k["kid"] == issued["kid"])
+    bw_key["jwk"] = {**crypto.public_jwk(forger, bw_key["kid"]), "alg": "Ed25519", "use": "sig"}
+    write_json(tmp_path / "forged-list.json", {"trust_list": body, "signature": crypto.sign(body, forger, node_kid)})
+    fake = json.loads(base64.urlsafe_b64decode(issued["jws"].split(".")[1] + "=="))
+    fake["totals"]["carats"] = "1.00"
+    (tmp_path / "fake.jws").write_text(crypto.sign(fake, forger, issued["kid"]))
+
+    stale_list = tmp_path / "stale.json"
+    kpcs({**node.env, "KPCS_TRUST_LIST_HOURS": "0"}, "trust-list", "export", str(stale_list), check=True)
+    verify = ("certificate", "verify", str(tmp_path / "cert.jws"), "--trust-list")
+    forged, unanchored, by_file, stale, strict = node.run_all(
+        ("certificate", "verify", str(tmp_path / "fake.jws"), "--trust-list", str(tmp_path / "forged-list.json"),
+         "--anchor", printed),
+        (*verify, str(genuine_list)),
+        (*verify, str(genuine_list), "--anchor-file", str(anchor_file)),
+        (*verify, str(stale_list), "--anchor", printed),
+        (*verify, str(stale_list), "--anchor", printed, "--strict"))
+    assert forged.returncode == 2 and "did not endorse" in words(forged.stderr), forged.stdout + forged.stderr
+    assert "GENUINE" not in forged.stdout
+    assert unanchored.returncode == 2 and "--anchor" in words(unanchored.stderr)
+    assert by_file.returncode == 0 and "GENUINE" in by_file.stdout, by_file.stdout + by_file.stderr
+    assert stale.returncode == 0 and "passed its next update" in words(stale.stderr)
+    assert strict.returncode == 2 and "passed its next update" in words(strict.stderr)
+    for proc in (forged, unanchored, by_file, stale, strict):
+        assert "Traceback" not in proc.stderr
 
 
 def test_audit_verify_names_the_tampered_entry(node: Node, tmp_path: Path) -> None:

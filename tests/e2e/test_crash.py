@@ -154,7 +154,9 @@ def test_acknowledged_certificates_survive_sigkill(tmp_path: Path) -> None:
 
             # Every acknowledged certificate is there and genuine, by the node's own public check.
             for number in acked:
-                status, body = public.get(path_of(number) + "/verification")
+                status, held = officer.get(path_of(number))  # the officer holds it, with its printed code
+                assert status == 200, (number, held)
+                status, body = public.get(path_of(number) + "/verification?code=" + held["verification_code"])
                 assert status == 200, (number, body)
                 assert body["number"] == number
                 assert body["genuine"] is True, (number, body["reasons"])
@@ -182,7 +184,9 @@ def test_acknowledged_certificates_survive_sigkill(tmp_path: Path) -> None:
             # Offline: each stored certificate (acknowledged or caught in flight) verifies against the trust list.
             status, trust_doc = public.get("/api/v1/trust-list")
             assert status == 200
-            keys = {k["kid"]: k for k in registry_rules.check_trust_list(trust_doc)["keys"]}
+            status, anchor = public.get("/api/v1/trust-list/anchor")
+            assert status == 200
+            keys = registry_rules.check_trust_list(trust_doc, anchor["anchor"]).keys
             for cert in issued:
                 result = rules.verify_signed(cert["jws"], keys.get)
                 assert result.genuine, (cert["number"], result.reasons)
@@ -197,7 +201,7 @@ def test_acknowledged_certificates_survive_sigkill(tmp_path: Path) -> None:
         jws_file = tmp_path / "last.jws"
         jws_file.write_text(next(c["jws"] for c in issued if c["number"] == acked[-1]))
         verified = kpcs(env, "certificate", "verify", str(jws_file), "--trust-list",
-                        str(tmp_path / "trust-list.json"))
+                        str(tmp_path / "trust-list.json"), "--anchor", anchor["anchor"])
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "GENUINE" in verified.stdout
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import Any
 
 import pytest
 
-from kpcs import clock, crypto
-from kpcs.registry import rules
+from kpcs import clock
 from kpcs.registry.models import Operator, Participant
 
 pytestmark = pytest.mark.django_db
@@ -239,46 +237,6 @@ def test_operators_need_a_token(api_as: Any, make_operator: Any) -> None:
     error_of(anonymous.get(f"/operators/{op.pk}"), 401, "unauthenticated")
     error_of(anonymous.post("/operators", operator_body()), 401, "unauthenticated")
     assert Operator.objects.count() == 1
-
-
-# --- trust list ------------------------------------------------------------------------------------
-
-def test_trust_list_is_public_and_its_signature_verifies(api_as: Any, kp: Any) -> None:
-    resp = api_as(None).get("/trust-list")
-    assert resp.status_code == 200, resp.content
-    document = resp.json()
-    body = rules.check_trust_list(document)
-    assert body["type"] == "kpcs-trust-list"
-    by_authority = {k["authority"]: k for k in body["keys"]}
-    assert {"BW-KPA", "EU-BE-ANTWERP", "ZA-KPA"} <= set(by_authority)
-    bw = by_authority["BW-KPA"]
-    assert bw["participant"] == "BW" and bw["status"] == "active" and bw["purpose"] == "authority"
-    assert bw["jwk"]["kty"] == "OKP" and bw["jwk"]["crv"] == "Ed25519" and bw["jwk"]["kid"] == bw["kid"]
-    assert "d" not in bw["jwk"]  # never a private key
-    assert all("d" not in k["jwk"] for k in body["keys"] + body["node_keys"])
-    node_kid = body["node_keys"][0]["kid"]
-    assert rules.check_trust_list(document, pinned_node_kid=node_kid) == body
-
-
-def test_an_altered_trust_list_does_not_verify(api_as: Any, kp: Any) -> None:
-    document = api_as(None).get("/trust-list").json()
-    forged = copy.deepcopy(document)
-    forged["trust_list"]["keys"][0]["status"] = "revoked"
-    with pytest.raises(crypto.BadSignature):
-        rules.check_trust_list(forged)
-    with pytest.raises(crypto.BadSignature):
-        rules.check_trust_list(document, pinned_node_kid="node#someone-else")
-    with pytest.raises(crypto.BadSignature):
-        rules.check_trust_list({"trust_list": document["trust_list"]})
-
-
-def test_a_certificate_verifies_offline_against_the_trust_list(api_as: Any, issued: Any) -> None:
-    from kpcs.certificates import rules as cert_rules
-
-    body = rules.check_trust_list(api_as(None).get("/trust-list").json())
-    keys = {k["kid"]: k for k in body["keys"]}
-    result = cert_rules.verify_signed(issued.jws, keys.get)
-    assert result.genuine, result.reasons
 
 
 # --- /me -------------------------------------------------------------------------------------------

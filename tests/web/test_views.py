@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, code_of
 
 pytestmark = pytest.mark.django_db
 
@@ -19,11 +19,13 @@ def test_home_links_to_verification_and_the_api(kp: Any) -> None:
 
 def test_public_verification_page(issued: Any, eu_officer: Any) -> None:
     client = Client()
-    page = client.get("/verify/", {"number": issued.number.replace(" ", "")}).content.decode()
+    page = client.get("/verify/", {"number": issued.number.replace(" ", ""), "code": code_of(issued)}).content.decode()
     assert "genuine and usable" in page and issued.number in page
     assert "Y BV" not in page and "1887600" not in page  # no commercial details
-    missing = client.get("/verify/", {"number": "BW 9999999"}).content.decode()
-    assert "not found" in missing
+    for asked in ({"number": "BW 9999999", "code": code_of(issued)}, {"number": issued.number, "code": "AAAAAAAAAA"}):
+        answer = client.get("/verify/", asked).content.decode()
+        assert "no certificate has this number and verification code" in answer and "usable" not in answer
+    assert "code is required" in client.get("/verify/", {"number": issued.number}).content.decode()
 
 
 def test_sign_in_and_out(make_user: Any) -> None:

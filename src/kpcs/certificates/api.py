@@ -6,8 +6,10 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
+from ninja.decorators import decorate_view
 
+from kpcs import ratelimit
 from kpcs.api import AUTH, PUBLIC, ErrorOut, Page, actor_of, page_bounds, paginate, permission
 from kpcs.certificates import services
 
@@ -111,6 +113,8 @@ class CertificateOut(Schema):
     confirmation_due_on: dt.date
     kid: str
     jws: str
+    verification_code: str
+    signer_revoked: bool
     confirmation: ConfirmationOut | None
     rejection: RejectionOut | None
     cancellation: CancellationOut | None
@@ -170,16 +174,36 @@ class VerificationOut(Schema):
     issuing_authority: str
     exporting_participant: ParticipantState
     importing_participant: ParticipantState
-    issued_on: dt.date
-    expires_on: dt.date
+    issued_on: dt.date | None
+    expires_on: dt.date | None
     reasons: list[str]
 
 
 @router.get("/{number}/verification", response={200: VerificationOut, **ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC),
-            summary="Public check: genuine and usable? No exporter, importer or value is disclosed")
-def verification(request: HttpRequest, number: str) -> dict[str, Any]:
-    return services.public_verification(number)
+            summary="Public check for whoever holds the certificate: genuine and usable? Needs the verification "
+                    "code printed beside the number; no exporter, importer or value is disclosed")
+@decorate_view(ratelimit.public)
+def verification(request: HttpRequest, number: str,
+                 code: str | None = Query(None, description="the verification code printed on the certificate "
+                                                            "(XXXXX-XXXXX); without it nothing is said")
+                 ) -> dict[str, Any]:
+    return services.public_verification(number, code)
+
+
+verification_router = Router(tags=["certificates"])
+
+
+class PresentedIn(Schema):
+    jws: str = Field(description="the whole signed certificate (JWS compact serialisation), as a scanner reads it")
+
+
+@verification_router.post("", response={200: VerificationOut, **ERRORS}, auth=None, openapi_extra=permission(PUBLIC),
+                          summary="Public check of a whole signed certificate: genuine (against this node's keys) "
+                                  "and usable? Its status is given only when the signature is genuine")
+@decorate_view(ratelimit.public)
+def verify_presented(request: HttpRequest, body: PresentedIn) -> dict[str, Any]:
+    return services.verify_presented(body.jws)
 
 
 class ConfirmationIn(Schema):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -237,6 +239,16 @@ def format_number(prefix: str, serial: int) -> str:
     return f"{prefix} {serial:0{SERIAL_DIGITS.get(prefix, 7)}d}"
 
 
+def serial_of(number: Any, prefix: Any) -> int | None:
+    """The serial of a certificate number written in its canonical form with the given prefix, else None."""
+    if not isinstance(number, str) or not isinstance(prefix, str):
+        return None
+    m = re.fullmatch(r"([A-Z]{2}) (\d{7,8})", number)
+    if not m or m.group(1) != prefix or format_number(prefix, int(m.group(2))) != number:
+        return None
+    return int(m.group(2))
+
+
 def normalise_number(text: str) -> str:
     """Accept `BW 0000001`, `BW0000001`, `bw-0000001` and return the canonical form."""
     m = re.fullmatch(r"\s*([A-Za-z]{2})[\s\-_+]*(\d{1,12})\s*", text or "")
@@ -334,6 +346,36 @@ def build_payload(*, number: str, cert_type: str, exporting: str, importing: str
     }
 
 
+# --- the verification code ------------------------------------------------------------------------
+# Printed beside the number, it proves that whoever asks about a certificate holds it: public verification
+# answers nothing without it, so sequential numbers cannot be walked to read the trade (INT-15). It is derived
+# from the signature, which nobody can predict without the authority's key: 50 bits in Crockford base32.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 10  # 10 characters × 5 bits = 50 bits
+
+
+def verification_code(signature: bytes) -> str:
+    """XXXXX-XXXXX from the certificate's Ed25519 signature; offline verifiers recompute it from the JWS."""
+    digest = hashlib.sha256(b"kpcs verification code\x00" + signature).digest()
+    bits = int.from_bytes(digest[:8], "big") >> (64 - 5 * CODE_LENGTH)
+    chars = [CODE_ALPHABET[(bits >> (5 * (CODE_LENGTH - 1 - i))) & 31] for i in range(CODE_LENGTH)]
+    return "".join(chars[:5]) + "-" + "".join(chars[5:])
+
+
+def normalise_code(text: str) -> str | None:
+    """As typed (spaces, dashes, lower case, O for 0, I or L for 1) to the printed form, or None if it cannot be
+    a code."""
+    cleaned = re.sub(r"[\s\-]", "", text or "").upper().translate(str.maketrans("OIL", "011"))
+    if len(cleaned) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in cleaned):
+        return None
+    return cleaned[:5] + "-" + cleaned[5:]
+
+
+def code_matches(given: str, expected: str) -> bool:
+    normalised = normalise_code(given)
+    return normalised is not None and hmac.compare_digest(normalised, expected)
+
+
 @dataclass
 class Verification:
     """Outcome of checking a signed certificate against a trust list (online or offline)."""
@@ -391,10 +433,44 @@ def verify_signed(token: str, find_key: Callable[[str], Mapping[str, Any] | None
     if signed_at is None or valid_from is None:
         out.reasons.append("the certificate or key carries no valid signing time")
         return out
+    serial = serial_of(payload.get("number"), payload.get("exporting_participant"))
+    if serial is None:
+        out.reasons.append("the certificate number is not a serial of the exporting participant (CERT-07)")
+        return out
     out.key_valid_at_signing = registry_rules.key_valid_at(
         valid_from, _parse_dt(entry.get("valid_until")), _parse_dt(entry.get("revoked_at")), signed_at)
     if not out.key_valid_at_signing:
         out.reasons.append(f"key {kid} was not valid (expired, retired or revoked) when the certificate was signed")
         return out
+    last_serial = entry.get("last_serial")
+    if last_serial is not None and serial > last_serial:
+        # The signing time is written by the signer: a stolen key can back-date it. The serial cannot be
+        # back-dated: numbers run in order, and the key's last legitimate one is recorded when it leaves use.
+        out.key_valid_at_signing = False
+        out.reasons.append(f"key {kid} signed serials only up to {last_serial} before it was "
+                           f"{'revoked' if entry.get('revoked_at') else 'retired'}: serial {serial} is not genuine, "
+                           "whatever signing time it claims")
+        return out
     out.genuine = True
     return out
+
+
+def standing_at_issue(payload: Mapping[str, Any], status_on: Callable[[str, dt.date], str]) -> list[str]:
+    """Why the certificate could not have been issued on its issue date, judged exactly as at issue: both sides
+    participants in good standing (EXP-01, SPEC-07), no origin under embargo (SPEC-01). Empty when none."""
+    try:
+        day = dt.date.fromisoformat(str(payload.get("issued_on")))
+        exporting, importing = str(payload["exporting_participant"]), str(payload["importing_participant"])
+        countries = [str(c) for c in payload["origin"]["countries"]]
+    except (KeyError, TypeError, ValueError):
+        return ["the certificate does not say who traded, when, or from where"]
+    reasons = []
+    try:
+        check_trade(exporting, status_on(exporting, day), importing, status_on(importing, day), day)
+    except ValidationFailed as exc:
+        reasons.append(exc.message)
+    try:
+        check_origin_not_embargoed({c: status_on(c, day) for c in countries}, day)
+    except ValidationFailed as exc:
+        reasons.append(exc.message)
+    return reasons

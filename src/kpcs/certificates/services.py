@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from kpcs import clock, crypto
 from kpcs.audit import services as audit
@@ -25,8 +25,9 @@ from kpcs.certificates.models import (
     ImportConfirmation,
     SerialCounter,
 )
-from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from kpcs.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.registry import services as registry
+from kpcs.registry.models import SigningKey
 from kpcs.registry.services import Actor
 from kpcs.statistics import services as statistics
 
@@ -65,8 +66,8 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
     requested = request.get("exporting_participant")
     exporting = _exporting_participant(actor, str(requested).strip().upper() if requested else None)
     authority_id = registry.authority_for(actor, "exporting_officer", exporting)
-    now = now or clock.now()
-    day = now.date()
+    fixed_time = now
+    day = (now or clock.now()).date()
 
     importing = str(request.get("importing_participant") or "").strip().upper()
     if not importing:
@@ -85,17 +86,30 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
                                rule="INT-08")
     exporter = registry.licensed_operator(exporting, licence, "exporter", day)
     validity_days, _ = registry.participant_policy(exporting)
-    expires_on = rules.expiry(day, _parse_date(request.get("expires_on"), "expires_on"), validity_days)
+    requested_expiry = _parse_date(request.get("expires_on"), "expires_on")
+    expires_on = rules.expiry(day, requested_expiry, validity_days)
     cert_type = request.get("type") or "standard"
     if cert_type not in rules.CERTIFICATE_TYPES:
         raise ValidationFailed(f"type must be one of {', '.join(rules.CERTIFICATE_TYPES)}", code="invalid_type",
                                rule="CERT-14")
-    kid, private_key = registry.signing_key(authority_id, now)
+    registry.signing_key(authority_id, fixed_time or clock.now())  # refuse early when there is no key at all
     authority = registry.authority_summary(authority_id)
     exporter_public = {k: exporter[k] for k in ("name", "address", "licence")}
 
     with transaction.atomic():
         counter, _ = SerialCounter.objects.select_for_update().get_or_create(participant_id=exporting)
+        # Signed at the time the number is taken: serials and signing times run in the same order, and the key
+        # is the one in use now (a rotation or revocation holds this lock while it records the last serial).
+        now = fixed_time or clock.now()
+        if now.date() != day:  # midnight passed since the checks: judge the new day
+            day = now.date()
+            rules.check_trade(exporting, registry.status_on(exporting, day).status, importing,
+                              registry.status_on(importing, day).status, day)
+            rules.check_origin_not_embargoed({c: registry.status_on(c, day).status for c in origin["countries"]},
+                                             day)
+            exporter = registry.licensed_operator(exporting, licence, "exporter", day)
+            expires_on = rules.expiry(day, requested_expiry, validity_days)
+        kid, private_key = registry.signing_key(authority_id, now)
         counter.last_serial += 1
         counter.save(update_fields=["last_serial"])
         number = rules.format_number(exporting, counter.last_serial)
@@ -129,9 +143,83 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
     return cert
 
 
+# --- keys: retiring and revoking bound what a key signed ------------------------------------------
+
+def _highest_serial(kid: str, before: dt.datetime | None = None) -> int:
+    qs = Certificate.objects.filter(kid=kid)
+    if before is not None:
+        qs = qs.filter(issued_at__lt=before)
+    return qs.aggregate(m=Max("serial"))["m"] or 0
+
+
+def _lock_issuing(authority: str | None) -> None:
+    """Hold the serial counter of the authority's participant: no certificate is being numbered meanwhile."""
+    if authority is not None:
+        participant = registry.authority_summary(authority)["participant"]
+        SerialCounter.objects.select_for_update().get_or_create(participant_id=participant)
+
+
+def rotate_signing_key(authority: str | None, *, actor: Actor) -> SigningKey:
+    """A new key for the authority (or the node); the keys it replaces keep signing nothing, and what they
+    signed stays genuine up to the highest serial each signed, recorded now."""
+    registry.require(actor, "keys.manage")
+    if authority is not None:
+        registry.authority_summary(authority)  # 404 for an unknown authority
+    with transaction.atomic():
+        _lock_issuing(authority)
+        serials = ({k.kid: _highest_serial(k.kid) for k in registry.keys_in_use(authority)}
+                   if authority is not None else None)
+        return registry.rotate_key(authority, actor=actor, last_serials=serials)
+
+
+def revoke_signing_key(kid: str, reason: str, at: dt.datetime | None = None, *, actor: Actor,
+                       last_serial: int | None = None) -> SigningKey:
+    """Revoke a key from `at` (default now), after a compromise or loss.
+
+    For an authority key, the highest serial it legitimately signed is recorded: by default the highest it
+    signed before `at`; `last_serial` may lower it. Certificates it signed with a higher serial are marked,
+    cannot be confirmed (IMP-08) and leave the trade statistics, in the same transaction.
+    """
+    registry.require(actor, "keys.manage")
+    record = registry.get_key(kid)
+    when = at or clock.now()
+    with transaction.atomic():
+        _lock_issuing(record.authority_id)
+        bound = None
+        if record.purpose == "authority":
+            bound = _highest_serial(kid, before=when)
+            if last_serial is not None:
+                if last_serial < 0 or last_serial > bound:
+                    raise ValidationFailed(f"the last legitimate serial must be between 0 and {bound}, the highest "
+                                           f"this key signed before {when.isoformat()}", code="invalid_serial")
+                bound = last_serial
+        revoked = registry.revoke_key(kid, reason, when, actor=actor, last_serial=bound)
+        if revoked.last_serial is not None:
+            for cert in Certificate.objects.select_for_update().filter(kid=kid, serial__gt=revoked.last_serial,
+                                                                       signer_revoked=False).order_by("serial"):
+                _mark_signer_revoked(cert, actor, kid)
+    return revoked
+
+
+def _mark_signer_revoked(cert: Certificate, actor: Actor, kid: str) -> None:
+    """Not genuine any more: out of the trade statistics it was counted in (STAT-01), marked on every read."""
+    if cert.status in statistics.EXPORTED:
+        _record_trade(cert, "export", -1)
+    if cert.status == "confirmed":
+        _record_trade(cert, "import", -1, quarter=cert.confirmation.received_quarter)
+    Certificate.objects.filter(pk=cert.pk).update(signer_revoked=True)
+    cert.signer_revoked = True
+    audit.record(actor=actor.label, action="certificate.signer_revoked", object_type="certificate",
+                 object_id=cert.number, participant=cert.exporting_participant_id,
+                 payload={"kid": kid, "serial": cert.serial})
+
+
 def _record_trade(cert: Certificate, flow: str, sign: int,
                   lines: list[tuple[int, str, int, int]] | None = None, quarter: str | None = None) -> None:
-    """Keep the derived trade statistics in step with the certificate, in the same transaction (STAT-01)."""
+    """Keep the derived trade statistics in step with the certificate, in the same transaction (STAT-01).
+    A certificate whose signer was revoked for it left the statistics then, and does not come back."""
+    if cert.signer_revoked:
+        return
     if lines is None:
         lines = list(CertificateLine.objects.filter(certificate_id=cert.pk).values_list(
             "position", "hs_code", "carats_centi", "value_cents"))
@@ -217,6 +305,8 @@ def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
         "confirmation_due_on": cert.issued_on + dt.timedelta(days=confirmation_days),
         "kid": cert.kid,
         "jws": cert.jws,
+        "verification_code": rules.verification_code(crypto.signature_bytes(cert.jws)),
+        "signer_revoked": cert.signer_revoked,
         "confirmation": None,
         "rejection": None,
         "cancellation": None,
@@ -252,6 +342,21 @@ def _transition(number: str, action: str, now: dt.datetime) -> Certificate:
     return cert
 
 
+def _check_genuine(cert: Certificate) -> None:
+    """IMP-05: only a certificate validated by the exporting authority is accepted. One whose key was revoked
+    for it, or whose stored signed document no longer verifies, is refused: reject it as unknown_signer."""
+    reasons = ["its signing key was revoked before this serial"] if cert.signer_revoked else []
+    if not reasons:
+        result = verify_token(cert.jws)
+        reasons = result.reasons if not result.genuine else []
+        if result.genuine and hashlib.sha256(crypto.signed_payload(cert.jws)).hexdigest() != cert.payload_hash:
+            reasons = ["the stored signed document does not match this certificate"]
+    if reasons:
+        raise ValidationFailed(f"certificate {cert.number} is not genuine: {'; '.join(reasons)}; it cannot be "
+                               "confirmed: reject it with discrepancy \"unknown_signer\" (IMP-08)",
+                               code="unknown_signer", rule="IMP-08", details={"reasons": reasons})
+
+
 def _for_importer(actor: Actor, number: str, action: str) -> tuple[Certificate, str]:
     cert = get(actor, number)
     registry.require(actor, action, cert.importing_participant_id)
@@ -269,6 +374,7 @@ def confirm(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datet
     if not isinstance(seals_intact, bool):
         raise ValidationFailed("seals_intact must be true or false", code="invalid_seals")
     if cert.status == "issued":
+        _check_genuine(cert)
         rules.check_receipt(cert.issued_on, cert.expires_on, received_on, now.date(), seals_intact)
     totals = rules.Totals(Decimal(rules.from_centi(cert.total_carats_centi)),
                           Decimal(rules.from_centi(cert.total_value_cents)), cert.total_parcels)
@@ -382,43 +488,93 @@ def verify_token(token: str) -> rules.Verification:
     return rules.verify_signed(token, registry.find_key)
 
 
-def public_verification(number: str, today: dt.date | None = None) -> dict[str, Any]:
-    """Whether a certificate is genuine and usable, without commercial details (no parties, no value)."""
-    today = today or clock.today()
-    number = rules.normalise_number(number)
-    cert = Certificate.objects.only(
-        "number", "status", "expires_on", "issued_on", "kid", "jws", "payload_hash", "issuing_authority_id",
-        "exporting_participant_id", "importing_participant_id").filter(number=number).first()
-    if cert is None:
-        raise NotFound(f"certificate {number} not found")
-    result = verify_token(cert.jws)
+_NO_CODE = rules.verification_code(b"no such certificate")  # compared against when the number is unknown
+
+
+def _answer(cert: Certificate | None, token: str, result: rules.Verification, today: dt.date) -> dict[str, Any]:
+    """The public answer: genuine? usable? why not? No exporter, importer, value or weight is disclosed."""
     payload = result.payload
-    # A genuine JWS carries the canonical payload bytes, so their hash is the one stored at issue.
-    if result.genuine and (payload.get("number") != cert.number
-                           or hashlib.sha256(crypto.signed_payload(cert.jws)).hexdigest() != cert.payload_hash):
-        result.genuine = False
-        result.reasons.append("the stored signed document does not match this certificate")
-    status = rules.effective_status(cert.status, cert.expires_on, today)
-    exporting = registry.status_on(cert.exporting_participant_id, today)
-    importing = registry.status_on(cert.importing_participant_id, today)
     reasons = list(result.reasons)
-    if status != "issued":
-        reasons.append(f"the certificate is {status}")
-    if not registry.may_trade_status(exporting.status) or not registry.may_trade_status(importing.status):
+    genuine = result.genuine
+    if cert is not None:
+        # A genuine JWS carries the canonical payload bytes, so their hash is the one stored at issue.
+        if genuine and (payload.get("number") != cert.number
+                        or hashlib.sha256(crypto.signed_payload(token)).hexdigest() != cert.payload_hash):
+            genuine = False
+            reasons.append("the signed document does not match the certificate this node issued under that number")
+        if cert.signer_revoked and genuine:
+            genuine = False
+            reasons.append("its signing key was revoked before this serial")
+    if genuine:
+        reasons.extend(rules.standing_at_issue(payload, lambda c, d: registry.status_on(c, d).status))
+    exporting_code = str(payload.get("exporting_participant") or "")
+    importing_code = str(payload.get("importing_participant") or "")
+    exporting = registry.status_on(exporting_code, today)
+    importing = registry.status_on(importing_code, today)
+    expires_on = _safe_date(payload.get("expires_on"))
+    if cert is not None and genuine:
+        status = rules.effective_status(cert.status, cert.expires_on, today)
+        if status != "issued":
+            reasons.append(f"the certificate is {status}")
+    else:
+        status = "unknown"
+        if genuine:
+            reasons.append("this node holds no record of the certificate: its status is unknown here")
+    if genuine and (not registry.may_trade_status(exporting.status) or not registry.may_trade_status(importing.status)):
         reasons.append("a participant is not in good standing today")
-    usable = result.genuine and status == "issued" and not reasons
+    authority = payload.get("issuing_authority")
     return {
-        "number": cert.number,
-        "genuine": result.genuine,
-        "usable": usable,
+        "number": str(payload.get("number") or (cert.number if cert else "")),
+        "genuine": genuine,
+        "usable": genuine and status == "issued" and not reasons,
         "status": status,
         "signature_valid": result.signature_valid,
-        "kid": cert.kid,
+        "kid": result.kid or "",
         "key_valid_at_signing": result.key_valid_at_signing,
-        "issuing_authority": cert.issuing_authority_id,
-        "exporting_participant": {"code": cert.exporting_participant_id, "status": exporting.status},
-        "importing_participant": {"code": cert.importing_participant_id, "status": importing.status},
-        "issued_on": cert.issued_on,
-        "expires_on": cert.expires_on,
+        "issuing_authority": str(authority.get("id", "")) if isinstance(authority, dict) else "",
+        "exporting_participant": {"code": exporting_code, "status": exporting.status},
+        "importing_participant": {"code": importing_code, "status": importing.status},
+        "issued_on": _safe_date(payload.get("issued_on")),
+        "expires_on": expires_on,
         "reasons": reasons,
     }
+
+
+def _safe_date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def public_verification(number: str, code: str | None, today: dt.date | None = None) -> dict[str, Any]:
+    """Whether a certificate is genuine and usable, for whoever holds it: its number and verification code.
+
+    Without the code nothing is said, not even whether the number exists (INT-15: sequential numbers must not
+    let anyone read a participant's trade day by day). A wrong code and an unknown number get the same answer.
+    """
+    if not code or not code.strip():
+        raise BadRequest("a verification code is required: it is printed on the certificate beside its number",
+                         code="verification_code_required")
+    if rules.normalise_code(code) is None:
+        raise ValidationFailed(f"{code!r} is not a verification code: 10 letters and digits, printed as XXXXX-XXXXX",
+                               code="invalid_verification_code")
+    today = today or clock.today()
+    cert = Certificate.objects.only("number", "status", "expires_on", "kid", "jws", "payload_hash",
+                                    "signer_revoked").filter(number=rules.normalise_number(number)).first()
+    expected = rules.verification_code(crypto.signature_bytes(cert.jws)) if cert is not None else _NO_CODE
+    if not rules.code_matches(code, expected) or cert is None:
+        raise NotFound("no certificate has this number and verification code", code="verification_failed")
+    return _answer(cert, cert.jws, verify_token(cert.jws), today)
+
+
+def verify_presented(token: str, today: dt.date | None = None) -> dict[str, Any]:
+    """A whole signed certificate presented (a scanner reads it from the document): checked against this node's
+    keys; its status is looked up only when the signature is genuine, so a forgery learns nothing."""
+    today = today or clock.today()
+    result = verify_token(token)
+    if not result.genuine:
+        return _answer(None, token, result, today)
+    cert = Certificate.objects.only("number", "status", "expires_on", "kid", "jws", "payload_hash",
+                                    "signer_revoked").filter(number=str(result.payload.get("number"))).first()
+    return _answer(cert, token, result, today)

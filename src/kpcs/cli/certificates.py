@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from kpcs.cli.common import cli_actor, fail, local_actor, out, run_domain, setup
+from kpcs import crypto
+from kpcs.cli.common import cli_actor, err, fail, local_actor, out, run_domain, setup
 
 cert_app = typer.Typer(help="Certificates.", no_args_is_help=True)
 
@@ -40,14 +41,37 @@ def cert_show(number: str) -> None:
     print(json.dumps(services.to_dict(cert), indent=2, default=str))
 
 
+def _read_anchor(anchor: str | None, anchor_file: Path | None) -> str:
+    from kpcs.registry import rules as registry_rules
+
+    if anchor and anchor_file:
+        raise fail("give --anchor or --anchor-file, not both", 2)
+    if anchor:
+        return anchor.strip()
+    if anchor_file is None:
+        raise fail("a trust list is only as good as its anchor: give --anchor THUMBPRINT (published by the node, "
+                   "`kpcs trust-list anchor`) or --anchor-file JWK.json", 2)
+    try:
+        return registry_rules.anchor_of(json.loads(anchor_file.read_text()))
+    except (OSError, ValueError, registry_rules.UntrustedList) as exc:
+        raise fail(f"cannot read the anchor from {anchor_file}: {exc}", 2) from None
+
+
 @cert_app.command("verify")
-def cert_verify(file: Path, trust_list: Path = typer.Option(..., "--trust-list", help="trust list JSON file"),
-                node_kid: str = typer.Option(None, help="pin the node key expected to sign the trust list")) -> None:
-    """Verify offline a signed certificate (the JWS string) against a trust list; exit 1 if not genuine."""
-    from kpcs import crypto
+def cert_verify(file: Path,
+                trust_list: Path = typer.Option(..., "--trust-list", help="trust list JSON file"),
+                anchor: str = typer.Option(None, help="RFC 7638 thumbprint of the node key the list must be "
+                                                      "signed by (or endorsed by, after a rotation)"),
+                anchor_file: Path = typer.Option(None, help="a JWK file holding the anchor key"),
+                strict: bool = typer.Option(False, help="refuse (exit 2) a trust list past its next update"),
+                min_sequence: int = typer.Option(None, help="refuse a trust list older than this issue")) -> None:
+    """Verify offline a signed certificate (the JWS, or a JSON object holding "jws") against an anchored trust
+    list: exit 0 genuine and issued in good standing, 1 not, 2 when the input or the trust list is refused."""
     from kpcs.certificates import rules
     from kpcs.registry import rules as registry_rules
 
+    now = dt.datetime.now(dt.UTC)  # offline: no node, no Django clock
+    thumb = _read_anchor(anchor, anchor_file)
     try:
         token = file.read_text().strip()
         if token.startswith("{"):
@@ -55,25 +79,37 @@ def cert_verify(file: Path, trust_list: Path = typer.Option(..., "--trust-list",
         document = json.loads(trust_list.read_text())
     except (OSError, ValueError, AttributeError) as exc:
         raise fail(f"cannot read input: {exc}", 2) from None
-    if not isinstance(token, str) or not isinstance(document, dict):
-        raise fail("expected a JWS string (or a JSON object with \"jws\") and a trust-list JSON object", 2)
+    if not isinstance(token, str) or not token:
+        raise fail("expected a JWS string (or a JSON object with \"jws\")", 2)
     try:
-        body = registry_rules.check_trust_list(document, node_kid)
-    except crypto.BadSignature as exc:
-        raise fail(f"trust list rejected: {exc}", 2) from None
-    keys = {k["kid"]: k for k in body.get("keys", [])}
-    result = rules.verify_signed(token, keys.get)
+        listed = registry_rules.check_trust_list(document, thumb, min_sequence=min_sequence)
+    except registry_rules.UntrustedList as exc:
+        raise fail(f"trust list refused: {exc}", 2) from None
+    out.print(f"trust list {listed.sequence}, issued {listed.issued_at.isoformat()}, signed by {listed.signer_kid}"
+              + ("" if listed.signer_thumbprint == thumb else " (endorsed by the anchor)"), highlight=False)
+    if listed.is_stale(now):
+        message = (f"the trust list passed its next update ({listed.next_update.isoformat()}): revocations since "
+                   "then are not in it; fetch a fresh one")
+        if strict:
+            raise fail(message, 2)
+        err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    result = rules.verify_signed(token, listed.keys.get)
     p = result.payload
-    if result.genuine:
-        out.print(f"[green]GENUINE[/green] {p.get('number')} issued {p.get('issued_on')} by "
-                  f"{p.get('issuing_authority', {}).get('id')} ({p.get('exporting_participant')} → "
-                  f"{p.get('importing_participant')}), expires {p.get('expires_on')}; key {result.kid}",
-                  highlight=False)
-        if p.get("expires_on") and str(p["expires_on"]) < dt.date.today().isoformat():
-            out.print("note: the certificate has passed its expiry date", highlight=False)
-        return
-    out.print(f"[red]NOT GENUINE[/red] {p.get('number', '')}: " + "; ".join(result.reasons), highlight=False)
-    raise typer.Exit(1)
+    if not result.genuine:
+        out.print(f"[red]NOT GENUINE[/red] {p.get('number', '')}: " + "; ".join(result.reasons), highlight=False)
+        raise typer.Exit(1)
+    authority = p.get("issuing_authority")
+    authority = authority if isinstance(authority, dict) else {}
+    code = rules.verification_code(crypto.signature_bytes(token))
+    out.print(f"[green]GENUINE[/green] {p.get('number')} issued {p.get('issued_on')} by {authority.get('id')} "
+              f"({p.get('exporting_participant')} → {p.get('importing_participant')}), expires {p.get('expires_on')}; "
+              f"key {result.kid}; verification code {code}", highlight=False)
+    standing = rules.standing_at_issue(p, listed.status_on)
+    if standing:
+        out.print("[red]NOT ACCEPTABLE[/red]: " + "; ".join(standing), highlight=False)
+        raise typer.Exit(1)
+    if p.get("expires_on") and str(p["expires_on"]) < now.date().isoformat():
+        out.print("note: the certificate has passed its expiry date", highlight=False)
 
 
 @cert_app.command("expire")

@@ -63,6 +63,7 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
             low, high = float(ref[0] / th.certificate_factor), float(ref[0] * th.certificate_factor)
             qs = (Certificate.objects.filter(origin=origin, issued_on__gte=dt.date(year, 1, 1),
                                              issued_on__lte=dt.date(year, 12, 31), status__in=statistics.EXPORTED,
+                                             signer_revoked=False,
                                              gem_carats_centi__gte=min_centi)
                   .filter(Q(gem_value_cents__lte=F("gem_carats_centi") * low)
                           | Q(gem_value_cents__gte=F("gem_carats_centi") * high)))
@@ -78,7 +79,7 @@ def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
     days = {code: policy[1] for code, policy in registry.snapshot().participants.items()}
     earliest = as_of - dt.timedelta(days=max(days.values(), default=15))
     for number, exp, imp, issued_on, c, v in Certificate.objects.filter(
-            status="issued", issued_on__lt=earliest + dt.timedelta(days=1)).values_list(
+            status="issued", signer_revoked=False, issued_on__lt=earliest + dt.timedelta(days=1)).values_list(
             "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
             "total_value_cents"):
         due = issued_on + dt.timedelta(days=days.get(exp, 15))

@@ -7,8 +7,9 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
+from ninja.decorators import decorate_view
 
-from kpcs import clock
+from kpcs import clock, ratelimit
 from kpcs.api import AUTH, PUBLIC, ErrorOut, Page, actor_of, page_bounds, paginate, permission
 from kpcs.errors import ValidationFailed
 from kpcs.registry import services
@@ -52,6 +53,7 @@ def _participant(p: Participant, day: dt.date) -> dict[str, Any]:
 
 @router.get("/participants", response={200: ParticipantPage, **ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC), summary="List participants with their status on a date")
+@decorate_view(ratelimit.public)
 def list_participants(request: HttpRequest, on: dt.date | None = None, limit: int = 100,
                       offset: int = 0) -> dict[str, Any]:
     day = on or clock.today()
@@ -62,6 +64,7 @@ def list_participants(request: HttpRequest, on: dt.date | None = None, limit: in
 
 @router.get("/participants/{code}", response={200: ParticipantDetailOut, **ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC), summary="One participant, its status history and authorities")
+@decorate_view(ratelimit.public)
 def get_participant(request: HttpRequest, code: str, on: dt.date | None = None) -> dict[str, Any]:
     p = services.get_participant(code.upper())
     data = _participant(p, on or clock.today())
@@ -86,6 +89,7 @@ class AuthorityPage(Page):
 
 @router.get("/authorities", response={200: AuthorityPage, **ERRORS}, auth=None, openapi_extra=permission(PUBLIC),
             summary="Authorities designated by participants (INT-02)")
+@decorate_view(ratelimit.public)
 def list_authorities(request: HttpRequest, participant: str | None = None, limit: int = 100,
                      offset: int = 0) -> dict[str, Any]:
     limit, offset = page_bounds(limit, offset)
@@ -107,6 +111,7 @@ class ObserverOut(Schema):
 
 @router.get("/observers", response={200: list[ObserverOut], **ERRORS}, auth=None, openapi_extra=permission(PUBLIC),
             summary="Observers of the scheme: industry, civil society, international organisations (GOV-04)")
+@decorate_view(ratelimit.public)
 def list_observers(request: HttpRequest) -> list[dict[str, Any]]:
     return [{"name": o.name, "constituency": o.constituency} for o in Observer.objects.order_by("name")]
 
@@ -209,6 +214,29 @@ def me(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.get("/trust-list", auth=None, openapi_extra=permission(PUBLIC), response={200: dict, **ERRORS},
-            summary="Every authority's public keys as JWKs, signed by this node's key")
+            summary="The signed trust list: every authority key with its status and last serial, every participant's "
+                    "status history; verify it against the anchor (GET /trust-list/anchor, published out of band)")
+@decorate_view(ratelimit.public)
 def trust_list(request: HttpRequest) -> dict[str, Any]:
     return services.trust_list()
+
+
+class JwkOut(Schema):
+    kty: str
+    crv: str
+    x: str
+
+
+class AnchorOut(Schema):
+    anchor: str
+    kid: str
+    alg: str
+    jwk: JwkOut
+
+
+@router.get("/trust-list/anchor", auth=None, openapi_extra=permission(PUBLIC), response={200: AnchorOut, **ERRORS},
+            summary="The trust anchor: the RFC 7638 thumbprint and public key of the node key that signs the trust "
+                    "list, to publish out of band (kpcs certificate verify --anchor …)")
+@decorate_view(ratelimit.public)
+def trust_anchor(request: HttpRequest) -> dict[str, Any]:
+    return services.anchor()

@@ -151,22 +151,142 @@ def key_status(valid_from: dt.datetime, valid_until: dt.datetime | None, revoked
     return "active"
 
 
-def check_trust_list(document: dict, pinned_node_kid: str | None = None) -> dict:
-    """Verify a trust-list document offline: its node signature covers exactly the body it carries.
+# --- the trust list ------------------------------------------------------------------------------
+# The node signs one document listing every authority key and every participant's status history. Its signer
+# is the trust anchor, published out of band as the RFC 7638 thumbprint of the node key. When the node key is
+# rotated, the old key signs an endorsement of the new one; a verifier anchored on an old key follows those
+# endorsements, one link per rotation, to the key that signed the list.
+TRUST_LIST_TYPE = "kpcs-trust-list"
+TRUST_LIST_VERSION = 2
+ENDORSEMENT_TYPE = "kpcs-node-key-endorsement"
 
-    Returns the body; raises crypto.BadSignature when the document was altered or is unsigned.
+
+class UntrustedList(crypto.BadSignature):
+    """The trust list is malformed, altered, or not signed by the anchor (or a key the anchor endorsed)."""
+
+
+@dataclass(frozen=True)
+class TrustList:
+    """A trust list that verified against an anchor: what an offline verifier needs, as plain values."""
+
+    sequence: int
+    issued_at: dt.datetime
+    next_update: dt.datetime
+    signer_kid: str
+    signer_thumbprint: str
+    keys: dict[str, dict]  # kid -> key entry of an authority key
+    statuses: dict[str, list[StatusPeriod]]  # participant code -> its status history
+
+    def status_on(self, code: str, day: dt.date) -> str:
+        """As the node judges it (SPEC-07): an unknown code is a non-participant; no period is plainly active."""
+        if code not in self.statuses:
+            return "non_participant"
+        period = status_on(self.statuses[code], day)
+        return period.status if period else "active"
+
+    def is_stale(self, now: dt.datetime) -> bool:
+        return now >= self.next_update
+
+
+def _parse_time(value: object, what: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise UntrustedList(f"the trust list's {what} is not an ISO date-time") from None
+    if parsed.tzinfo is None:
+        raise UntrustedList(f"the trust list's {what} carries no time zone")
+    return parsed
+
+
+def endorsement_payload(previous_kid: str, previous_jwk: dict, next_kid: str, next_jwk: dict,
+                        at: dt.datetime) -> dict:
+    """What an outgoing node key signs to hand trust to its successor."""
+    def public(jwk: dict) -> dict:
+        return {"kty": jwk["kty"], "crv": jwk["crv"], "x": jwk["x"]}
+
+    return {"type": ENDORSEMENT_TYPE, "at": at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "previous": {"kid": previous_kid, "jwk": public(previous_jwk)},
+            "next": {"kid": next_kid, "jwk": public(next_jwk)}}
+
+
+def follow_endorsements(links: list, anchor: str, goal: str) -> list[str]:
+    """The thumbprints from `anchor` to `goal`, each link signed by the key before it; raise if there is no path.
+
+    Every link is checked on its own: signed by the key whose thumbprint the chain has reached, naming the next.
     """
+    by_previous: dict[str, tuple[str, str]] = {}
+    for token in links:
+        if not isinstance(token, str):
+            raise UntrustedList("an endorsement in the anchor chain is not a JWS")
+        try:
+            _, payload = crypto.unverified_parts(token)
+            previous, following = payload["previous"], payload["next"]
+            if payload.get("type") != ENDORSEMENT_TYPE:
+                continue
+            previous_tp = crypto.jwk_thumbprint(previous["jwk"])
+            crypto.verify(token, previous["jwk"])
+            by_previous[previous_tp] = (crypto.jwk_thumbprint(following["jwk"]), str(following.get("kid")))
+        except (crypto.BadSignature, KeyError, TypeError) as exc:
+            raise UntrustedList(f"an endorsement in the anchor chain does not verify: {exc}") from None
+    path, current = [anchor], anchor
+    while current != goal:
+        step = by_previous.get(current)
+        if step is None or step[0] in path:
+            raise UntrustedList(f"the trust list is signed by key {goal[:16]}…, which the anchor {anchor[:16]}… did "
+                                "not endorse (directly or through later node keys)")
+        current = step[0]
+        path.append(current)
+    return path
+
+
+def check_trust_list(document: object, anchor: str, *, min_sequence: int | None = None) -> TrustList:
+    """Verify a trust list offline against a trust anchor (the RFC 7638 thumbprint of the node key).
+
+    The key that signed the list must be the anchor itself or one the anchor endorsed through the list's
+    anchor chain; the `kid` it carries counts for nothing. Raises UntrustedList.
+    """
+    if not isinstance(document, dict):
+        raise UntrustedList("not a kpcs trust list: expected {\"trust_list\": …, \"signature\": …}")
     body, signature = document.get("trust_list"), document.get("signature")
     if not isinstance(body, dict) or not isinstance(signature, str):
-        raise crypto.BadSignature("not a kpcs trust list: expected {\"trust_list\": …, \"signature\": …}")
+        raise UntrustedList("not a kpcs trust list: expected {\"trust_list\": …, \"signature\": …}")
+    if body.get("type") != TRUST_LIST_TYPE or body.get("version") != TRUST_LIST_VERSION:
+        raise UntrustedList(f"not a kpcs trust list of version {TRUST_LIST_VERSION}")
     header, _ = crypto.unverified_parts(signature)
     kid = header.get("kid")
-    if pinned_node_kid and kid != pinned_node_kid:
-        raise crypto.BadSignature(f"trust list signed by {kid!r}, not by the pinned node key {pinned_node_kid!r}")
-    node = next((k for k in body.get("node_keys", []) if k.get("kid") == kid), None)
-    if node is None:
-        raise crypto.BadSignature(f"trust list signed by unknown node key {kid!r}")
-    signed = crypto.verify(signature, node["jwk"])
+    signer = next((k for k in body.get("node_keys") or [] if isinstance(k, dict) and k.get("kid") == kid), None)
+    if signer is None or not isinstance(signer.get("jwk"), dict):
+        raise UntrustedList(f"the trust list is signed by {kid!r}, a key it does not carry")
+    signed = crypto.verify(signature, signer["jwk"])
     if signed != body:
-        raise crypto.BadSignature("trust list body differs from what the node signed")
-    return body
+        raise UntrustedList("the trust list body differs from what was signed")
+    thumb = crypto.jwk_thumbprint(signer["jwk"])
+    if thumb != anchor:
+        follow_endorsements(list(body.get("anchor_chain") or []), anchor, thumb)
+    sequence = body.get("sequence")
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
+        raise UntrustedList("the trust list carries no sequence number")
+    if min_sequence is not None and sequence < min_sequence:
+        raise UntrustedList(f"the trust list is issue {sequence}, older than issue {min_sequence} already seen: "
+                            "a list is never replaced by an older one")
+    statuses: dict[str, list[StatusPeriod]] = {}
+    for p in body.get("participants") or []:
+        try:
+            statuses[str(p["code"])] = [
+                StatusPeriod(str(s["status"]), dt.date.fromisoformat(s["valid_from"]),
+                             dt.date.fromisoformat(s["valid_to"]) if s.get("valid_to") else None, str(s["scope"]))
+                for s in p["statuses"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UntrustedList(f"participant entry of the trust list is malformed: {exc}") from None
+    keys = {k["kid"]: k for k in body.get("keys") or [] if isinstance(k, dict) and isinstance(k.get("kid"), str)}
+    return TrustList(sequence=sequence, issued_at=_parse_time(body.get("issued_at"), "issued_at"),
+                     next_update=_parse_time(body.get("next_update"), "next_update"), signer_kid=str(kid),
+                     signer_thumbprint=thumb, keys=keys, statuses=statuses)
+
+
+def anchor_of(document: object) -> str:
+    """The thumbprint in an anchor file: a bare public JWK, or {"jwk": …} as GET /trust-list/anchor serves it."""
+    jwk = document.get("jwk") if isinstance(document, dict) and "jwk" in document else document
+    if not isinstance(jwk, dict):
+        raise UntrustedList("the anchor file holds no JWK")
+    return crypto.jwk_thumbprint(jwk)

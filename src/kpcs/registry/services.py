@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
@@ -34,6 +36,7 @@ from kpcs.registry.models import (
     ParticipantStatus,
     RegistryVersion,
     SigningKey,
+    TrustListIssue,
 )
 
 User = get_user_model()
@@ -464,9 +467,37 @@ def _load_private_key(filename: str) -> Ed25519PrivateKey:
     return key
 
 
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def key_audit_state(record: SigningKey) -> dict[str, Any]:
+    """What the audit log keeps of a key: enough to tell a key changed behind the log's back."""
+    return {"authority": record.authority_id, "purpose": record.purpose, "x": record.public_jwk.get("x"),
+            "valid_from": _iso(record.valid_from), "valid_until": _iso(record.valid_until),
+            "revoked_at": _iso(record.revoked_at), "last_serial": record.last_serial}
+
+
+def _in_use(record: SigningKey) -> bool:
+    """A key signs only until it is retired or revoked; after that its `last_serial` bounds what it signed
+    (its dates are judged separately, at the signing time)."""
+    return record.last_serial is None and record.revoked_at is None
+
+
+def _audit_key(actor: Actor, action: str, record: SigningKey, **extra: Any) -> None:
+    audit.record(actor=actor.label, action=action, object_type="signing_key", object_id=record.kid,
+                 payload={**extra, "state": key_audit_state(record)},
+                 participant=record.authority.participant_id if record.authority else "")
+
+
 def create_key(authority: str | None, *, valid_from: dt.datetime | None = None,
                valid_until: dt.datetime | None = None, actor: Actor) -> SigningKey:
-    """A new Ed25519 key for an authority (or, with authority None, the node's trust-list key)."""
+    """A new Ed25519 key for an authority (or, with authority None, the node's trust-list key).
+
+    A new node key is endorsed by the node key in use, if any, so that verifiers anchored on that key accept
+    trust lists the new one signs. A node key made when none is usable (the first, or after a compromise)
+    is endorsed by nobody: its anchor must be published again out of band.
+    """
     require(actor, "keys.manage")
     if authority is not None and not Authority.objects.filter(id=authority).exists():
         raise NotFound(f"no authority {authority!r}")
@@ -474,58 +505,95 @@ def create_key(authority: str | None, *, valid_from: dt.datetime | None = None,
     key = crypto.generate_private_key()
     owner = authority or "node"
     kid = f"{owner}#{crypto.thumbprint(key)[:16]}"
+    jwk = crypto.public_jwk(key, kid)
+    endorsement = ""
+    if authority is None:
+        current = _current_node_key(now)
+        if current is not None:
+            payload = rules.endorsement_payload(current.kid, current.public_jwk, kid, jwk, now)
+            endorsement = crypto.sign(payload, _load_private_key(current.private_path), current.kid)
     filename = _write_private_key(kid.replace("#", "_"), key)
     with transaction.atomic():
         record = SigningKey.objects.create(
-            kid=kid, purpose="authority" if authority else "node", authority_id=authority,
-            public_jwk=crypto.public_jwk(key, kid), private_path=filename, created_at=now,
-            valid_from=valid_from or now, valid_until=valid_until)
-        audit.record(actor=actor.label, action="key.created", object_type="signing_key", object_id=kid,
-                     payload=record.public_jwk,
-                     participant=record.authority.participant_id if record.authority else "")
+            kid=kid, purpose="authority" if authority else "node", authority_id=authority, public_jwk=jwk,
+            private_path=filename, created_at=now, valid_from=valid_from or now, valid_until=valid_until,
+            endorsement=endorsement)
+        _audit_key(actor, "key.created", record, endorsed=bool(endorsement))
     return record
 
 
-def rotate_key(authority: str | None, *, actor: Actor) -> SigningKey:
-    """Retire the current key (certificates it signed stay genuine) and start a new one."""
+def _current_node_key(at: dt.datetime) -> SigningKey | None:
+    usable = [k for k in SigningKey.objects.filter(purpose="node").order_by("valid_from")
+              if rules.key_valid_at(k.valid_from, k.valid_until, k.revoked_at, at)]
+    return usable[-1] if usable else None
+
+
+def keys_in_use(authority: str | None) -> list[SigningKey]:
+    """The keys an authority (or, with None, the node) may still sign with, locked for the caller's transaction."""
+    qs = SigningKey.objects.select_for_update().filter(last_serial__isnull=True, revoked_at__isnull=True).filter(
+        Q(valid_until__isnull=True) | Q(valid_until__gt=clock.now()))
+    qs = qs.filter(authority_id=authority) if authority else qs.filter(purpose="node")
+    return list(qs.order_by("kid"))
+
+
+def rotate_key(authority: str | None, *, actor: Actor, last_serials: dict[str, int] | None = None) -> SigningKey:
+    """Start a new key and retire the ones in use: what they signed stays genuine up to `last_serials[kid]`.
+
+    For an authority key the caller (certificates.services.rotate_signing_key) gives the highest serial each
+    retiring key signed, read while issuing is locked; node keys sign no certificates and carry no bound.
+    """
+    require(actor, "keys.manage")
     now = clock.now()
     with transaction.atomic():
+        retiring = keys_in_use(authority)
+        if authority is not None and (last_serials is None or any(k.kid not in last_serials for k in retiring)):
+            raise ValueError("retiring an authority key needs the highest serial it signed")
         new = create_key(authority, valid_from=now, actor=actor)
-        for old in _usable_keys(authority, now).exclude(kid=new.kid):
+        for old in retiring:
             old.valid_until = now
-            old.save(update_fields=["valid_until"])
-            audit.record(actor=actor.label, action="key.retired", object_type="signing_key", object_id=old.kid,
-                         payload={"valid_until": now.isoformat()})
+            old.last_serial = last_serials[old.kid] if authority is not None and last_serials else None
+            old.save(update_fields=["valid_until", "last_serial"])
+            _audit_key(actor, "key.retired", old, replaced_by=new.kid)
     return new
 
 
-def revoke_key(kid: str, reason: str, at: dt.datetime | None = None, *, actor: Actor) -> SigningKey:
+def revoke_key(kid: str, reason: str, at: dt.datetime | None = None, *, actor: Actor,
+               last_serial: int | None = None) -> SigningKey:
+    """Revoke from `at` (default now). For an authority key `last_serial` is the highest serial it legitimately
+    signed: a certificate claiming a higher one is not genuine whatever its signing time (the caller,
+    certificates.services.revoke_signing_key, reads it while issuing is locked)."""
     require(actor, "keys.manage")
-    """Revoke from `at` (default now): signatures made before stay genuine, later ones fail."""
+    if not reason.strip():
+        raise ValidationFailed("say why the key is revoked", code="reason_required")
     with transaction.atomic():
         record = SigningKey.objects.select_for_update().filter(kid=kid).order_by("kid").first()
         if record is None:
             raise NotFound(f"no key {kid!r}")
         if record.revoked_at is not None:
             raise Conflict(f"key {kid} was already revoked at {record.revoked_at.isoformat()}")
+        if record.purpose == "authority" and last_serial is None:
+            raise ValueError("revoking an authority key needs the highest serial it legitimately signed")
         record.revoked_at = at or clock.now()
-        record.revocation_reason = reason
-        record.save(update_fields=["revoked_at", "revocation_reason"])
-        audit.record(actor=actor.label, action="key.revoked", object_type="signing_key", object_id=kid,
-                     payload={"revoked_at": record.revoked_at.isoformat(), "reason": reason})
+        record.revocation_reason = reason.strip()
+        if record.purpose == "authority":
+            record.last_serial = last_serial if record.last_serial is None else min(record.last_serial,
+                                                                                   last_serial or 0)
+        record.save(update_fields=["revoked_at", "revocation_reason", "last_serial"])
+        _audit_key(actor, "key.revoked", record, reason=record.revocation_reason)
     return record
 
 
-def _usable_keys(authority: str | None, at: dt.datetime) -> QuerySet[SigningKey]:
-    qs = SigningKey.objects.filter(valid_from__lte=at).filter(
-        Q(valid_until__isnull=True) | Q(valid_until__gt=at)).filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
-    return qs.filter(authority_id=authority) if authority else qs.filter(purpose="node")
+def get_key(kid: str) -> SigningKey:
+    record = SigningKey.objects.select_related("authority").filter(kid=kid).first()
+    if record is None:
+        raise NotFound(f"no key {kid!r}")
+    return record
 
 
 def signing_key(authority: str | None, at: dt.datetime) -> tuple[str, Ed25519PrivateKey]:
-    """The authority's current key at `at` (the newest usable one)."""
+    """The authority's (or the node's) key in use at `at`: the newest one neither retired nor revoked."""
     usable = [k for k in snapshot().keys.values()
-              if (k.authority_id == authority if authority else k.purpose == "node")
+              if (k.authority_id == authority if authority else k.purpose == "node") and _in_use(k)
               and rules.key_valid_at(k.valid_from, k.valid_until, k.revoked_at, at)]
     record = max(usable, key=lambda k: k.valid_from, default=None)
     if record is None:
@@ -536,18 +604,16 @@ def signing_key(authority: str | None, at: dt.datetime) -> tuple[str, Ed25519Pri
 
 
 def key_entry(record: SigningKey, now: dt.datetime) -> dict[str, Any]:
-    def iso(v: dt.datetime | None) -> str | None:
-        return v.isoformat().replace("+00:00", "Z") if v else None
-
     return {
         "kid": record.kid,
         "authority": record.authority_id,
         "participant": record.authority.participant_id if record.authority else None,
         "purpose": record.purpose,
         "status": rules.key_status(record.valid_from, record.valid_until, record.revoked_at, now),
-        "valid_from": iso(record.valid_from),
-        "valid_until": iso(record.valid_until),
-        "revoked_at": iso(record.revoked_at),
+        "valid_from": _iso(record.valid_from),
+        "valid_until": _iso(record.valid_until),
+        "revoked_at": _iso(record.revoked_at),
+        "last_serial": record.last_serial,
         "jwk": {**record.public_jwk, "kid": record.kid, "alg": crypto.ALG, "use": "sig"},
     }
 
@@ -558,27 +624,73 @@ def find_key(kid: str) -> dict[str, Any] | None:
 
 
 def list_keys(authority: str | None = None) -> list[dict[str, Any]]:
-    qs = SigningKey.objects.select_related("authority").order_by("authority_id", "valid_from")
-    if authority:
-        qs = qs.filter(authority_id=authority)
     now = clock.now()
-    return [key_entry(k, now) for k in qs]
+    keys = sorted(snapshot().keys.values(), key=lambda k: (k.authority_id or "", k.valid_from, k.kid))
+    return [key_entry(k, now) for k in keys if authority is None or k.authority_id == authority]
 
 
-def trust_list() -> dict[str, Any]:
-    """Every authority's public keys, signed as a whole by the node key so an offline copy can be checked."""
-    now = clock.now()
-    body = {
-        "type": "kpcs-trust-list",
-        "version": 1,
-        "issued_at": now.isoformat().replace("+00:00", "Z"),
-        "keys": [e for e in list_keys() if e["purpose"] == "authority"],
-        "node_keys": [e for e in list_keys() if e["purpose"] == "node"],
+# --- the trust list ------------------------------------------------------------------------------
+
+def trust_list_validity() -> dt.timedelta:
+    return dt.timedelta(hours=settings.KPCS_TRUST_LIST_HOURS)
+
+
+def anchor() -> dict[str, Any]:
+    """The trust anchor to publish out of band: the node key in use, as its RFC 7638 thumbprint and JWK."""
+    kid, _ = signing_key(None, clock.now())
+    record = snapshot().keys[kid]
+    jwk = {"kty": record.public_jwk["kty"], "crv": record.public_jwk["crv"], "x": record.public_jwk["x"]}
+    return {"anchor": crypto.jwk_thumbprint(jwk), "kid": kid, "alg": crypto.ALG, "jwk": jwk}
+
+
+def _trust_list_content(now: dt.datetime) -> dict[str, Any]:
+    """Everything the list says, without its sequence and dates (those change with every issue)."""
+    snap = snapshot()
+    keys = list_keys()
+    names = dict(Participant.objects.values_list("code", "name"))
+    node_keys = sorted((k for k in snap.keys.values() if k.purpose == "node"), key=lambda k: (k.valid_from, k.kid))
+    return {
+        "type": rules.TRUST_LIST_TYPE,
+        "version": rules.TRUST_LIST_VERSION,
+        "keys": [e for e in keys if e["purpose"] == "authority"],
+        "node_keys": [e for e in keys if e["purpose"] == "node"],
+        "anchor_chain": [k.endorsement for k in node_keys if k.endorsement],
+        "participants": [
+            {"code": code, "name": names.get(code, ""),
+             "statuses": [{"status": p.status, "scope": p.scope, "valid_from": p.valid_from.isoformat(),
+                           "valid_to": p.valid_to.isoformat() if p.valid_to else None}
+                          for p in snap.statuses.get(code, [])]}
+            for code in sorted(snap.participants)],
     }
+
+
+def trust_list(now: dt.datetime | None = None) -> dict[str, Any]:
+    """The current signed trust list. A new issue (sequence + 1) is published when what the list says has
+    changed, or when half its validity has passed; otherwise the latest issue is served as it was signed."""
+    now = now or clock.now()
+    content = _trust_list_content(now)
+    digest = hashlib.sha256(crypto.canonical(content)).hexdigest()
+    latest = TrustListIssue.objects.order_by("-sequence").first()
+    if latest is not None and latest.content_hash == digest and now < latest.issued_at + trust_list_validity() / 2:
+        return dict(json.loads(latest.document))
+    sequence = latest.sequence + 1 if latest else 1
+    body = {**content, "sequence": sequence, "issued_at": _iso(now), "next_update": _iso(now + trust_list_validity())}
     kid, key = signing_key(None, now)
-    return {"trust_list": body, "signature": crypto.sign(body, key, kid)}
+    document = {"trust_list": body, "signature": crypto.sign(body, key, kid)}
+    try:
+        with transaction.atomic():
+            TrustListIssue.objects.create(sequence=sequence, issued_at=now, next_update=now + trust_list_validity(),
+                                          content_hash=digest, document=json.dumps(document, ensure_ascii=False))
+            audit.record(actor=SYSTEM.label, action="trust_list.published", object_type="trust_list",
+                         object_id=str(sequence), payload={"sequence": sequence, "content_hash": digest,
+                                                           "signed_by": kid, "next_update": body["next_update"]})
+    except IntegrityError:  # another process published this sequence a moment ago: serve that one
+        winner = TrustListIssue.objects.order_by("-sequence").first()
+        assert winner is not None
+        return dict(json.loads(winner.document))
+    return document
 
 
 def ensure_node_key() -> None:
-    if not _usable_keys(None, clock.now()).exists():
+    if _current_node_key(clock.now()) is None:
         create_key(None, actor=SYSTEM)

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
+from ninja.decorators import decorate_view
 from pydantic import BeforeValidator
 
-from kpcs import clock
+from kpcs import clock, ratelimit
 from kpcs.api import AUTH, PUBLIC, ErrorOut, actor_of, permission
 from kpcs.errors import ValidationFailed
 from kpcs.registry import services as registry
@@ -165,6 +166,7 @@ class NonReportingOut(Schema):
 
 @router.get("/non-reporting", response={200: list[NonReportingOut], **ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC), summary="Public list of participants that have not reported (STAT-10)")
+@decorate_view(ratelimit.public)
 def non_reporting(request: HttpRequest, as_of: dt.date | None = None) -> list[dict[str, Any]]:
     return [{**r, "name": services.participant_name(r["participant"])}
             for r in services.non_reporting(as_of or clock.today())]

@@ -87,7 +87,7 @@ def derived_facts_from_lines(period: rules.Period | None = None) -> list[Fact]:
              "certificate__exporting_participant_id", "certificate__importing_participant_id"),
             ("import", Q(certificate__status="confirmed"), "certificate__confirmation__received_quarter",
              "certificate__importing_participant_id", "certificate__exporting_participant_id")):
-        lines = CertificateLine.objects.filter(status_filter)
+        lines = CertificateLine.objects.filter(status_filter, certificate__signer_revoked=False)
         if quarters is not None:
             lines = lines.filter(**{f"{quarter_field}__in": quarters})
         rows = (lines.values_list(quarter_field, who, other, "certificate__origin", "hs_code")
@@ -440,7 +440,7 @@ def _received_index(participant: str | None = None) -> dict[tuple[str, str], lis
     """
     out: dict[tuple[str, str], list[tuple[rules.Period, dt.date]]] = defaultdict(list)
     figures = Figure.objects.all()
-    certificates = Certificate.objects.filter(status__in=EXPORTED)
+    certificates = Certificate.objects.filter(status__in=EXPORTED, signer_revoked=False)
     if participant:
         figures = figures.filter(participant=participant)
         certificates = certificates.filter(exporting_participant_id=participant)

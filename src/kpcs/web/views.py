@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from kpcs import ratelimit
 from kpcs.certificates import services as certificates
 from kpcs.errors import DomainError
 
@@ -16,16 +17,23 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def verify(request: HttpRequest) -> HttpResponse:
-    """Public verification of a certificate number (what the QR code will lead to)."""
+    """Public verification of a certificate by its number and verification code (what the QR code will lead to)."""
     number = request.GET.get("number", "").strip()
+    code = request.GET.get("code", "").strip()
     result: dict[str, Any] | None = None
     error = ""
     if number:
         try:
-            result = certificates.public_verification(number)
+            ratelimit.check_public(request)
+            result = certificates.public_verification(number, code)
+        except ratelimit.RateLimited as exc:
+            response = render(request, "web/verify.html", {"number": number, "code": code, "error": str(exc)},
+                              status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         except DomainError as exc:
             error = exc.message
-    return render(request, "web/verify.html", {"number": number, "result": result, "error": error})
+    return render(request, "web/verify.html", {"number": number, "code": code, "result": result, "error": error})
 
 
 def _wants_json(request: HttpRequest) -> bool:
