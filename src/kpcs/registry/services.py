@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet
 from kpcs import clock, config, crypto
 from kpcs.audit import services as audit
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from kpcs.registry import rules
+from kpcs.registry import rules, selectors
 from kpcs.registry.models import (
     ApiToken,
     Authority,
@@ -61,11 +61,15 @@ def seed_reference_data() -> dict[str, int]:
                                                    defaults={"name": row["name"], "kind": row["kind"]})
         created["participants"] += new
     for row in _csv("status-history.csv"):
-        _, new = ParticipantStatus.objects.get_or_create(
+        status, new = ParticipantStatus.objects.get_or_create(
             participant_id=row["participant"], status=row["status"], valid_from=dt.date.fromisoformat(row["from"]),
             defaults={"scope": row["scope"], "cause": row["note"],
                       "valid_to": dt.date.fromisoformat(row["to"]) if row["to"] else None})
         created["statuses"] += new
+        if new:
+            audit.record(actor=SYSTEM.label, action="participant_status.created", object_type="participant_status",
+                         object_id=str(status.pk), participant=status.participant_id,
+                         payload={"state": selectors.participant_status_state(status)})
     all_roles = list(rules.AUTHORITY_ROLES)
     for p in Participant.objects.exclude(code="EU"):
         _, new = Authority.objects.get_or_create(
@@ -357,14 +361,17 @@ def create_user(email: str, password: str | None, role: str, participant: str | 
             raise ValidationFailed("a password is required for a new user", code="password_required")
         user = User.objects.create_user(username=email, email=email, password=password)
         audit.record(actor=actor.label, action="user.created", object_type="user", object_id=email,
-                     payload={"email": email})
+                     payload={"email": email, "state": selectors.user_state(user)})
     elif password:
         user.set_password(password)
         user.save(update_fields=["password"])
+        audit.record(actor=actor.label, action="user.password_set", object_type="user", object_id=email,
+                     payload={"state": selectors.user_state(user)})
     membership, _ = Membership.objects.get_or_create(user=user, role=role, participant_id=participant,
                                                      authority_id=authority)
     audit.record(actor=actor.label, action="membership.granted", object_type="user", object_id=email,
-                 payload={"role": role, "participant": participant, "authority": authority},
+                 payload={"role": role, "participant": participant, "authority": authority,
+                          "state": selectors.user_state(user)},
                  participant=participant or "")
     return membership
 
@@ -385,7 +392,7 @@ def create_token(email: str, name: str = "", *, actor: Actor) -> str:
     t = ApiToken.objects.create(user=user, name=name, token_hash=_token_hash(token), prefix=token[:12],
                                 created_at=now, expires_at=now + dt.timedelta(days=90))
     audit.record(actor=actor.label, action="token.created", object_type="api_token", object_id=str(t.pk),
-                 payload={"user": email, "prefix": t.prefix})
+                 payload={"user": email, "prefix": t.prefix, "state": selectors.api_token_state(t)})
     return token
 
 
@@ -481,7 +488,7 @@ def create_key(authority: str | None, *, valid_from: dt.datetime | None = None,
             public_jwk=crypto.public_jwk(key, kid), private_path=filename, created_at=now,
             valid_from=valid_from or now, valid_until=valid_until)
         audit.record(actor=actor.label, action="key.created", object_type="signing_key", object_id=kid,
-                     payload=record.public_jwk,
+                     payload={"jwk": record.public_jwk, "state": selectors.signing_key_state(record)},
                      participant=record.authority.participant_id if record.authority else "")
     return record
 
@@ -495,7 +502,7 @@ def rotate_key(authority: str | None, *, actor: Actor) -> SigningKey:
             old.valid_until = now
             old.save(update_fields=["valid_until"])
             audit.record(actor=actor.label, action="key.retired", object_type="signing_key", object_id=old.kid,
-                         payload={"valid_until": now.isoformat()})
+                         payload={"valid_until": now.isoformat(), "state": selectors.signing_key_state(old)})
     return new
 
 
@@ -512,7 +519,8 @@ def revoke_key(kid: str, reason: str, at: dt.datetime | None = None, *, actor: A
         record.revocation_reason = reason
         record.save(update_fields=["revoked_at", "revocation_reason"])
         audit.record(actor=actor.label, action="key.revoked", object_type="signing_key", object_id=kid,
-                     payload={"revoked_at": record.revoked_at.isoformat(), "reason": reason})
+                     payload={"revoked_at": record.revoked_at.isoformat(), "reason": reason,
+                              "state": selectors.signing_key_state(record)})
     return record
 
 
