@@ -56,10 +56,12 @@ def authority_id_for(code: str, member_state: str = "", city: str = "") -> str:
 def seed_reference_data() -> dict[str, int]:
     """Load participants, status history and authorities from the packaged reference data. Idempotent."""
     created = {"participants": 0, "statuses": 0, "authorities": 0, "observers": 0}
+    names: dict[str, list[str]] = {"participants": [], "authorities": [], "observers": []}  # for the entry
     for row in _csv("participants.csv"):
         _, new = Participant.objects.get_or_create(code=row["code"],
                                                    defaults={"name": row["name"], "kind": row["kind"]})
         created["participants"] += new
+        names["participants"] += [row["code"]] if new else []
     for row in _csv("status-history.csv"):
         status, new = ParticipantStatus.objects.get_or_create(
             participant_id=row["participant"], status=row["status"], valid_from=dt.date.fromisoformat(row["from"]),
@@ -72,22 +74,25 @@ def seed_reference_data() -> dict[str, int]:
                          payload={"state": selectors.participant_status_state(status)})
     all_roles = list(rules.AUTHORITY_ROLES)
     for p in Participant.objects.exclude(code="EU"):
-        _, new = Authority.objects.get_or_create(
+        authority, new = Authority.objects.get_or_create(
             id=authority_id_for(p.code), defaults={"participant": p, "roles": all_roles,
                                                    "name": f"{p.name} Kimberley Process Authority"})
         created["authorities"] += new
+        names["authorities"] += [authority.id] if new else []
     for row in _csv("eu-authorities.csv"):
-        _, new = Authority.objects.get_or_create(
+        authority, new = Authority.objects.get_or_create(
             id=authority_id_for("EU", row["member_state"], row["city"]),
             defaults={"participant_id": "EU", "name": row["authority"], "city": row["city"],
                       "member_state": row["member_state"], "roles": all_roles})
         created["authorities"] += new
+        names["authorities"] += [authority.id] if new else []
     for row in _csv("observers.csv"):
         _, new = Observer.objects.get_or_create(name=row["name"], defaults={"constituency": row["constituency"]})
         created["observers"] += new
+        names["observers"] += [row["name"]] if new else []
     if any(created.values()):
         audit.record(actor=SYSTEM.label, action="registry.seeded", object_type="registry", object_id="reference",
-                     payload=created)
+                     payload={**created, "created": names})
     return created
 
 
