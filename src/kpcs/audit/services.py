@@ -98,6 +98,7 @@ class Verification:
     broken: tuple[int, str] | None = None
     checkpoint: rules.Checkpoint | None = None
     checkpoint_problem: str | None = None
+    state_checked: bool = False  # not when the chain is broken: replaying a broken log proves nothing
     objects: int = 0  # tracked objects compared with the log
     differences: list[str] = field(default_factory=list)  # the first `limit`
     difference_count: int = 0
@@ -108,7 +109,7 @@ class Verification:
 
     @property
     def state_valid(self) -> bool:
-        return self.difference_count == 0
+        return self.state_checked and self.difference_count == 0
 
 
 def verify(checkpoint: rules.Checkpoint | None = None, limit: int = 100) -> Verification:
@@ -131,6 +132,7 @@ def verify(checkpoint: rules.Checkpoint | None = None, limit: int = 100) -> Veri
         return result
     if checkpoint is not None:
         result.checkpoint_problem = rules.checkpoint_problem(checkpoint, walk.count, walk.hashes.get(checkpoint.size))
+    result.state_checked = True
     unanchored = fold.unanchored()
     if unanchored:
         result.differences, result.difference_count = [unanchored], 1
@@ -258,12 +260,14 @@ def read_checkpoint(document: str, node_key: Callable[[str], Mapping[str, Any] |
     `node_key(kid)` gives {"jwk", "valid_from", "valid_until", "revoked_at"} of a node key, None otherwise.
     """
     token = document.strip()
+    claimed: dict[str, Any] = {}
     if token.startswith("{"):
         try:
             parsed = json.loads(token)
         except ValueError as exc:
             raise CheckpointRefused(f"the checkpoint is not JSON: {exc}") from None
-        token = parsed.get("jws", "") if isinstance(parsed, dict) else ""
+        claimed = parsed if isinstance(parsed, dict) else {}
+        token = claimed.get("jws", "")
         if not isinstance(token, str) or not token:
             raise CheckpointRefused("the checkpoint document holds no signed checkpoint (jws)")
     try:
@@ -283,6 +287,9 @@ def read_checkpoint(document: str, node_key: Callable[[str], Mapping[str, Any] |
         cp = rules.parse_checkpoint(body, kid)
     except ValueError as exc:
         raise CheckpointRefused(str(exc)) from None
+    shown = [k for k, v in body.items() if k in claimed and claimed[k] != v]
+    if shown:  # a reader of the file must not be told otherwise than what was signed
+        raise CheckpointRefused(f"the document's {', '.join(shown)} differs from what is signed")
     at = rules.parse_time(cp.at)
     assert at is not None  # parse_checkpoint checked it
     if not rules.key_valid_at(key["valid_from"], key["valid_until"], key["revoked_at"], at):
