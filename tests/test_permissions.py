@@ -136,6 +136,8 @@ MATRIX: tuple[Row, ...] = (
         "401   403    403    403    403    403      403    200     403   200"),
     row("GET", "/audit/verification", "audit.read", None,
         "401   403    403    403    403    403      403    200     403   200"),
+    row("GET", "/audit/checkpoint", "audit.read", None,
+        "401   403    403    403    403    403      403    200     403   200"),
     # statistics (STAT-01..11): bw_stats reads and submits for BW only; admin reads no statistics
     row("GET", "/statistics/trade", "statistics.read", "bw",
         "401   403    403    403    403    200      403    200     200   403"),

@@ -390,6 +390,51 @@ def test_audit_verify_names_the_tampered_entry(node: Node, tmp_path: Path) -> No
     assert node.ok("audit", "verify").returncode == 0  # the real node was never touched
 
 
+def test_audit_checkpoint_catches_a_truncated_log_and_verify_names_rows_changed_behind_it(node: Node,
+                                                                                           tmp_path: Path) -> None:
+    checkpoint = tmp_path / "checkpoint.json"
+    assert "signed by node#" in words(node.ok("audit", "checkpoint", "--output", str(checkpoint)).stdout)
+    size = json.loads(checkpoint.read_text())["size"]
+    intact = words(node.ok("audit", "verify", "--checkpoint", str(checkpoint)).stdout)
+    assert f"({size} entries, signed by node#" in intact and "current state matches the log" in intact
+
+    copy = tmp_path / "tampered.sqlite3"
+    env = {**node.env, "KPCS_DATABASE_URL": f"sqlite:///{copy}"}
+    # Remove the last two entries and point the chain head at the new last one: the chain alone looks intact.
+    with sqlite3.connect(node.database) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    with sqlite3.connect(copy) as db:
+        db.execute("DELETE FROM audit_auditentry WHERE seq > ?", (size - 2,))
+        db.execute("UPDATE audit_chainhead SET seq = ?, hash = (SELECT entry_hash FROM audit_auditentry "
+                   "WHERE seq = ?)", (size - 2, size - 2))
+    proc = kpcs(env, "audit", "verify", "--checkpoint", str(checkpoint), timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert f"the log has {size - 2} entries but the checkpoint" in words(proc.stderr)
+
+    # Lift a suspension behind the log's back.
+    with sqlite3.connect(node.database) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    with sqlite3.connect(copy) as db:
+        pk, status = db.execute("SELECT id, status FROM registry_participantstatus WHERE participant_id = 'VE'"
+                                ).fetchone()
+        db.execute("UPDATE registry_participantstatus SET status = 'active' WHERE id = ?", (pk,))
+    proc = kpcs(env, "audit", "verify", timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert f"participant_status {pk}: status is active in the database, {status} in the log" in words(proc.stdout)
+
+    # A checkpoint signed by anyone but this node is refused (exit 2).
+    forged = tmp_path / "forged.json"
+    doc = json.loads(checkpoint.read_text())
+    head, body, signature = doc["jws"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    smaller = json.dumps({**claims, "size": size - 2}, sort_keys=True, separators=(",", ":")).encode()
+    doc["jws"] = f"{head}.{base64.urlsafe_b64encode(smaller).rstrip(b'=').decode()}.{signature}"
+    forged.write_text(json.dumps({**doc, "size": size - 2}))
+    proc = kpcs(node.env, "audit", "verify", "--checkpoint", str(forged), timeout=60)
+    assert proc.returncode == 2 and "checkpoint refused" in words(proc.stderr), proc.stdout + proc.stderr
+    assert node.ok("audit", "verify").returncode == 0  # the real node was never touched
+
+
 def test_commands_on_a_missing_or_unreachable_database_say_so_without_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "KPCS_DATA_DIR": str(tmp_path), "KPCS_DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite3'}"}
     fresh = subprocess.run([KPCS, "audit", "verify"], env=env, capture_output=True, text=True, timeout=120)

@@ -245,7 +245,8 @@ def test_questionnaire_answer_and_closure(wgs: Api, cg: Api, za: Api, found: dic
         assert error["details"]["status"] == "closed", error
     assert [e.to_status for e in FindingEvent.objects.filter(finding_id=found[("exports-exceed-supply", "CG")])] == [
         "open", "clarification_requested", "answered", "closed"]
-    assert AuditEntry.objects.filter(action__startswith="finding.").count() == 3
+    assert AuditEntry.objects.filter(action__in=("finding.clarification_requested", "finding.answered",
+                                                 "finding.closed")).count() == 3
     # re-running the analysis keeps the workflow status
     rescan = wgs.post("/findings/scan", {"as_of": AS_OF}).json()["items"]
     assert {i["id"]: i["status"] for i in rescan}[found[("exports-exceed-supply", "CG")]] == "closed"

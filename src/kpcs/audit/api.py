@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from kpcs import clock
 from kpcs.api import AUTH, ErrorOut, Page, actor_of, page_bounds, paginate, permission
 from kpcs.audit import services
 from kpcs.audit.models import AuditEntry
@@ -25,6 +27,7 @@ class EntryOut(Schema):
     action: str
     object_type: str
     object_id: str
+    payload: Any = None  # the canonical payload, parsed; None for an entry from before payloads were kept
     payload_hash: str
     prev_hash: str
     entry_hash: str
@@ -34,11 +37,28 @@ class EntryPage(Page):
     items: list[EntryOut]
 
 
-class ChainOut(Schema):
+class VerificationOut(Schema):
     entries: int
-    valid: bool
+    valid: bool  # the chain is intact and the current state matches the log
     first_broken_seq: int | None
     reason: str | None
+    state_valid: bool
+    objects: int  # tracked objects (certificates, keys, statuses, tokens, users) compared with the log
+    difference_count: int
+    differences: list[str]  # the first 100, each naming the object and what differs
+
+
+class CheckpointOut(Schema):
+    type: str
+    size: int
+    head_hash: str
+    at: str
+    node_kid: str
+    jws: str  # the same fields signed by the node key; `kpcs audit verify --checkpoint` reads it
+
+
+def _entry(e: AuditEntry) -> dict[str, Any]:
+    return {**e.chain_fields(), "payload": None if e.payload is None else json.loads(e.payload)}
 
 
 @router.get("", response={200: EntryPage, **ERRORS}, auth=AUTH, openapi_extra=permission("audit.read"),
@@ -52,13 +72,27 @@ def list_entries(request: HttpRequest, object_type: str | None = None, object_id
         qs = qs.filter(object_type=object_type)
     if object_id:
         qs = qs.filter(object_id=object_id)
-    return paginate(qs[offset:offset + limit], qs.count(), limit, offset, lambda e: e.chain_fields())
+    return paginate(qs[offset:offset + limit], qs.count(), limit, offset, _entry)
 
 
-@router.get("/verification", response={200: ChainOut, **ERRORS}, auth=AUTH, openapi_extra=permission("audit.read"),
-            summary="Walk the whole hash chain and name the first broken entry")
+@router.get("/verification", response={200: VerificationOut, **ERRORS}, auth=AUTH,
+            openapi_extra=permission("audit.read"),
+            summary="Walk the whole hash chain, name the first broken entry, and replay the log against the "
+                    "current state, naming every object changed behind its back")
 def verify(request: HttpRequest) -> dict[str, Any]:
     registry.require(actor_of(request), "audit.read")
-    count, broken = services.verify_chain()
-    return {"entries": count, "valid": broken is None, "first_broken_seq": broken[0] if broken else None,
-            "reason": broken[1] if broken else None}
+    result = services.verify()
+    return {"entries": result.entries, "valid": result.valid,
+            "first_broken_seq": result.broken[0] if result.broken else None,
+            "reason": result.broken[1] if result.broken else None, "state_valid": result.state_valid,
+            "objects": result.objects, "difference_count": result.difference_count,
+            "differences": result.differences}
+
+
+@router.get("/checkpoint", response={200: CheckpointOut, 409: ErrorOut, **ERRORS}, auth=AUTH,
+            openapi_extra=permission("audit.read"),
+            summary="A checkpoint of the log signed by the node key: its size, head hash and time")
+def checkpoint(request: HttpRequest) -> dict[str, Any]:
+    registry.require(actor_of(request), "audit.read")
+    kid, key = registry.signing_key(None, clock.now())
+    return services.checkpoint(kid, key)

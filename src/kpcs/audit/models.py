@@ -16,6 +16,10 @@ class AuditEntry(models.Model):
     action = models.CharField(_("action"), max_length=64)
     object_type = models.CharField(_("object type"), max_length=64)
     object_id = models.CharField(_("object id"), max_length=128)
+    payload = models.TextField(
+        _("payload"), null=True, blank=True,
+        help_text=_("canonical JSON (RFC 8785) of what changed; payload_hash is the SHA-256 of exactly these bytes. "
+                    "Empty only for entries written before payloads were kept (legacy entries)"))
     payload_hash = models.CharField(_("payload hash"), max_length=64)
     prev_hash = models.CharField(_("previous hash"), max_length=64)
     entry_hash = models.CharField(_("entry hash"), max_length=64)
@@ -26,7 +30,11 @@ class AuditEntry(models.Model):
         verbose_name_plural = _("audit entries")
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.seq} {self.action} {self.object_type} {self.object_id}"
+
     def chain_fields(self) -> dict[str, object]:
+        """The fields the entry hash covers (the payload through payload_hash)."""
         return {
             "seq": self.seq,
             "at": self.at.isoformat().replace("+00:00", "Z"),
@@ -49,3 +57,6 @@ class ChainHead(models.Model):
 
     class Meta:
         verbose_name = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"audit chain head at {self.seq}"

@@ -16,7 +16,7 @@ from django.db.models import Max, Q, QuerySet
 
 from kpcs import clock, crypto
 from kpcs.audit import services as audit
-from kpcs.certificates import rules
+from kpcs.certificates import rules, selectors
 from kpcs.certificates.models import (
     Cancellation,
     Certificate,
@@ -139,7 +139,9 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
         _record_trade(cert, "export", +1, [(ln.position, ln.hs_code, ln.carats_centi, ln.value_cents)
                                            for ln in cert.issued_lines])
         audit.record(actor=actor.label, action="certificate.issued", object_type="certificate", object_id=number,
-                     payload_hash=payload_hash, participant=exporting)
+                     participant=exporting,
+                     payload={"exporting_participant": exporting, "importing_participant": importing,
+                              "authority": authority_id, "state": selectors.certificate_state(cert)})
     return cert
 
 
@@ -211,7 +213,7 @@ def _mark_signer_revoked(cert: Certificate, actor: Actor, kid: str) -> None:
     cert.signer_revoked = True
     audit.record(actor=actor.label, action="certificate.signer_revoked", object_type="certificate",
                  object_id=cert.number, participant=cert.exporting_participant_id,
-                 payload={"kid": kid, "serial": cert.serial})
+                 payload={"kid": kid, "state": selectors.certificate_state(cert)})
 
 
 def _record_trade(cert: Certificate, flow: str, sign: int,
@@ -382,15 +384,17 @@ def confirm(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datet
     with transaction.atomic():
         cert = _transition(cert.number, "confirm", now)
         _record_trade(cert, "import", +1, quarter=quarter_label(received_on))
-        ImportConfirmation.objects.create(
+        confirmation = ImportConfirmation.objects.create(
             certificate=cert, received_on=received_on, received_quarter=quarter_label(received_on), parcels=parcels,
             carats_centi=rules.to_centi(carats),
             seals_intact=seals_intact, differences=differences, authority_id=authority_id,
             confirmed_by=actor.label, confirmed_at=now)
         audit.record(actor=actor.label, action="certificate.confirmed", object_type="certificate",
                      object_id=cert.number, participant=cert.importing_participant_id,
-                     payload={"received_on": received_on.isoformat(), "parcels": parcels, "carats": str(carats),
-                              "seals_intact": seals_intact, "differences": differences})
+                     payload={"received_on": received_on.isoformat(), "seals_intact": seals_intact,
+                              "authority": authority_id, "with_differences": bool(differences),
+                              "record_hash": audit.record_hash(selectors.confirmation_record(confirmation)),
+                              "state": selectors.certificate_state(cert)})
     return cert
 
 
@@ -434,11 +438,14 @@ def reject(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
                                    code="invalid_discrepancy", rule="IMP-08")
     with transaction.atomic():
         cert = _transition(cert.number, "reject", now)
-        Discrepancy.objects.create(certificate=cert, kind=kind, declared=declared, found=found, reason=reason,
-                                   authority_id=authority_id, recorded_by=actor.label, recorded_at=now)
+        discrepancy = Discrepancy.objects.create(certificate=cert, kind=kind, declared=declared, found=found,
+                                                 reason=reason, authority_id=authority_id, recorded_by=actor.label,
+                                                 recorded_at=now)
         audit.record(actor=actor.label, action="certificate.rejected", object_type="certificate",
                      object_id=cert.number, participant=cert.importing_participant_id,
-                     payload={"kind": kind, "declared": declared, "found": found, "reason": reason})
+                     payload={"kind": kind, "authority": authority_id,
+                              "record_hash": audit.record_hash(selectors.discrepancy_record(discrepancy)),
+                              "state": selectors.certificate_state(cert)})
     return cert
 
 
@@ -457,9 +464,12 @@ def cancel(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
     with transaction.atomic():
         cert = _transition(cert.number, "cancel", now)
         _record_trade(cert, "export", -1)  # a cancelled certificate never left the country
-        Cancellation.objects.create(certificate=cert, reason=reason, cancelled_by=actor.label, cancelled_at=now)
+        cancellation = Cancellation.objects.create(certificate=cert, reason=reason, cancelled_by=actor.label,
+                                                   cancelled_at=now)
         audit.record(actor=actor.label, action="certificate.cancelled", object_type="certificate",
-                     object_id=cert.number, participant=cert.exporting_participant_id, payload={"reason": reason})
+                     object_id=cert.number, participant=cert.exporting_participant_id,
+                     payload={"record_hash": audit.record_hash(selectors.cancellation_record(cancellation)),
+                              "state": selectors.certificate_state(cert)})
     return cert
 
 
@@ -474,9 +484,11 @@ def expire_due(today: dt.date | None = None, *, actor: Actor) -> list[str]:
             won = Certificate.objects.filter(number=number, status="issued").update(status="expired",
                                                                                     status_changed_at=now)
             if won:
-                _record_trade(Certificate.objects.get(number=number), "export", -1)  # never used: never exported
+                cert = Certificate.objects.get(number=number)
+                _record_trade(cert, "export", -1)  # never used: never exported
                 audit.record(actor=actor.label, action="certificate.expired", object_type="certificate",
-                             object_id=number, participant=number[:2], payload={"as_of": today.isoformat()})
+                             object_id=number, participant=number[:2],
+                             payload={"as_of": today.isoformat(), "state": selectors.certificate_state(cert)})
                 done.append(number)
     return done
 

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from kpcs.cli.common import out, setup
+from kpcs.cli.common import local_actor, out, setup
 
 commands = typer.Typer()  # top-level commands, added to the main app by register()
 
@@ -22,9 +22,12 @@ def init() -> None:
     setup(require_current_schema=False)
     from django.core.management import call_command
 
+    from kpcs.audit import services as audit
     from kpcs.registry import services as registry
 
     call_command("migrate", interactive=False, verbosity=0)
+    if audit.ensure_baseline(local_actor().label):  # a log begun before entries kept their payloads
+        out.print("audit log: recorded the baseline the state replay starts from")
     created = registry.seed_reference_data()
     registry.ensure_node_key()
     from django.conf import settings

@@ -7,6 +7,7 @@ instead of duplicating it; its workflow is open → clarification_requested → 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -126,7 +127,7 @@ def scan(actor: Actor, *, period: str | None = None, participant: str | None = N
     found = [f for f in analyse(as_of=as_of, thresholds=thresholds) if _in_scope(f, period, participant)]
     existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint for x in found])}
     kept: list[Finding] = []
-    created = 0
+    created = revised = 0
     for f in found:
         row = existing.get(f.fingerprint)
         if row is None:
@@ -135,15 +136,36 @@ def scan(actor: Actor, *, period: str | None = None, participant: str | None = N
                                          evidence=_jsonable(f.evidence), first_seen=now, last_seen=now)
             FindingEvent.objects.create(finding=row, from_status="", to_status="open", by=actor.label, at=now,
                                         note="found by the analysis")
+            audit.record(actor=actor.label, action="finding.found", object_type="finding", object_id=str(row.pk),
+                         participant=row.participant,
+                         payload={"rule": row.rule, "period": row.period, "subject": row.subject,
+                                  "severity": row.severity, "status": row.status, "record_hash": _finding_hash(row)})
             created += 1
         else:
+            before = (row.severity, _finding_hash(row))
             row.severity, row.summary, row.evidence, row.last_seen = (f.severity, f.summary, _jsonable(f.evidence),
                                                                       now)
             row.save(update_fields=["severity", "summary", "evidence", "last_seen"])
+            if (row.severity, _finding_hash(row)) != before:  # what it says changed, not only when it was seen
+                audit.record(actor=actor.label, action="finding.revised", object_type="finding",
+                             object_id=str(row.pk), participant=row.participant,
+                             payload={"severity": {"from": before[0], "to": row.severity},
+                                      "record_hash": {"from": before[1], "to": _finding_hash(row)}})
+                revised += 1
         kept.append(row)
     audit.record(actor=actor.label, action="monitoring.scanned", object_type="analysis", object_id=now.isoformat(),
-                 payload={"period": period, "participant": participant, "findings": len(found), "new": created})
+                 payload={"period": period, "participant": participant, "findings": len(found), "new": created,
+                          "revised": revised,
+                          "seen_hash": audit.record_hash({"last_seen": sorted(r.pk for r in kept)})})
     return kept
+
+
+def _finding_hash(row: Finding) -> str:
+    """Binds an entry to what a finding says (its summary and evidence quote statistics the audit log's
+    readers may not see)."""
+    # as stored: the JSON column's round trip, whether the row was just analysed or read back
+    evidence = json.loads(json.dumps(row.evidence))
+    return audit.record_hash({"severity": row.severity, "summary": row.summary, "evidence": evidence})
 
 
 def _jsonable(value: Any) -> Any:
@@ -228,8 +250,14 @@ def _move(actor: Actor, pk: int, action: str, note: str) -> Finding:
         row.status = new
         row.save(update_fields=["status"])
         audit.record(actor=actor.label, action=f"finding.{new}", object_type="finding", object_id=str(row.pk),
-                     participant=row.participant, payload={"from": old, "to": new, "note": note})
+                     participant=row.participant,
+                     payload={"from": old, "to": new, "note_hash": audit.record_hash({"note": note})})
     return row
+
+
+def _questionnaire_hash(q: Questionnaire) -> str:
+    return audit.record_hash({"questions": q.questions, "due_on": q.due_on.isoformat(), "answers": q.answers,
+                              "answered_by": q.answered_by})
 
 
 def request_clarification(actor: Actor, pk: int, questions: Iterable[str], due_on: dt.date | None = None) -> Finding:
@@ -243,9 +271,13 @@ def request_clarification(actor: Actor, pk: int, questions: Iterable[str], due_o
     due_on = due_on or clock.today() + dt.timedelta(days=30)
     with transaction.atomic():
         row = _move(actor, finding.pk, "request_clarification", f"{len(qs)} question(s), due {due_on}")
-        Questionnaire.objects.update_or_create(finding=row, defaults={
+        q, _ = Questionnaire.objects.update_or_create(finding=row, defaults={
             "questions": qs, "sent_at": clock.now(), "due_on": due_on, "answers": None, "answered_at": None,
             "answered_by": ""})
+        audit.record(actor=actor.label, action="questionnaire.sent", object_type="questionnaire",
+                     object_id=str(row.pk), participant=row.participant,
+                     payload={"questions": len(qs), "due_on": due_on.isoformat(),
+                              "record_hash": _questionnaire_hash(q)})
     return row
 
 
@@ -264,6 +296,9 @@ def answer(actor: Actor, pk: int, answers: list[str]) -> Finding:
         row = _move(actor, finding.pk, "answer", "questionnaire answered")
         q.answers, q.answered_at, q.answered_by = cleaned, clock.now(), actor.label
         q.save(update_fields=["answers", "answered_at", "answered_by"])
+        audit.record(actor=actor.label, action="questionnaire.answered", object_type="questionnaire",
+                     object_id=str(row.pk), participant=row.participant,
+                     payload={"answers": len(cleaned), "record_hash": _questionnaire_hash(q)})
     return row
 
 

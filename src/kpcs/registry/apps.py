@@ -10,7 +10,8 @@ class RegistryConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_delete, post_save
 
-        from kpcs.registry import models, services
+        from kpcs.audit import replay
+        from kpcs.registry import models, selectors, services
 
         # Any change to these tables, through services or the admin, invalidates every process's snapshot
         # (participants, statuses, authorities, keys) and its cache of people's roles.
@@ -19,3 +20,10 @@ class RegistryConfig(AppConfig):
             post_save.connect(services.bump_registry_version, sender=model, dispatch_uid=f"bump-{model.__name__}")
             post_delete.connect(services.bump_registry_version, sender=model,
                                 dispatch_uid=f"bump-del-{model.__name__}")
+
+        # The audit log replays these types' states against the rows (`kpcs audit verify`).
+        replay.register("signing_key", selectors.signing_key_states, selectors.signing_key_state_of)
+        replay.register("participant_status", selectors.participant_status_states,
+                        selectors.participant_status_state_of)
+        replay.register("api_token", selectors.api_token_states, selectors.api_token_state_of)
+        replay.register("user", selectors.user_states, selectors.user_state_of)

@@ -25,7 +25,7 @@ from django.db.models import Q, QuerySet
 from kpcs import clock, config, crypto
 from kpcs.audit import services as audit
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from kpcs.registry import rules
+from kpcs.registry import rules, selectors
 from kpcs.registry.models import (
     ApiToken,
     Authority,
@@ -59,34 +59,43 @@ def authority_id_for(code: str, member_state: str = "", city: str = "") -> str:
 def seed_reference_data() -> dict[str, int]:
     """Load participants, status history and authorities from the packaged reference data. Idempotent."""
     created = {"participants": 0, "statuses": 0, "authorities": 0, "observers": 0}
+    names: dict[str, list[str]] = {"participants": [], "authorities": [], "observers": []}  # for the entry
     for row in _csv("participants.csv"):
         _, new = Participant.objects.get_or_create(code=row["code"],
                                                    defaults={"name": row["name"], "kind": row["kind"]})
         created["participants"] += new
+        names["participants"] += [row["code"]] if new else []
     for row in _csv("status-history.csv"):
-        _, new = ParticipantStatus.objects.get_or_create(
+        status, new = ParticipantStatus.objects.get_or_create(
             participant_id=row["participant"], status=row["status"], valid_from=dt.date.fromisoformat(row["from"]),
             defaults={"scope": row["scope"], "cause": row["note"],
                       "valid_to": dt.date.fromisoformat(row["to"]) if row["to"] else None})
         created["statuses"] += new
+        if new:
+            audit.record(actor=SYSTEM.label, action="participant_status.created", object_type="participant_status",
+                         object_id=str(status.pk), participant=status.participant_id,
+                         payload={"state": selectors.participant_status_state(status)})
     all_roles = list(rules.AUTHORITY_ROLES)
     for p in Participant.objects.exclude(code="EU"):
-        _, new = Authority.objects.get_or_create(
+        authority, new = Authority.objects.get_or_create(
             id=authority_id_for(p.code), defaults={"participant": p, "roles": all_roles,
                                                    "name": f"{p.name} Kimberley Process Authority"})
         created["authorities"] += new
+        names["authorities"] += [authority.id] if new else []
     for row in _csv("eu-authorities.csv"):
-        _, new = Authority.objects.get_or_create(
+        authority, new = Authority.objects.get_or_create(
             id=authority_id_for("EU", row["member_state"], row["city"]),
             defaults={"participant_id": "EU", "name": row["authority"], "city": row["city"],
                       "member_state": row["member_state"], "roles": all_roles})
         created["authorities"] += new
+        names["authorities"] += [authority.id] if new else []
     for row in _csv("observers.csv"):
         _, new = Observer.objects.get_or_create(name=row["name"], defaults={"constituency": row["constituency"]})
         created["observers"] += new
+        names["observers"] += [row["name"]] if new else []
     if any(created.values()):
         audit.record(actor=SYSTEM.label, action="registry.seeded", object_type="registry", object_id="reference",
-                     payload=created)
+                     payload={**created, "created": names})
     return created
 
 
@@ -360,14 +369,17 @@ def create_user(email: str, password: str | None, role: str, participant: str | 
             raise ValidationFailed("a password is required for a new user", code="password_required")
         user = User.objects.create_user(username=email, email=email, password=password)
         audit.record(actor=actor.label, action="user.created", object_type="user", object_id=email,
-                     payload={"email": email})
+                     payload={"email": email, "state": selectors.user_state(user)})
     elif password:
         user.set_password(password)
         user.save(update_fields=["password"])
+        audit.record(actor=actor.label, action="user.password_set", object_type="user", object_id=email,
+                     payload={"state": selectors.user_state(user)})
     membership, _ = Membership.objects.get_or_create(user=user, role=role, participant_id=participant,
                                                      authority_id=authority)
     audit.record(actor=actor.label, action="membership.granted", object_type="user", object_id=email,
-                 payload={"role": role, "participant": participant, "authority": authority},
+                 payload={"role": role, "participant": participant, "authority": authority,
+                          "state": selectors.user_state(user)},
                  participant=participant or "")
     return membership
 
@@ -388,7 +400,7 @@ def create_token(email: str, name: str = "", *, actor: Actor) -> str:
     t = ApiToken.objects.create(user=user, name=name, token_hash=_token_hash(token), prefix=token[:12],
                                 created_at=now, expires_at=now + dt.timedelta(days=90))
     audit.record(actor=actor.label, action="token.created", object_type="api_token", object_id=str(t.pk),
-                 payload={"user": email, "prefix": t.prefix})
+                 payload={"user": email, "prefix": t.prefix, "state": selectors.api_token_state(t)})
     return token
 
 
@@ -471,13 +483,6 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
-def key_audit_state(record: SigningKey) -> dict[str, Any]:
-    """What the audit log keeps of a key: enough to tell a key changed behind the log's back."""
-    return {"authority": record.authority_id, "purpose": record.purpose, "x": record.public_jwk.get("x"),
-            "valid_from": _iso(record.valid_from), "valid_until": _iso(record.valid_until),
-            "revoked_at": _iso(record.revoked_at), "last_serial": record.last_serial}
-
-
 def _in_use(record: SigningKey) -> bool:
     """A key signs only until it is retired or revoked; after that its `last_serial` bounds what it signed
     (its dates are judged separately, at the signing time)."""
@@ -486,7 +491,7 @@ def _in_use(record: SigningKey) -> bool:
 
 def _audit_key(actor: Actor, action: str, record: SigningKey, **extra: Any) -> None:
     audit.record(actor=actor.label, action=action, object_type="signing_key", object_id=record.kid,
-                 payload={**extra, "state": key_audit_state(record)},
+                 payload={**extra, "state": selectors.signing_key_state(record)},
                  participant=record.authority.participant_id if record.authority else "")
 
 

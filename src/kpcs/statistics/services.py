@@ -280,10 +280,20 @@ def import_rows(rows: list[rules.Row], *, actor: Actor, source: str, filename: s
                 cursor.executemany(sql, values[i:i + 10000])
                 if progress:
                     progress("writing", min(i + 10000, len(values)))
+        # The entry binds the figures without quoting them: the file's SHA-256, or for rows that came without a
+        # file (a submission, generated data) the SHA-256 of the same rows written in the exchange format. The
+        # figures it revises are the previous revision of each key; `revised` counts them (now not current).
         audit.record(actor=actor.label, action="statistics.imported", object_type="statistics_batch",
-                     object_id=str(batch.pk), payload={"source": source, "file": filename, "sha256": sha256,
-                                                       "rows": len(rows), "revised": len(superseded)})
+                     object_id=str(batch.pk),
+                     payload={"source": source, "file": filename, "sha256": sha256, "rows": len(rows),
+                              "revised": len(superseded), "rows_sha256": sha256 or _rows_sha256(rows)})
     return ImportResult(batch.pk, len(rows), len(superseded), sha256)
+
+
+def _rows_sha256(rows: list[rules.Row]) -> str:
+    buffer = io.StringIO()
+    write_csv(rows, buffer)
+    return hashlib.sha256(buffer.getvalue().encode()).hexdigest()
 
 
 def import_csv(data: bytes, *, actor: Actor, filename: str = "", progress: Progress | None = None) -> ImportResult:
@@ -353,6 +363,13 @@ def submit_production(actor: Actor, *, participant: str, period: str, carats: st
         fig.industrial_carats_centi = _centi(values["industrial_carats"])
         fig.artisanal_carats_centi = _centi(values["artisanal_carats"])
         fig.save(update_fields=["industrial_carats_centi", "artisanal_carats_centi"])
+        audit.record(actor=actor.label, action="production.submitted", object_type="figure", object_id=str(fig.pk),
+                     participant=participant,
+                     payload={"batch": result.batch_id, "period": p.label, "revision": fig.revision,
+                              "record_hash": audit.record_hash({
+                                  "carats_centi": fig.carats_centi, "usd_cents": fig.usd_cents,
+                                  "industrial_carats_centi": fig.industrial_carats_centi,
+                                  "artisanal_carats_centi": fig.artisanal_carats_centi})})
     return fig
 
 
@@ -415,13 +432,20 @@ def record_annual_report(actor: Actor, participant: str, year: int, received_on:
     registry.require(actor, "statistics.submit", participant)
     received_on = received_on or clock.today()
     with transaction.atomic():
+        # Recording it again overwrites the row: the entry keeps what it said before and after.
+        previous = AnnualReport.objects.select_for_update().filter(participant=participant, year=year).first()
+        before = _annual_report_state(previous) if previous else None
         report, created = AnnualReport.objects.update_or_create(
             participant=participant, year=year,
             defaults={"received_on": received_on, "recorded_by": actor.label, "note": note})
         audit.record(actor=actor.label, action="annual_report.recorded", object_type="annual_report",
                      object_id=f"{participant} {year}", participant=participant,
-                     payload={"received_on": received_on.isoformat(), "note": note})
+                     payload={"before": before, "after": _annual_report_state(report)})
     return report
+
+
+def _annual_report_state(report: AnnualReport) -> dict[str, Any]:
+    return {"received_on": report.received_on.isoformat(), "recorded_by": report.recorded_by, "note": report.note}
 
 
 def annual_reports() -> dict[tuple[str, int], dt.date]:
