@@ -43,7 +43,9 @@ class SessionActorAuth(SessionAuth):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Actor | None:
         user = super().authenticate(request, key)
-        return registry.actor_for_user(user, "session") if user is not None else None
+        if user is None or not user.is_active:  # deactivation ends sessions too; this holds if one survived
+            return None
+        return registry.actor_for_user(user, "session")
 
 
 AUTH = [BearerAuth(), SessionActorAuth()]
