@@ -14,38 +14,16 @@ from django.core import mail
 from django.test import Client
 
 from kpcs import clock
-from kpcs.audit import rules as audit_rules
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.registry import rules
 from kpcs.registry.models import ApiToken
 from tests.conftest import PASSWORD, Api
+from tests.registry.conftest import of
 
 pytestmark = pytest.mark.django_db
 
 USER_STATE = {"is_active", "is_staff", "is_superuser", "roles"}
 TOKEN_STATE = {"user", "prefix", "token_hash", "expires_at", "revoked_at"}
-
-
-@pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every audit entry written during the test, with the payload its hash was made from."""
-    from kpcs.audit import services as audit
-
-    entries: list[dict[str, Any]] = []
-    real = audit.record
-
-    def spy(**kwargs: Any) -> Any:
-        entry = real(**kwargs)
-        assert entry.payload_hash == audit_rules.payload_hash(kwargs.get("payload"))
-        entries.append(kwargs)
-        return entry
-
-    monkeypatch.setattr(audit, "record", spy)
-    return entries
-
-
-def of(entries: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    return [e for e in entries if e["action"] == action]
 
 
 @pytest.fixture

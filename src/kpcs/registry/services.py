@@ -527,6 +527,9 @@ def deactivate_user(email: str, *, actor: Actor, reason: str = "") -> dict[str, 
     """
     require(actor, "people.manage")
     user = _person(email, lock=True)
+    if actor.user_id == user.pk:
+        raise Conflict("an account does not deactivate itself: ask another admin or the node operator",
+                       code="own_account")
     if not user.is_active:
         raise Conflict(f"{email} is already deactivated", code="already_deactivated")
     now = clock.now()
@@ -662,7 +665,23 @@ def reset_password(user_id: int, token: str, password: str) -> Person:
         raise ValidationFailed(" ".join(exc.messages), code="weak_password") from None
     user.set_password(password)
     user.save(update_fields=["password"])
-    _audit_user(f"{user.get_username()} (reset link)", "user.password_changed", user)
+    _audit_user(f"{user.get_username()} (reset link)", "user.password_changed", user, via="reset link")
+    return user
+
+
+@transaction.atomic
+def change_own_password(user_id: int, current: str, password: str) -> Person:
+    """A signed-in person replaces their own password, knowing the current one."""
+    user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+    if user is None or not user.check_password(current):
+        raise PermissionDenied("your current password did not match", code="wrong_password")
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), code="weak_password") from None
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    _audit_user(user.get_username(), "user.password_changed", user, via="own password")
     return user
 
 
