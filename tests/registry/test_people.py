@@ -312,3 +312,35 @@ def test_the_secretariat_sends_a_link_it_never_sees(kp: Any, officer: Any, secre
     with pytest.raises(PermissionDenied):
         kp.send_password_reset("secretariat@people.kpcs", base_url="http://testserver", actor=officer)
     assert _set_password(Client(), link, "chosen-by-the-officer").status_code == 302
+
+
+# --- over the API: a person's own tokens -------------------------------------------------------------
+
+def test_a_person_lists_and_revokes_their_own_tokens_over_the_api(kp: Any, officer: Any,
+                                                                  make_user: Callable[..., Any]) -> None:
+    make_user("other@people.kpcs", "importing_officer", "ZA")
+    current = kp.create_token("officer@people.kpcs", "laptop", actor=kp.SYSTEM)
+    spare = kp.create_token("officer@people.kpcs", "ci", days=30, actor=kp.SYSTEM)
+    theirs = kp.create_token("other@people.kpcs", actor=kp.SYSTEM)
+    api = Api(current)
+    listed = api.get("/me/tokens").json()
+    assert listed["count"] == 2 and [t["name"] for t in listed["items"]] == ["ci", "laptop"]
+    assert set(listed["items"][0]) == {"prefix", "name", "created_at", "last_used_at", "expires_at", "revoked_at",
+                                       "status"}
+    assert current not in str(listed) and spare not in str(listed)
+
+    refused = api.post(f"/me/tokens/{theirs[:12]}/revocation", {})
+    assert refused.status_code == 404 and me(theirs) == 200
+    short = api.post("/me/tokens/kpcs_/revocation", {})
+    assert short.status_code == 422 and short.json()["error"]["code"] == "prefix_too_short"
+    done = api.post(f"/me/tokens/{spare[:12]}/revocation", {})
+    assert done.status_code == 200 and done.json()["status"] == "revoked"
+    assert me(spare) == 401 and me(current) == 200
+    again = api.post(f"/me/tokens/{spare[:12]}/revocation", {})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_revoked"
+    for i, t in enumerate((current, kp.create_token("officer@people.kpcs", actor=kp.SYSTEM))):
+        ApiToken.objects.filter(prefix=t[:12]).update(prefix=f"kpcs_Same{i}xx")
+    ambiguous = api.post("/me/tokens/kpcs_Same/revocation", {})
+    assert ambiguous.status_code == 422 and ambiguous.json()["error"]["details"] == {"count": 2}
+    assert api.post(f"/me/tokens/{current}/revocation", {}).status_code == 200  # a token may end itself
+    assert me(current) == 401

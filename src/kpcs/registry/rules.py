@@ -200,7 +200,7 @@ def token_status(expires_at: dt.datetime, revoked_at: dt.datetime | None, now: d
 def token_prefix_query(value: str) -> str:
     """What a person types to name a token: its prefix as listed (maybe with the ellipsis), or the whole token."""
     text = value.strip().removesuffix("…").removesuffix("...").strip()
-    if len(text) < TOKEN_MIN_MATCH:
+    if len(text) < TOKEN_MIN_MATCH or not text.isprintable():
         raise ValidationFailed(f"name a token by at least its first {TOKEN_MIN_MATCH} characters "
                                f"(as `kpcs token list` shows them), not {value!r}", code="prefix_too_short")
     return text

@@ -456,6 +456,11 @@ def list_tokens(email: str, *, actor: Actor) -> list[ApiToken]:
     return list(ApiToken.objects.select_related("user").filter(user=user).order_by("-created_at", "-pk"))
 
 
+def own_tokens(actor: Actor) -> QuerySet[ApiToken]:
+    """The caller's own tokens, newest first; none for an actor without an account."""
+    return ApiToken.objects.select_related("user").filter(user_id=actor.user_id or 0).order_by("-created_at", "-pk")
+
+
 def _revoke(token: ApiToken, now: dt.datetime, actor: Actor, reason: str) -> None:
     token.revoked_at = now
     token.save(update_fields=["revoked_at"])
