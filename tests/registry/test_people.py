@@ -344,3 +344,26 @@ def test_a_person_lists_and_revokes_their_own_tokens_over_the_api(kp: Any, offic
     assert ambiguous.status_code == 422 and ambiguous.json()["error"]["details"] == {"count": 2}
     assert api.post(f"/me/tokens/{current}/revocation", {}).status_code == 200  # a token may end itself
     assert me(current) == 401
+
+
+# --- mail ----------------------------------------------------------------------------------------
+
+def test_links_last_a_day_and_mail_waits_in_a_private_outbox_without_smtp(settings: Any) -> None:
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    assert settings.PASSWORD_RESET_TIMEOUT <= 24 * 3600
+    assert stat.S_IMODE(os.stat(settings.EMAIL_FILE_PATH).st_mode) == 0o700
+    probe = ("import kpcs.settings as s; print(s.EMAIL_BACKEND.rsplit('.', 2)[-2], s.EMAIL_HOST, s.EMAIL_PORT, "
+             "s.EMAIL_USE_TLS, s.EMAIL_USE_SSL, s.EMAIL_HOST_USER, s.EMAIL_HOST_PASSWORD)")
+    env = {**os.environ, "KPCS_SMTP_URL": "smtp://kp%40mail:p%2Fss@mail.example.org"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["smtp", "mail.example.org", "587", "True", "False", "kp@mail", "p/ss"]
+    env["KPCS_SMTP_URL"] = "smtps://mail.example.org"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split()[1:5] == ["mail.example.org", "465", "False", "True"]
+    env["KPCS_SMTP_URL"] = "http://mail.example.org"
+    bad = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "KPCS_SMTP_URL must look like" in bad.stderr

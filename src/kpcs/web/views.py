@@ -31,7 +31,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     return render(request, "web/verify.html", {"number": number, "result": result, "error": error})
 
 
-class PasswordResetView(auth_views.PasswordResetConfirmView):
+class SetPasswordView(auth_views.PasswordResetConfirmView):
     """The person opens their one-time link and sets their own password, through the audited service.
 
     Django's view checks the link and moves its token out of the URL (no Referer leak); the service checks it
