@@ -22,9 +22,9 @@ from kpcs.certificates.models import Certificate
 from kpcs.monitoring import services as monitoring
 from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire
 from kpcs.registry import rules
-from kpcs.registry.models import Operator
+from kpcs.registry.models import ApiToken, Operator
 from kpcs.statistics.models import AnnualReport, Figure
-from tests.conftest import Api, certificate_request, code_of, path_of
+from tests.conftest import PASSWORD, Api, certificate_request, code_of, path_of
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +90,13 @@ MATRIX: tuple[Row, ...] = (
         "200   200    200    200    200    200      200    200     200   200"),
     row("GET", "/me", AUTHENTICATED, None,
         "401   200    200    200    200    200      200    200     200   200"),
+    # the caller's own tokens: own_token = a fresh token of the caller, other_token = one of somebody else
+    row("GET", "/me/tokens", AUTHENTICATED, None,
+        "401   200    200    200    200    200      200    200     200   200"),
+    row("POST", "/me/tokens/{prefix}/revocation", AUTHENTICATED, "own_token",
+        "401   200    200    200    200    200      200    200     200   200"),
+    row("POST", "/me/tokens/{prefix}/revocation", AUTHENTICATED, "other_token",
+        "401   404    404    404    404    404      404    404     404   404"),
     row("GET", "/operators", "operator.read", "bw_op",
         "401   sees   sees   blind  blind  sees     blind  sees    403   sees"),
     row("GET", "/operators", "operator.read", "za_op",
@@ -215,6 +222,7 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
            "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
 WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, AuditEntry)
+BYSTANDER = "bystander@perm.kpcs"  # holds tokens nobody else may revoke
 
 
 def openapi_operations() -> dict[tuple[str, str], dict[str, Any]]:
@@ -297,6 +305,8 @@ class World:
         }
         self.wgs = kp.Actor("wgs-fixture", grants=(kp.Grant("wgs_analyst", None, None),))
         kp.trust_list()  # published once here; reading it later changes nothing
+        self.kp = kp
+        kp.create_user(BYSTANDER, PASSWORD, "kp_analyst", actor=kp.SYSTEM)
         self.shared: dict[str, str] = {}
         self.seq = 0
 
@@ -337,7 +347,15 @@ class World:
             self.shared[target] = self.finding(target)
         return self.shared[target]
 
-    def path_for(self, r: Row, fresh: bool) -> str:
+    def token_prefix(self, target: str, role: str) -> str:
+        """A fresh token (the caller's own, or a bystander's), so that revoking it leaves the caller's own."""
+        spec = ROLES[role]
+        email = spec[0] if spec and target == "own_token" else BYSTANDER
+        return str(self.kp.create_token(email, actor=self.kp.SYSTEM))[:12]
+
+    def path_for(self, r: Row, fresh: bool, role: str = "anon") -> str:
+        if r.target in ("own_token", "other_token"):
+            return r.path.replace("{prefix}", self.token_prefix(r.target, role))
         if r.target in ("bw_eu", "za_na"):
             number = self.ensure_certificate(r.target, fresh)
             path = r.path.replace("/certificates/{number}", path_of(number))
@@ -388,6 +406,8 @@ class World:
             return {"answers": ["Artisanal production not yet recorded"]}
         if r.path.endswith(("/closure", "/escalation")):
             return {"note": "the stock records explain it"}
+        if r.path.endswith("/revocation"):
+            return {}
         raise AssertionError(f"no body for {r.id}: add it to World.body_for")
 
     def listed(self, r: Row, items: list[dict[str, Any]]) -> bool:
@@ -416,7 +436,7 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
     """Make the call as `role`; return (outcome, problem with side effects or the error body)."""
     client = world.clients[role]
     mutates = r.method == "POST" and r.path not in READ_ONLY_POSTS
-    path = world.path_for(r, fresh=mutates)
+    path = world.path_for(r, fresh=mutates, role=role)
     before = snapshot()
     if r.method == "GET":
         listing = r.path in ("/certificates", "/operators", "/findings")
@@ -446,6 +466,10 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
         expected = FINDING_STEP[action] if status == 200 else FINDINGS[r.target][1]
         if stored != expected:
             problems.append(f"finding is {stored}, expected {expected}")
+    elif mutates and r.target in ("own_token", "other_token"):
+        revoked = ApiToken.objects.get(prefix=path.split("/")[3]).revoked_at is not None
+        if revoked != (status == 200):
+            problems.append(f"token {'revoked' if revoked else 'not revoked'} after {status}")
     elif mutates and status < 300 and not changed:
         problems.append(f"{status} but nothing was stored")
     return outcome, "; ".join(problems)

@@ -48,7 +48,7 @@ class SessionActorAuth(SessionAuth):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Actor | None:
         user = super().authenticate(request, key)
-        if user is None:
+        if user is None or not user.is_active:  # deactivation ends sessions too; this holds if one survived
             return None
         ratelimit.check_caller(f"u:{user.pk}")
         return registry.actor_for_user(user, "session")

@@ -20,6 +20,7 @@ from kpcs.registry import services as registry
 from kpcs.registry.models import Authority, Operator, SigningKey
 
 PASSWORD = "kpcs-demo-password"
+DEMO_DOMAIN = "@demo.kpcs"
 DEMO_PARTICIPANTS = ["BW", "EU", "ZA", "NA", "CA", "AE", "IN", "RU", "US", "AO", "GB", "IL"]
 EU_AUTHORITY = "EU-BE-ANTWERP"
 # `kpcs demo` is the node operator at work: the system actor, named so its entries are told apart in the log.
@@ -37,17 +38,30 @@ def _ensure_keys(since: dt.datetime) -> None:
         registry.create_key(a.id, valid_from=since, actor=DEMO)
 
 
+def _grant(email: str, role: str, participant: str | None = None, authority: str | None = None) -> None:
+    """A demo account gets the published password when it is made; an existing one keeps its own."""
+    new = not get_user_model().objects.filter(username=email).exists()
+    registry.create_user(email, PASSWORD if new else None, role, participant, authority, actor=DEMO)
+
+
+def foreign_accounts() -> list[str]:
+    """Accounts this demo did not make. Their presence means a real node: no published password goes there."""
+    return list(get_user_model().objects.exclude(username__endswith=DEMO_DOMAIN)
+                .order_by("username").values_list("username", flat=True))
+
+
 def _ensure_users() -> list[tuple[str, str]]:
-    accounts = [("admin@demo.kpcs", "admin: the secretariat (registry and audit log, no commercial details)"),
+    accounts = [("admin@demo.kpcs", "admin: the secretariat (people, tokens and registry at /admin/, the audit "
+                                    "log; no commercial details; not a Django superuser)"),
                 ("analyst@demo.kpcs", "kp_analyst: reads every participant")]
-    registry.create_user("admin@demo.kpcs", PASSWORD, "admin", actor=DEMO)
-    registry.create_user("analyst@demo.kpcs", PASSWORD, "kp_analyst", actor=DEMO)
+    _grant("admin@demo.kpcs", "admin")
+    _grant("analyst@demo.kpcs", "kp_analyst")
     for code in DEMO_PARTICIPANTS:
         email = _officer_email(code)
         authority = EU_AUTHORITY if code == "EU" else None
-        registry.create_user(email, PASSWORD, "exporting_officer", code, authority, actor=DEMO)
-        registry.create_user(email, None, "importing_officer", code, authority, actor=DEMO)
-        registry.create_user(email, None, "statistics_officer", code, authority, actor=DEMO)
+        _grant(email, "exporting_officer", code, authority)
+        _grant(email, "importing_officer", code, authority)
+        _grant(email, "statistics_officer", code, authority)
         accounts.append((email, f"exporting, importing and statistics officer of {code}"))
     return accounts
 
@@ -132,7 +146,7 @@ def load(out: Console) -> None:
     _ensure_operators(DEMO)
     _ensure_certificates(now)
     findings = _ensure_statistics(now.date())
-    registry.create_user("wgs@demo.kpcs", PASSWORD, "wgs_analyst", actor=DEMO)
+    _grant("wgs@demo.kpcs", "wgs_analyst")
     accounts.append(("wgs@demo.kpcs", "wgs_analyst: Working Group on Statistics, runs the findings workflow"))
     out.print("\n[bold]Demo data loaded.[/bold] Accounts (password for all: "
               f"[bold]{PASSWORD}[/bold]):", highlight=False)

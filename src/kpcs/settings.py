@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 
@@ -17,7 +18,8 @@ DEBUG = os.environ.get("KPCS_DEBUG", "") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("KPCS_ALLOWED_HOSTS", "*").split(",") if h]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # No autodiscovery: /admin/ is kpcs.registry.admin.site, which shows only what kpcs registers there.
+    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -110,6 +112,33 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# People set their own password through a one-time link (registry.services.password_reset_link and
+# send_password_reset); a link works once and for 24 hours.
+PASSWORD_RESET_TIMEOUT = 24 * 3600
+# Where people reach this node, for links in e-mails (else the address the sender used).
+KPCS_BASE_URL = os.environ.get("KPCS_BASE_URL", "").strip().rstrip("/")
+
+# Mail: KPCS_SMTP_URL = smtp://user:password@host:587 (STARTTLS) or smtps://user:password@host:465 (TLS).
+# Without it, mail is written to $KPCS_DATA_DIR/outbox (mode 0700), which only the node operator reads.
+_smtp = urlsplit(os.environ.get("KPCS_SMTP_URL", "").strip())
+if _smtp.scheme:
+    if _smtp.scheme not in ("smtp", "smtps") or not _smtp.hostname:
+        raise ValueError("KPCS_SMTP_URL must look like smtp://user:password@host:587 or smtps://…")
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _smtp.hostname
+    EMAIL_USE_SSL = _smtp.scheme == "smtps"
+    EMAIL_USE_TLS = not EMAIL_USE_SSL
+    EMAIL_PORT = _smtp.port or (465 if EMAIL_USE_SSL else 587)
+    EMAIL_HOST_USER = unquote(_smtp.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_smtp.password or "")
+    EMAIL_TIMEOUT = 20
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = config.data_dir() / "outbox"
+    EMAIL_FILE_PATH.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(EMAIL_FILE_PATH, 0o700)
+DEFAULT_FROM_EMAIL = os.environ.get("KPCS_MAIL_FROM", "kpcs@localhost")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]

@@ -1,11 +1,11 @@
-from django.contrib import admin
 from django.urls import include, path
 
 from kpcs.api import api
+from kpcs.registry.admin import site as admin_site
 
 urlpatterns = [
     path("api/v1/", api.urls),
-    path("admin/", admin.site.urls),
+    path("admin/", admin_site.urls),  # the secretariat's site: the admin role, not is_staff (registry/admin.py)
     path("", include("kpcs.web.urls")),
 ]
 

@@ -111,12 +111,18 @@ def test_an_annual_report_overwritten_keeps_before_and_after(make_user: Any) -> 
 def test_a_password_reset_is_recorded_without_the_password(kp: Any, make_user: Any) -> None:
     make_user("alice@test.kpcs", "kp_analyst")
     User = get_user_model()
-    old = User.objects.get(username="alice@test.kpcs").password
-    kp.create_user("alice@test.kpcs", "another-long-password", "kp_analyst", actor=kp.SYSTEM)
+    alice = User.objects.get(username="alice@test.kpcs")
+    old = alice.password
+    link = kp.password_reset_link("alice@test.kpcs", base_url="https://node.example", actor=kp.SYSTEM)
+    token = link.rstrip("/").rsplit("/", 1)[-1]
+    kp.reset_password(alice.pk, token, "another-long-password")
     assert User.objects.get(username="alice@test.kpcs").password != old
-    [reset] = entries("user.password_set", object_id="alice@test.kpcs")
-    assert reset == {"state": {"is_active": True, "is_staff": False, "is_superuser": False,
-                               "roles": ["kp_analyst//"]}}
+    [changed] = entries("user.password_changed", object_id="alice@test.kpcs")
+    assert changed["state"] == {"is_active": True, "is_staff": False, "is_superuser": False,
+                                "roles": ["kp_analyst//"]}
+    text = json.dumps(entries("user.password_reset_requested", object_id="alice@test.kpcs") + [changed])
+    for secret in ("another-long-password", token, old):
+        assert secret not in text
     assert audit.verify().valid
 
 

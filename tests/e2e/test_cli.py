@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -33,6 +34,7 @@ class Node:
     database: Path
     first_init: Any
     second_init: Any
+    demo: Any
 
     def run(self, *args: str, input: str | None = None, timeout: float = 60) -> Any:
         return kpcs(self.env, *args, input=input, timeout=timeout)
@@ -75,8 +77,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Node:
     first = kpcs(env, "init", timeout=120)
     second = kpcs(env, "init", timeout=120)
     # Operators (licences) have no CLI of their own yet; the demo registers <CODE>-EXP-0001 for us.
-    kpcs(env, "demo", timeout=180, check=True)
-    return Node(root, env, database, first, second)
+    demo = kpcs(env, "demo", timeout=180, check=True)
+    return Node(root, env, database, first, second, demo)
 
 
 def write_json(path: Path, data: Any) -> Path:
@@ -179,6 +181,132 @@ def test_keys_create_rotate_revoke_list(node: Node) -> None:
     statuses = dict(KEY_LINE.findall(listed))
     assert statuses[newest] == "revoked"
     assert statuses[new_kid] == "retired"  # the refused revocation changed nothing
+
+
+TOKEN_ROW = re.compile(r"(kpcs_\S+)\s+(\S+)\s+(\S+ \S+)\s+(-|\S+ \S+)\s+(\S+ \S+)\s+(active|expired|revoked)")
+
+
+def _token_rows(node: Node, email: str) -> dict[str, dict[str, str]]:
+    """`kpcs token list` rows by prefix (names without spaces): name, created, last_used, expires, status."""
+    listed = node.ok("token", "list", email).stdout
+    rows = {}
+    for line in listed.splitlines():
+        found = TOKEN_ROW.search(line)
+        if found:
+            prefix, *values = found.groups()
+            rows[prefix] = dict(zip(("name", "created", "last_used", "expires", "status"), values, strict=True))
+    return rows
+
+
+def _audit(node: Node, action: str, object_id: str | None = None) -> list[tuple[str, str]]:
+    with sqlite3.connect(node.database) as db:
+        rows = db.execute("SELECT actor, object_id FROM audit_auditentry WHERE action = ? ORDER BY seq",
+                          (action,)).fetchall()
+    return [(a, o) for a, o in rows if object_id is None or o == object_id]
+
+
+def test_tokens_expire_list_and_revoke(node: Node) -> None:
+    email = "machine@cli.kpcs"
+    node.ok("user", "create", email, "--role", "importing_officer", "--participant", "EU", input=PASSWORD + "\n")
+    ci = node.ok("token", "create", email, "--name", "ci", "--days", "30").stdout.strip()
+    backup = node.ok("token", "create", email, "--name", "backup").stdout.strip()
+    rows = _token_rows(node, email)
+    assert set(rows) == {ci[:12], backup[:12]}
+    assert rows[ci[:12]]["name"] == "ci" and rows[ci[:12]]["status"] == "active"
+    assert rows[ci[:12]]["last_used"] == "-"
+    assert ci not in node.ok("token", "list", email).stdout  # never the token itself
+    for token, days in ((ci, 30), (backup, 90)):
+        created, expires = (dt.datetime.fromisoformat(rows[token[:12]][k]) for k in ("created", "expires"))
+        assert expires - created == dt.timedelta(days=days)
+
+    too_long, never, too_short, unknown, nobody = node.refusals(
+        ("token", "create", email, "--days", "366"), ("token", "create", email, "--days", "0"),
+        ("token", "revoke", "kpcs_"), ("token", "revoke", "kpcs_nothing"), ("token", "list", "nobody@cli.kpcs"))
+    assert "1 to 365 days" in too_long and "1 to 365 days" in never
+    assert "at least its first 8 characters" in too_short
+    assert "no token starts with" in unknown and "no user" in nobody
+
+    revoked = node.ok("token", "revoke", ci[:12] + "…", "--reason", "pipeline retired").stdout
+    assert f"revoked token {ci[:12]} (ci) of {email}" in words(revoked)
+    rows = _token_rows(node, email)
+    assert rows[ci[:12]]["status"] == "revoked" and rows[backup[:12]]["status"] == "active"
+    assert "already revoked" in node.refused("token", "revoke", ci[:12])
+    with sqlite3.connect(node.database) as db:
+        token_id, revoked_at = db.execute("SELECT id, revoked_at FROM registry_apitoken WHERE prefix = ?",
+                                          (ci[:12],)).fetchone()
+    assert revoked_at is not None
+    (actor, _), = _audit(node, "token.revoked", str(token_id))
+    assert actor.startswith("cli:")
+
+    # Two tokens named by the same characters: refused, with the count, and neither is revoked.
+    third = node.ok("token", "create", email, "--name", "third").stdout.strip()
+    with sqlite3.connect(node.database) as db:
+        db.execute("UPDATE registry_apitoken SET prefix = 'kpcs_DUP' || id WHERE prefix IN (?, ?)",
+                   (backup[:12], third[:12]))
+    assert "2 tokens start with 'kpcs_DUP'" in node.refused("token", "revoke", "kpcs_DUP")
+    assert [r["status"] for p, r in _token_rows(node, email).items() if p.startswith("kpcs_DUP")] == ["active"] * 2
+    with sqlite3.connect(node.database) as db:  # put back what was changed behind the log's back
+        for token in (backup, third):
+            db.execute("UPDATE registry_apitoken SET prefix = ? WHERE token_hash = ?",
+                       (token[:12], hashlib.sha256(token.encode()).hexdigest()))
+    assert node.ok("audit", "verify").returncode == 0
+
+
+def test_deactivate_and_reactivate_a_person(node: Node) -> None:
+    email = "leaver@cli.kpcs"
+    node.ok("user", "create", email, "--role", "statistics_officer", "--participant", "NA", input=PASSWORD + "\n")
+    for name in ("a", "b"):
+        node.ok("token", "create", email, "--name", name)
+    done = node.ok("user", "deactivate", email, "--reason", "left the authority").stdout
+    assert f"{email} deactivated: 0 session(s) ended, 2 token(s) revoked" in words(done)
+    assert {r["status"] for r in _token_rows(node, email).values()} == {"revoked"}
+    (actor, _), = _audit(node, "user.deactivated", email)
+    assert actor.startswith("cli:") and len(_audit(node, "token.revoked")) >= 2
+    with sqlite3.connect(node.database) as db:
+        assert db.execute("SELECT is_active FROM auth_user WHERE username = ?", (email,)).fetchone() == (0,)
+
+    again, no_token, no_link, nobody = node.refusals(
+        ("user", "deactivate", email), ("token", "create", email), ("user", "reset-password", email),
+        ("user", "deactivate", "nobody@cli.kpcs"))
+    assert "already deactivated" in again and "deactivated" in no_token and "deactivated" in no_link
+    assert "no user" in nobody
+
+    assert "earlier API tokens stay revoked" in words(node.ok("user", "reactivate", email).stdout)
+    assert {r["status"] for r in _token_rows(node, email).values()} == {"revoked"}
+    assert "is active" in node.refused("user", "reactivate", email)
+    assert len(_audit(node, "user.reactivated", email)) == 1
+    assert node.ok("audit", "verify").returncode == 0
+
+
+def test_reset_password_prints_a_one_time_link_and_create_keeps_passwords(node: Node) -> None:
+    email = "forgetful@cli.kpcs"
+    node.ok("user", "create", email, "--role", "kp_analyst", input=PASSWORD + "\n")
+    with sqlite3.connect(node.database) as db:
+        (before,) = db.execute("SELECT password FROM auth_user WHERE username = ?", (email,)).fetchone()
+    # Adding a role to an existing account reads no password and changes none.
+    node.ok("user", "create", email, "--role", "admin", input="another-long-password\n")
+    with sqlite3.connect(node.database) as db:
+        (after,) = db.execute("SELECT password FROM auth_user WHERE username = ?", (email,)).fetchone()
+    assert after == before
+
+    proc = node.ok("user", "reset-password", email, "--base-url", "https://kp.example.org/")
+    (link,) = proc.stdout.split()
+    assert re.fullmatch(r"https://kp\.example\.org/password-reset/[\w-]+/[\w-]+/", link)
+    assert "one-time link" in words(proc.stderr)
+    env_link = kpcs({**node.env, "KPCS_BASE_URL": "https://node.example"}, "user", "reset-password", email,
+                    check=True).stdout.strip()
+    assert env_link.startswith("https://node.example/password-reset/")
+    assert [a for a, _ in _audit(node, "user.password_reset_requested", email)] != []
+    assert "no user" in node.refused("user", "reset-password", "nobody@cli.kpcs")
+
+
+def test_the_demo_makes_no_superuser_and_refuses_a_node_with_real_accounts(node: Node) -> None:
+    with sqlite3.connect(node.database) as db:
+        assert db.execute("SELECT count(*) FROM auth_user WHERE is_superuser OR is_staff").fetchone() == (0,)
+    assert "superuser" not in node.demo.stdout.replace("not a Django superuser", "")
+    node.ok("user", "create", "real.person@cli.kpcs", "--role", "kp_analyst", input=PASSWORD + "\n")
+    refused = node.refused("demo")
+    assert "accounts the demo did not make" in refused and "@cli.kpcs" in refused
 
 
 def _flip(token: str, part: int) -> str:

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from kpcs.cli.common import local_actor, out, setup
+from kpcs.cli.common import fail, local_actor, out, setup
 
 commands = typer.Typer()  # top-level commands, added to the main app by register()
 
@@ -38,10 +38,17 @@ def init() -> None:
 
 @commands.command()
 def demo() -> None:
-    """Load demo data: officers of several participants, operators, keys and sample certificates."""
+    """Load demo data: officers of several participants, operators, keys and sample certificates.
+
+    Demo accounts get a published password, so the demo refuses a node that has accounts of its own."""
     init()
     from kpcs import demo as demo_data
 
+    foreign = demo_data.foreign_accounts()
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise fail(f"this node has accounts the demo did not make ({shown}): the demo would add accounts whose "
+                   "password is published. Load it into a node of its own (another KPCS_DATA_DIR and database).")
     demo_data.load(out)
 
 

@@ -1,4 +1,4 @@
-"""Registry API: participants, authorities, operators, trust list, the caller's identity."""
+"""Registry API: participants, authorities, operators, trust list, the caller's identity and own tokens."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from ninja.decorators import decorate_view
 from kpcs import clock, ratelimit
 from kpcs.api import AUTH, PUBLIC, ErrorOut, Page, actor_of, page_bounds, paginate, permission
 from kpcs.errors import ValidationFailed
-from kpcs.registry import services
-from kpcs.registry.models import Authority, Observer, Operator, Participant
+from kpcs.registry import rules, services
+from kpcs.registry.models import ApiToken, Authority, Observer, Operator, Participant
 
 router = Router(tags=["registry"])
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -211,6 +211,43 @@ class MeOut(Schema):
 def me(request: HttpRequest) -> dict[str, Any]:
     actor = actor_of(request)
     return {"actor": actor.label, "grants": [g.__dict__ for g in actor.grants]}
+
+
+class TokenOut(Schema):
+    prefix: str
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    status: str
+
+
+class TokenPage(Page):
+    items: list[TokenOut]
+
+
+def _token(t: ApiToken) -> dict[str, Any]:
+    return {"prefix": t.prefix, "name": t.name, "created_at": t.created_at, "last_used_at": t.last_used_at,
+            "expires_at": t.expires_at, "revoked_at": t.revoked_at,
+            "status": rules.token_status(t.expires_at, t.revoked_at, clock.now())}
+
+
+@router.get("/me/tokens", response={200: TokenPage, **ERRORS}, auth=AUTH, openapi_extra=permission("authenticated"),
+            summary="The caller's own API tokens: prefix, name, dates and status, never the token itself")
+def my_tokens(request: HttpRequest, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    limit, offset = page_bounds(limit, offset)
+    qs = services.own_tokens(actor_of(request))
+    return paginate(qs[offset:offset + limit], qs.count(), limit, offset, _token)
+
+
+@router.post("/me/tokens/{prefix}/revocation", response={200: TokenOut, **ERRORS}, auth=AUTH,
+             openapi_extra=permission("authenticated"),
+             summary="Revoke one of the caller's own tokens, named by its prefix; calls with it then get 401")
+def revoke_my_token(request: HttpRequest, prefix: str) -> dict[str, Any]:
+    token = services.revoke_token(prefix, own_only=True, reason="revoked by its holder over the API",
+                                  actor=actor_of(request))
+    return _token(token)
 
 
 @router.get("/trust-list", auth=None, openapi_extra=permission(PUBLIC), response={200: dict, **ERRORS},

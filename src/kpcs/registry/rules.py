@@ -14,6 +14,7 @@ from functools import lru_cache
 import pycountry
 
 from kpcs import crypto
+from kpcs.errors import ValidationFailed
 
 PARTICIPANT_KINDS = ("state", "regional_organisation", "trading_entity")
 STATUSES = ("active", "suspended", "self_suspended", "removed", "restricted", "embargoed", "applicant")
@@ -290,3 +291,36 @@ def anchor_of(document: object) -> str:
     if not isinstance(jwk, dict):
         raise UntrustedList("the anchor file holds no JWK")
     return crypto.jwk_thumbprint(jwk)
+
+
+# --- API tokens ----------------------------------------------------------------------------------
+# A token is a bearer secret that lives in a machine's configuration, where it is copied, backed up and
+# forgotten. 90 days by default; never more than a year, so a leaked or forgotten token dies on its own within
+# one KP reporting cycle and every integration is renewed, by someone who still answers for it, at least yearly.
+TOKEN_DEFAULT_DAYS = 90
+TOKEN_MAX_DAYS = 365
+TOKEN_PREFIX_LENGTH = 12  # "kpcs_" and 7 characters of the secret, stored in clear to name the token
+TOKEN_MIN_MATCH = 8  # "kpcs_" is common to every token: a revocation names at least 3 characters more
+TOKEN_MIN_DAYS = 1
+
+
+def check_token_days(days: int) -> None:
+    if not TOKEN_MIN_DAYS <= days <= TOKEN_MAX_DAYS:
+        raise ValidationFailed(f"a token lasts {TOKEN_MIN_DAYS} to {TOKEN_MAX_DAYS} days, not {days}",
+                               code="invalid_token_days")
+
+
+def token_status(expires_at: dt.datetime, revoked_at: dt.datetime | None, now: dt.datetime) -> str:
+    """`revoked` wins over `expired`: it says someone acted."""
+    if revoked_at is not None and revoked_at <= now:
+        return "revoked"
+    return "expired" if expires_at <= now else "active"
+
+
+def token_prefix_query(value: str) -> str:
+    """What a person types to name a token: its prefix as listed (maybe with the ellipsis), or the whole token."""
+    text = value.strip().removesuffix("…").removesuffix("...").strip()
+    if len(text) < TOKEN_MIN_MATCH or not text.isprintable():
+        raise ValidationFailed(f"name a token by at least its first {TOKEN_MIN_MATCH} characters "
+                               f"(as `kpcs token list` shows them), not {value!r}", code="prefix_too_short")
+    return text

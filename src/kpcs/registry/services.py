@@ -12,15 +12,23 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from kpcs import clock, config, crypto
 from kpcs.audit import services as audit
@@ -40,6 +48,8 @@ from kpcs.registry.models import (
 )
 
 User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User as Person  # the model AUTH_USER_MODEL names
 
 
 # --- reference data ----------------------------------------------------------------------------
@@ -333,11 +343,38 @@ def licensed_operator(participant: str, licence: str, kind: str, day: dt.date) -
 
 
 # --- users and tokens --------------------------------------------------------------------------
+# People are created and granted roles only by the node operator (`people.grant`, the system actor); the
+# secretariat (`people.manage`) may switch accounts off and on, end tokens and send a reset link to the person.
+# Nobody sets another person's password: the person sets it through a one-time link. Every change is audited
+# with the object's tracked state after it (registry.selectors), so the log alone replays it.
+
+def _audit_user(actor: Actor | str, action: str, user: Person, scope: str = "", **payload: Any) -> None:
+    label = actor if isinstance(actor, str) else actor.label
+    audit.record(actor=label, action=action, object_type="user", object_id=user.get_username(),
+                 payload={**payload, "state": selectors.user_state(user)}, participant=scope)
+
+
+def _audit_token(actor: Actor, action: str, token: ApiToken, **payload: Any) -> None:
+    audit.record(actor=actor.label, action=action, object_type="api_token", object_id=str(token.pk),
+                 payload={**payload, "state": selectors.api_token_state(token)})
+
+
+def _person(email: str, *, lock: bool = False) -> Person:
+    qs = User.objects.select_for_update() if lock else User.objects.all()
+    user = qs.filter(username=email).first()
+    if user is None:
+        raise NotFound(f"no user {email!r}")
+    return user
+
 
 @transaction.atomic
 def create_user(email: str, password: str | None, role: str, participant: str | None = None,
                 authority: str | None = None, *, actor: Actor) -> Membership:
-    """Create the user if new and grant it `role`; an officer is scoped to a participant and authority."""
+    """Create the user if new and grant it `role`; an officer is scoped to a participant and authority.
+
+    An existing user's password is never changed here (it would let whoever grants roles sign in as that
+    person): passing one for an existing user is refused; the person resets it with a one-time link.
+    """
     require(actor, "people.grant")
     if role not in rules.ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(rules.ROLES)}", code="invalid_role")
@@ -363,24 +400,20 @@ def create_user(email: str, password: str | None, role: str, participant: str | 
                 raise ValidationFailed(f"{participant} has no authority holding the role {needed}",
                                        code="invalid_authority")
             authority = found.id
-    user = User.objects.filter(username=email).first()
+    user = User.objects.select_for_update().filter(username=email).first()
     if user is None:
         if not password:
             raise ValidationFailed("a password is required for a new user", code="password_required")
         user = User.objects.create_user(username=email, email=email, password=password)
-        audit.record(actor=actor.label, action="user.created", object_type="user", object_id=email,
-                     payload={"email": email, "state": selectors.user_state(user)})
+        _audit_user(actor, "user.created", user, email=email)
     elif password:
-        user.set_password(password)
-        user.save(update_fields=["password"])
-        audit.record(actor=actor.label, action="user.password_set", object_type="user", object_id=email,
-                     payload={"state": selectors.user_state(user)})
-    membership, _ = Membership.objects.get_or_create(user=user, role=role, participant_id=participant,
-                                                     authority_id=authority)
-    audit.record(actor=actor.label, action="membership.granted", object_type="user", object_id=email,
-                 payload={"role": role, "participant": participant, "authority": authority,
-                          "state": selectors.user_state(user)},
-                 participant=participant or "")
+        raise Conflict(f"{email} already exists and keeps their password; they set a new one with a reset link "
+                       "(`kpcs user reset-password`)", code="password_not_changed")
+    membership, new = Membership.objects.get_or_create(user=user, role=role, participant_id=participant,
+                                                       authority_id=authority)
+    if new:
+        _audit_user(actor, "membership.granted", user, scope=participant or "", role=role,
+                    participant=participant, authority=authority)
     return membership
 
 
@@ -389,38 +422,157 @@ def _token_hash(token: str) -> str:
 
 
 @transaction.atomic
-def create_token(email: str, name: str = "", *, actor: Actor) -> str:
-    user = User.objects.filter(username=email).first()
-    if user is None:
-        raise NotFound(f"no user {email!r}")
+def create_token(email: str, name: str = "", *, days: int = rules.TOKEN_DEFAULT_DAYS, actor: Actor) -> str:
+    """A bearer token valid `days` days (at most a year, rules.TOKEN_MAX_DAYS); returned once, only its hash kept."""
+    user = _person(email, lock=True)
     if actor.user_id != user.pk:  # a token gives access: only its holder, or the node operator, makes one
         require(actor, "people.grant")
+    if not user.is_active:
+        raise Conflict(f"{email} is deactivated; reactivate the account first", code="user_inactive")
+    rules.check_token_days(days)
+    if len(name) > ApiToken._meta.get_field("name").max_length:  # type: ignore[operator]
+        raise ValidationFailed("a token's name is at most 100 characters", code="invalid_name")
     token = "kpcs_" + secrets.token_urlsafe(32)
     now = clock.now()
-    t = ApiToken.objects.create(user=user, name=name, token_hash=_token_hash(token), prefix=token[:12],
-                                created_at=now, expires_at=now + dt.timedelta(days=90))
-    audit.record(actor=actor.label, action="token.created", object_type="api_token", object_id=str(t.pk),
-                 payload={"user": email, "prefix": t.prefix, "state": selectors.api_token_state(t)})
+    t = ApiToken.objects.create(user=user, name=name, token_hash=_token_hash(token),
+                                prefix=token[:rules.TOKEN_PREFIX_LENGTH], created_at=now,
+                                expires_at=now + dt.timedelta(days=days))
+    _audit_token(actor, "token.created", t, name=name)
     return token
+
+
+def list_tokens(email: str, *, actor: Actor) -> list[ApiToken]:
+    """A person's tokens, newest first: their own, or anyone's for the secretariat and the node operator."""
+    user = _person(email)
+    if actor.user_id != user.pk:
+        require(actor, "people.manage")
+    return list(ApiToken.objects.select_related("user").filter(user=user).order_by("-created_at", "-pk"))
+
+
+def own_tokens(actor: Actor) -> QuerySet[ApiToken]:
+    """The caller's own tokens, newest first; none for an actor without an account."""
+    return ApiToken.objects.select_related("user").filter(user_id=actor.user_id or 0).order_by("-created_at", "-pk")
+
+
+def _revoke(token: ApiToken, now: dt.datetime, actor: Actor, reason: str) -> None:
+    token.revoked_at = now
+    token.save(update_fields=["revoked_at"])
+    _audit_token(actor, "token.revoked", token, reason=reason)
+
+
+@transaction.atomic
+def revoke_token(prefix: str, *, actor: Actor, own_only: bool = False, reason: str = "") -> ApiToken:
+    """Revoke the token that `prefix` names (or the whole token, pasted): from now on it gets 401.
+
+    A holder revokes their own tokens; the secretariat and the node operator anyone's. A prefix matching
+    several live tokens is refused, naming how many, so a slip never ends the wrong machine's access.
+    """
+    text = rules.token_prefix_query(prefix)
+    qs = ApiToken.objects.select_for_update().select_related("user")
+    if len(text) > rules.TOKEN_PREFIX_LENGTH:
+        qs = qs.filter(token_hash=_token_hash(text))
+    else:
+        qs = qs.filter(prefix__startswith=text)
+    if own_only or not actor.may("people.manage"):
+        holder = actor.user_id
+        if holder is None:
+            raise PermissionDenied("you may not revoke tokens", details={"action": "people.manage"})
+        qs = qs.filter(user_id=holder)
+    matches = list(qs.order_by("pk"))
+    live = [t for t in matches if t.revoked_at is None]
+    if len(live) > 1:
+        raise ValidationFailed(f"{len(live)} tokens start with {text!r}; give more of the prefix",
+                               code="ambiguous_prefix", details={"count": len(live)})
+    if not live:
+        if matches:
+            raise Conflict(f"token {matches[-1]} was already revoked at {_iso(matches[-1].revoked_at)}",
+                           code="already_revoked")
+        raise NotFound(f"no token starts with {text!r}")
+    token = live[0]
+    _revoke(token, clock.now(), actor, reason or "revoked by " + ("its holder" if actor.user_id == token.user_id
+                                                                   else actor.label))
+    return token
+
+
+@transaction.atomic
+def revoke_token_id(token_id: int, *, actor: Actor, reason: str = "") -> ApiToken:
+    """Revoke one token by its id (the admin site's action)."""
+    require(actor, "people.manage")
+    token = ApiToken.objects.select_for_update().select_related("user").filter(pk=token_id).first()
+    if token is None:
+        raise NotFound(f"no token {token_id}")
+    if token.revoked_at is not None:
+        raise Conflict(f"token {token} was already revoked at {_iso(token.revoked_at)}", code="already_revoked")
+    _revoke(token, clock.now(), actor, reason or f"revoked by {actor.label}")
+    return token
+
+
+def _end_sessions(user_id: int, now: dt.datetime) -> int:
+    """Delete every live session of a user. Sessions are decoded rather than tracked at sign-in: deactivation
+    is rare, sessions last 8 hours, and decoding finds every session whatever cycled its key."""
+    ended = [s.session_key for s in Session.objects.filter(expire_date__gt=now).iterator()
+             if s.get_decoded().get(SESSION_KEY) == str(user_id)]
+    Session.objects.filter(session_key__in=ended).delete()
+    return len(ended)
+
+
+@transaction.atomic
+def deactivate_user(email: str, *, actor: Actor, reason: str = "") -> dict[str, int]:
+    """Switch an account off: no sign-in, every session ended, every token revoked, in one audited change.
+
+    The person's entry says how many sessions ended and which tokens went; each token gets its own
+    `token.revoked` entry in the same transaction, so each object's history stays complete.
+    """
+    require(actor, "people.manage")
+    user = _person(email, lock=True)
+    if actor.user_id == user.pk:
+        raise Conflict("an account does not deactivate itself: ask another admin or the node operator",
+                       code="own_account")
+    if not user.is_active:
+        raise Conflict(f"{email} is already deactivated", code="already_deactivated")
+    now = clock.now()
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    tokens = list(ApiToken.objects.select_for_update().select_related("user")
+                  .filter(user=user, revoked_at__isnull=True).order_by("pk"))
+    sessions = _end_sessions(user.pk, now)
+    _audit_user(actor, "user.deactivated", user, reason=reason, sessions_ended=sessions,
+                tokens_revoked=[t.prefix for t in tokens])
+    for t in tokens:
+        _revoke(t, now, actor, f"{email} deactivated")
+    return {"sessions": sessions, "tokens": len(tokens)}
+
+
+@transaction.atomic
+def reactivate_user(email: str, *, actor: Actor, reason: str = "") -> None:
+    """Let a person sign in again. Their tokens stay revoked: a machine gets a new token from the operator."""
+    require(actor, "people.manage")
+    user = _person(email, lock=True)
+    if user.is_active:
+        raise Conflict(f"{email} is active", code="already_active")
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    _audit_user(actor, "user.reactivated", user, reason=reason)
 
 
 _user_actors: dict[tuple[int, str], Actor] = {}
 
 
 def actor_for_token(token: str) -> Actor | None:
-    """The actor behind a bearer token. The token itself (revoked? user active?) is checked on every call
-    with one plain query; the holder's roles are cached per process until the registry stamp changes."""
+    """The actor behind a bearer token. The token itself (revoked? expired? user active?) is checked on every
+    call with one plain query; the holder's roles are cached per process until the registry stamp changes."""
     table, users = ApiToken._meta.db_table, User._meta.db_table
+    now = clock.now()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT t.id, t.user_id, t.prefix, t.last_used_at, u.username FROM {table} t "
             f"JOIN {users} u ON u.id = t.user_id WHERE t.token_hash = %s AND t.revoked_at IS NULL "
-            "AND u.is_active = %s", [_token_hash(token), True])
+            "AND t.expires_at > %s AND u.is_active = %s",
+            [_token_hash(token), connection.ops.adapt_datetimefield_value(now), True])
         row = cursor.fetchone()
     if row is None:
         return None
     token_id, user_id, prefix, last_used, _ = row
-    now = clock.now()
     if isinstance(last_used, str):  # SQLite hands back text from a plain cursor
         last_used = dt.datetime.fromisoformat(last_used)
     if last_used is not None and last_used.tzinfo is None:
@@ -440,14 +592,95 @@ def actor_for_token(token: str) -> Actor | None:
 
 
 def user_for_token(token: str) -> tuple[AbstractBaseUser, str] | None:
-    t = (ApiToken.objects.select_related("user").filter(token_hash=_token_hash(token), revoked_at__isnull=True)
-         .first())
+    now = clock.now()
+    t = (ApiToken.objects.select_related("user")
+         .filter(token_hash=_token_hash(token), revoked_at__isnull=True, expires_at__gt=now).first())
     if t is None or not t.user.is_active:
         return None
-    now = clock.now()
     if t.last_used_at is None or now - t.last_used_at > dt.timedelta(minutes=5):
         ApiToken.objects.filter(pk=t.pk).update(last_used_at=now)
     return t.user, f"token {t.prefix}…"
+
+
+# --- passwords: one-time reset links -------------------------------------------------------------
+# Django's token generator makes the link: it is bound to the person (their id and password hash) and to the
+# time it was made, so it works once (setting the password changes the hash) and for PASSWORD_RESET_TIMEOUT.
+
+def _reset_link(user: Person, base_url: str) -> str:
+    path = reverse("password_reset_confirm", kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                                                     "token": default_token_generator.make_token(user)})
+    return base_url.rstrip("/") + path
+
+
+def _active_person(email: str) -> Person:
+    user = _person(email, lock=True)
+    if not user.is_active:
+        raise Conflict(f"{email} is deactivated: no reset link for a deactivated account", code="user_inactive")
+    return user
+
+
+@transaction.atomic
+def password_reset_link(email: str, *, base_url: str, actor: Actor) -> str:
+    """A one-time link for the node operator to hand to the person. Whoever holds the link can set the
+    password, so only the node operator (`people.grant`) sees one; the secretariat sends it by e-mail."""
+    require(actor, "people.grant")
+    user = _active_person(email)
+    link = _reset_link(user, base_url)
+    _audit_user(actor, "user.password_reset_requested", user, delivery="shown to the node operator")
+    return link
+
+
+def send_password_reset(email: str, *, base_url: str, actor: Actor) -> None:
+    """E-mail a one-time link to the person's own address; the sender never sees it.
+
+    The request is audited (and committed) before the mail leaves, so no link ever goes out unrecorded.
+    """
+    require(actor, "people.manage")
+    with transaction.atomic():
+        user = _active_person(email)
+        link = _reset_link(user, base_url)
+        _audit_user(actor, "user.password_reset_requested", user, delivery="e-mail")
+    hours = settings.PASSWORD_RESET_TIMEOUT // 3600
+    send_mail(
+        subject="Kimberley Process node: set your password",
+        message=(f"Someone at the Kimberley Process secretariat ({actor.label}) sent you this link to set the "
+                 f"password of your account {email}:\n\n{link}\n\nIt works once, for {hours} hours. If you did "
+                 "not expect it, ignore this message; your password stays as it is.\n"),
+        from_email=None, recipient_list=[user.email or email])
+
+
+@transaction.atomic
+def reset_password(user_id: int, token: str, password: str) -> Person:
+    """The person sets their own password with the link's token. Checked here, under a lock, so the same
+    link used twice at once still works only once."""
+    user = User.objects.select_for_update().filter(pk=user_id).first()
+    if user is None or not user.is_active or not default_token_generator.check_token(user, token):
+        raise PermissionDenied("this link is invalid, has expired or was already used; ask for a new one",
+                               code="invalid_reset_link")
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), code="weak_password") from None
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    _audit_user(f"{user.get_username()} (reset link)", "user.password_changed", user, via="reset link")
+    return user
+
+
+@transaction.atomic
+def change_own_password(user_id: int, current: str, password: str) -> Person:
+    """A signed-in person replaces their own password, knowing the current one."""
+    user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+    if user is None or not user.check_password(current):
+        raise PermissionDenied("your current password did not match", code="wrong_password")
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), code="weak_password") from None
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    _audit_user(user.get_username(), "user.password_changed", user, via="own password")
+    return user
 
 
 # --- signing keys ------------------------------------------------------------------------------

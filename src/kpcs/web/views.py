@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 
 from kpcs import ratelimit
 from kpcs.certificates import services as certificates
 from kpcs.errors import DomainError
+from kpcs.registry import services as registry
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -34,6 +37,37 @@ def verify(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             error = exc.message
     return render(request, "web/verify.html", {"number": number, "code": code, "result": result, "error": error})
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """The person opens their one-time link and sets their own password, through the audited service.
+
+    Django's view checks the link and moves its token out of the URL (no Referer leak); the service checks it
+    again under a lock, refuses a deactivated account and records `user.password_changed`.
+    """
+
+    template_name = "web/password_reset.html"
+    success_url = "/password-reset/done/"
+
+    def get_user(self, uidb64: str) -> Any:
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        token = self.request.session.get(auth_views.INTERNAL_RESET_SESSION_TOKEN, "")
+        try:
+            if self.user is None:
+                raise DomainError("this link is invalid")
+            registry.reset_password(self.user.pk, token, form.cleaned_data["new_password1"])
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+            return self.form_invalid(form)
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        return HttpResponseRedirect(self.get_success_url())
+
+
+def password_reset_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/password_reset_done.html")
 
 
 def _wants_json(request: HttpRequest) -> bool:
