@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job: install kpcs into .venv, create the SQLite database, load demo data, serve on :8000.
+# The main job: install kpcs into .venv, create the SQLite database, load demo data, serve on
+# ${KPCS_HOST:-127.0.0.1}:${KPCS_PORT:-8000} (the demo prints those addresses; `kpcs serve` listens there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -e .
+export KPCS_HOST="${KPCS_HOST:-127.0.0.1}" KPCS_PORT="${KPCS_PORT:-8000}"
 .venv/bin/kpcs demo
-exec .venv/bin/kpcs serve --host "${KPCS_HOST:-127.0.0.1}" --port "${KPCS_PORT:-8000}"
+exec .venv/bin/kpcs serve

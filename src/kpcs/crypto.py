@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -127,7 +128,23 @@ def _is_canonical(body: bytes, payload: dict[str, Any]) -> bool:
         return False
 
 
-def verify(token: str, jwk: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Parsed:
+    """A JWS compact string taken apart once: what every check needs, without parsing it again."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    body: bytes  # the payload bytes exactly as signed
+    signature: bytes
+
+
+def parse(token: str) -> Parsed:
+    header, payload, (signing_input, body, signature) = _split(token)
+    return Parsed(header, payload, signing_input, body, signature)
+
+
+def verify(token: str | Parsed, jwk: dict[str, Any]) -> dict[str, Any]:
     """Verify the JWS signature with the given public JWK and return the payload.
 
     Checked directly with `cryptography` (a cached public key, one parse of the token): the same check a JOSE
@@ -135,7 +152,9 @@ def verify(token: str, jwk: dict[str, Any]) -> dict[str, Any]:
     payload must also be in canonical form, so a re-serialised but equivalent payload is not the signed
     document.
     """
-    header, payload, (signing_input, body, signature) = _split(token)
+    parsed = token if isinstance(token, Parsed) else parse(token)
+    header, payload, signing_input, body, signature = (parsed.header, parsed.payload, parsed.signing_input,
+                                                       parsed.body, parsed.signature)
     if header.get("alg") != ALG:
         raise BadSignature(f"algorithm {header.get('alg')!r} is not accepted; expected {ALG}")
     if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):

@@ -21,6 +21,7 @@ from kpcs.registry.models import Authority, Operator, SigningKey
 
 PASSWORD = "kpcs-demo-password"
 DEMO_DOMAIN = "@demo.kpcs"
+DEMO_MARK = "node.demo_loaded"
 DEMO_PARTICIPANTS = ["BW", "EU", "ZA", "NA", "CA", "AE", "IN", "RU", "US", "AO", "GB", "IL"]
 EU_AUTHORITY = "EU-BE-ANTWERP"
 # `kpcs demo` is the node operator at work: the system actor, named so its entries are told apart in the log.
@@ -48,6 +49,37 @@ def foreign_accounts() -> list[str]:
     """Accounts this demo did not make. Their presence means a real node: no published password goes there."""
     return list(get_user_model().objects.exclude(username__endswith=DEMO_DOMAIN)
                 .order_by("username").values_list("username", flat=True))
+
+
+def foreign_data() -> list[str]:
+    """What makes this a real node rather than a demo one: accounts the demo did not make, or, on a node the
+    demo never loaded, any data beyond the reference data `kpcs init` loads (operators, authority keys,
+    certificates, statistics)."""
+    from kpcs.audit import services as audit
+    from kpcs.statistics.models import Batch
+
+    accounts = foreign_accounts()
+    found = [f"accounts the demo did not make ({', '.join(accounts[:3])}"
+             + (f" and {len(accounts) - 3} more)" if len(accounts) > 3 else ")")] if accounts else []
+    if not audit.recorded(DEMO_MARK):
+        for label, model in (("operators", Operator), ("certificates", Certificate), ("statistics", Batch)):
+            if model.objects.exists():
+                found.append(label)
+        if SigningKey.objects.filter(purpose="authority").exists():
+            found.append("authority keys")
+    return found
+
+
+def _mark_as_demo() -> None:
+    """Recorded once, before anything else: a node holding it is a demo node, which the demo may top up."""
+    from django.db import transaction
+
+    from kpcs.audit import services as audit
+
+    if not audit.recorded(DEMO_MARK):
+        with transaction.atomic():
+            audit.record(actor=DEMO.label, action=DEMO_MARK, object_type="node", object_id="demo",
+                         payload={"password_published": True})
 
 
 def _ensure_users() -> list[tuple[str, str]]:
@@ -139,7 +171,8 @@ def _ensure_statistics(today: dt.date) -> int:
     return len(monitoring.scan(node, as_of=today))
 
 
-def load(out: Console) -> None:
+def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
+    _mark_as_demo()
     now = clock.now()
     _ensure_keys(now - dt.timedelta(days=365))
     accounts = _ensure_users()
@@ -152,9 +185,9 @@ def load(out: Console) -> None:
               f"[bold]{PASSWORD}[/bold]):", highlight=False)
     for email, what in accounts:
         out.print(f"  {email:28} {what}", highlight=False)
-    out.print("\nSign in at http://127.0.0.1:8000/login/ , or make an API token:\n"
+    out.print(f"\nSign in at {base_url}/login/ , or make an API token:\n"
               "  kpcs token create bw.officer@demo.kpcs\n"
-              "  curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8000/api/v1/certificates\n"
+              f"  curl -H 'Authorization: Bearer <token>' {base_url}/api/v1/certificates\n"
               "Exporters and importers registered: licence <CODE>-EXP-0001 and <CODE>-IMP-0001 for "
               + ", ".join(DEMO_PARTICIPANTS), highlight=False)
     out.print(f"Statistics: 10 years of generated figures for 30 participants; {findings} finding(s) from the "

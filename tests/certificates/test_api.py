@@ -412,6 +412,9 @@ def test_public_verification_discloses_no_commercial_details(api_as: Any, bw: An
     assert set(body) == {"number", "genuine", "usable", "status", "signature_valid", "kid", "key_valid_at_signing",
                          "issuing_authority", "exporting_participant", "importing_participant", "issued_on",
                          "expires_on", "reasons"}
+    from kpcs.certificates.api import VerificationOut
+
+    assert VerificationOut.model_validate(body).model_dump(mode="json") == body  # written directly, as documented
     text = resp.content.decode()
     for secret in ("Y BV", "Hoveniersstraat", "BW exporter Ltd", "BW-EXP-1", "1887600", "1650.40", "jws", "eyJ"):
         assert secret not in text
@@ -426,6 +429,8 @@ def test_public_verification_says_a_cancelled_certificate_is_not_usable(api_as: 
 
 
 def test_public_verification_detects_a_tampered_certificate(api_as: Any, issued: Any) -> None:
+    before = api_as(None).get(path_of(issued.number) + "/verification", code=code_of(issued)).json()
+    assert before["genuine"] is True  # remembered by this process: the tampering below must still be seen
     header, _, signature = issued.jws.split(".")
     forged = crypto.unverified_parts(issued.jws)[1]
     forged["totals"]["carats"] = "1.00"

@@ -80,6 +80,11 @@ def _head_problem(walk: rules.ChainWalk, head: tuple[int, str]) -> tuple[int, st
     return None
 
 
+def recorded(action: str) -> bool:
+    """Whether the log holds any entry of this action (e.g. that the demo was loaded into this node)."""
+    return AuditEntry.objects.filter(action=action).exists()
+
+
 def verify_chain() -> tuple[int, tuple[int, str] | None]:
     """Return (entries checked, first broken (seq, reason) or None): links, hashes and kept payloads."""
     head = _head()

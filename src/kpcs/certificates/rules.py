@@ -386,6 +386,8 @@ class Verification:
     kid: str | None = None
     signature_valid: bool = False
     key_valid_at_signing: bool = False
+    signed_bytes: bytes = b""  # the payload exactly as signed (its SHA-256 is what the node stored at issue)
+    signature: bytes = b""  # what the verification code is derived from
 
 
 def _parse_dt(value: Any) -> dt.datetime | None:
@@ -401,11 +403,12 @@ def verify_signed(token: str, find_key: Callable[[str], Mapping[str, Any] | None
     """
     out = Verification()
     try:
-        header, payload = crypto.unverified_parts(token)
+        parsed = crypto.parse(token)
     except crypto.BadSignature as exc:
         out.reasons.append(str(exc))
         return out
-    out.payload = payload
+    header, payload = parsed.header, parsed.payload
+    out.payload, out.signed_bytes, out.signature = payload, parsed.body, parsed.signature
     kid = header.get("kid")
     out.kid = kid if isinstance(kid, str) else None
     entry = find_key(kid) if isinstance(kid, str) else None
@@ -413,7 +416,7 @@ def verify_signed(token: str, find_key: Callable[[str], Mapping[str, Any] | None
         out.reasons.append(f"unknown signer: key {kid!r} is not in the trust list")
         return out
     try:
-        crypto.verify(token, entry["jwk"])
+        crypto.verify(parsed, entry["jwk"])
     except crypto.BadSignature as exc:
         out.reasons.append(str(exc))
         return out

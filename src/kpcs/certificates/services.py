@@ -9,9 +9,9 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
 
 from kpcs import clock, crypto
@@ -495,15 +495,47 @@ def expire_due(today: dt.date | None = None, *, actor: Actor) -> list[str]:
 
 # --- verification ------------------------------------------------------------------------------
 
-def verify_token(token: str) -> rules.Verification:
+def verify_token(token: str, snap: registry.Snapshot | None = None) -> rules.Verification:
     """Check a signed certificate against this node's own trust list."""
-    return rules.verify_signed(token, registry.find_key)
+    snap = snap or registry.snapshot()
+    return rules.verify_signed(token, lambda kid: registry.find_key(kid, snap))
+
+
+_verified: dict[tuple[bytes, str], rules.Verification] = {}
+VERIFIED_CACHE = 4096  # entries per process, a few kB each
+
+
+def _verify_stored(token: str, snap: registry.Snapshot) -> rules.Verification:
+    """verify_token for a document this node holds, remembered per process: the same bytes checked against the
+    same registry (keys and their bounds, by the registry's version stamp) always give the same verdict. Public
+    verification asks about the same recent certificates again and again."""
+    key = (hashlib.sha256(token.encode()).digest(), snap.stamp)
+    result = _verified.get(key) if snap.stamp else None
+    if result is None:
+        result = verify_token(token, snap)
+        if snap.stamp:
+            if len(_verified) >= VERIFIED_CACHE:
+                _verified.clear()
+            _verified[key] = result
+    return result
 
 
 _NO_CODE = rules.verification_code(b"no such certificate")  # compared against when the number is unknown
 
 
-def _answer(cert: Certificate | None, token: str, result: rules.Verification, today: dt.date) -> dict[str, Any]:
+class Stored(NamedTuple):
+    """What verification reads of a stored certificate."""
+
+    number: str
+    status: str
+    expires_on: dt.date
+    jws: str
+    payload_hash: str
+    signer_revoked: bool
+
+
+def _answer(cert: Stored | None, result: rules.Verification, today: dt.date,
+            snap: registry.Snapshot) -> dict[str, Any]:
     """The public answer: genuine? usable? why not? No exporter, importer, value or weight is disclosed."""
     payload = result.payload
     reasons = list(result.reasons)
@@ -511,19 +543,18 @@ def _answer(cert: Certificate | None, token: str, result: rules.Verification, to
     if cert is not None:
         # A genuine JWS carries the canonical payload bytes, so their hash is the one stored at issue.
         if genuine and (payload.get("number") != cert.number
-                        or hashlib.sha256(crypto.signed_payload(token)).hexdigest() != cert.payload_hash):
+                        or hashlib.sha256(result.signed_bytes).hexdigest() != cert.payload_hash):
             genuine = False
             reasons.append("the signed document does not match the certificate this node issued under that number")
         if cert.signer_revoked and genuine:
             genuine = False
             reasons.append("its signing key was revoked before this serial")
     if genuine:
-        reasons.extend(rules.standing_at_issue(payload, lambda c, d: registry.status_on(c, d).status))
+        reasons.extend(rules.standing_at_issue(payload, lambda c, d: snap.status_on(c, d).status))
     exporting_code = str(payload.get("exporting_participant") or "")
     importing_code = str(payload.get("importing_participant") or "")
-    exporting = registry.status_on(exporting_code, today)
-    importing = registry.status_on(importing_code, today)
-    expires_on = _safe_date(payload.get("expires_on"))
+    exporting = snap.status_on(exporting_code, today)
+    importing = snap.status_on(importing_code, today)
     if cert is not None and genuine:
         status = rules.effective_status(cert.status, cert.expires_on, today)
         if status != "issued":
@@ -547,9 +578,24 @@ def _answer(cert: Certificate | None, token: str, result: rules.Verification, to
         "exporting_participant": {"code": exporting_code, "status": exporting.status},
         "importing_participant": {"code": importing_code, "status": importing.status},
         "issued_on": _safe_date(payload.get("issued_on")),
-        "expires_on": expires_on,
+        "expires_on": _safe_date(payload.get("expires_on")),
         "reasons": reasons,
     }
+
+
+def _stored(number: str) -> Stored | None:
+    """The few columns verification reads, by number: the hot path of public verification, so one plain query
+    rather than the ORM's compiler and model instances."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(Stored._fields)} FROM {Certificate._meta.db_table} WHERE number = %s",
+                       [number])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    number, status, expires_on, jws, payload_hash, signer_revoked = row
+    if not isinstance(expires_on, dt.date):  # SQLite hands back text from a plain cursor
+        expires_on = dt.date.fromisoformat(str(expires_on))
+    return Stored(number, status, expires_on, jws, payload_hash, bool(signer_revoked))
 
 
 def _safe_date(value: Any) -> dt.date | None:
@@ -572,21 +618,19 @@ def public_verification(number: str, code: str | None, today: dt.date | None = N
         raise ValidationFailed(f"{code!r} is not a verification code: 10 letters and digits, printed as XXXXX-XXXXX",
                                code="invalid_verification_code")
     today = today or clock.today()
-    cert = Certificate.objects.only("number", "status", "expires_on", "kid", "jws", "payload_hash",
-                                    "signer_revoked").filter(number=rules.normalise_number(number)).first()
-    expected = rules.verification_code(crypto.signature_bytes(cert.jws)) if cert is not None else _NO_CODE
-    if not rules.code_matches(code, expected) or cert is None:
+    cert = _stored(rules.normalise_number(number))
+    result = _verify_stored(cert.jws, snap := registry.snapshot()) if cert is not None else None
+    expected = rules.verification_code(result.signature) if result and result.signature else _NO_CODE
+    if cert is None or result is None or not rules.code_matches(code, expected):
         raise NotFound("no certificate has this number and verification code", code="verification_failed")
-    return _answer(cert, cert.jws, verify_token(cert.jws), today)
+    return _answer(cert, result, today, snap)
 
 
 def verify_presented(token: str, today: dt.date | None = None) -> dict[str, Any]:
     """A whole signed certificate presented (a scanner reads it from the document): checked against this node's
     keys; its status is looked up only when the signature is genuine, so a forgery learns nothing."""
     today = today or clock.today()
-    result = verify_token(token)
-    if not result.genuine:
-        return _answer(None, token, result, today)
-    cert = Certificate.objects.only("number", "status", "expires_on", "kid", "jws", "payload_hash",
-                                    "signer_revoked").filter(number=str(result.payload.get("number"))).first()
-    return _answer(cert, token, result, today)
+    snap = registry.snapshot()
+    result = verify_token(token, snap)
+    cert = _stored(str(result.payload.get("number"))) if result.genuine else None
+    return _answer(cert, result, today, snap)

@@ -36,25 +36,29 @@ def init() -> None:
               f"(participants +{created['participants']}, authorities +{created['authorities']})")
 
 
+HOST = typer.Option("127.0.0.1", envvar="KPCS_HOST", help="address to listen on")
+PORT = typer.Option(8000, envvar="KPCS_PORT", help="port")
+
+
 @commands.command()
-def demo() -> None:
+def demo(host: str = HOST, port: int = PORT) -> None:
     """Load demo data: officers of several participants, operators, keys and sample certificates.
 
-    Demo accounts get a published password, so the demo refuses a node that has accounts of its own."""
+    Demo accounts get a published password, so the demo refuses a node that holds data of its own. --host and
+    --port (or KPCS_HOST, KPCS_PORT) only say where `kpcs serve` will answer, for the addresses it prints."""
     init()
     from kpcs import demo as demo_data
 
-    foreign = demo_data.foreign_accounts()
+    foreign = demo_data.foreign_data()
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise fail(f"this node has accounts the demo did not make ({shown}): the demo would add accounts whose "
-                   "password is published. Load it into a node of its own (another KPCS_DATA_DIR and database).")
-    demo_data.load(out)
+        raise fail(f"this node holds data the demo did not make: {'; '.join(foreign)}. The demo adds accounts "
+                   "whose password is published: load it into a node of its own (another KPCS_DATA_DIR and "
+                   "database).")
+    demo_data.load(out, f"http://{host}:{port}")
 
 
 @commands.command()
-def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
-          port: int = typer.Option(8000, help="port"),
+def serve(host: str = HOST, port: int = PORT,
           workers: int = typer.Option(0, help="worker processes (default: cores + 1)")) -> None:
     """Run the web app and API."""
     setup()
@@ -67,5 +71,20 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
     sys.stdout.flush()
     args = [sys.executable, "-m", "gunicorn", "kpcs.wsgi:application", "--bind", f"{host}:{port}",
             "--workers", str(n), "--access-logfile", "-", "--log-level", "warning", "--graceful-timeout", "5"]
+    os.environ["KPCS_WORKERS"] = str(n)  # each worker allows its share of the rate limits (kpcs.ratelimit)
     os.execv(sys.executable, args)
+
+
+@commands.command()
+def check(deploy: bool = typer.Option(False, help="also the checks for a production deployment (HTTPS, cookies, "
+                                                  "HSTS): set KPCS_HTTPS=1 and KPCS_ALLOWED_HOSTS first")) -> None:
+    """Django's system checks on this node's configuration; exit 1 if any is reported."""
+    setup(require_current_schema=False)
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    try:
+        call_command("check", deploy=deploy, fail_level="WARNING")
+    except SystemCheckError as exc:
+        raise fail(str(exc).strip()) from None
 

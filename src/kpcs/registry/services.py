@@ -128,6 +128,12 @@ class Snapshot:
     authorities: dict[str, dict[str, Any]]
     keys: dict[str, SigningKey]
 
+    def status_on(self, code: str, day: dt.date) -> rules.StatusPeriod:
+        """Status of a participant on a day (SPEC-07). An unknown code is a non-participant."""
+        if code not in self.participants:
+            return rules.StatusPeriod("non_participant", day, None, "not a participant")
+        return rules.status_on(self.statuses.get(code, []), day) or rules.StatusPeriod("active", day, None)
+
 
 _snapshot: Snapshot | None = None
 
@@ -177,10 +183,7 @@ def status_history(code: str) -> list[rules.StatusPeriod]:
 
 def status_on(code: str, day: dt.date) -> rules.StatusPeriod:
     """Status of a participant on a day (SPEC-07). An unknown code is a non-participant."""
-    snap = snapshot()
-    if code not in snap.participants:
-        return rules.StatusPeriod("non_participant", day, None, "not a participant")
-    return rules.status_on(snap.statuses.get(code, []), day) or rules.StatusPeriod("active", day, None)
+    return snapshot().status_on(code, day)
 
 
 def participant_policy(code: str) -> tuple[int, int]:
@@ -856,8 +859,8 @@ def key_entry(record: SigningKey, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def find_key(kid: str) -> dict[str, Any] | None:
-    record = snapshot().keys.get(kid)
+def find_key(kid: str, snap: Snapshot | None = None) -> dict[str, Any] | None:
+    record = (snap or snapshot()).keys.get(kid)
     return key_entry(record, clock.now()) if record else None
 
 
