@@ -102,3 +102,12 @@ def test_authenticated_calls_are_limited_per_token(settings: Any, token_for: Any
     assert int(refused["Retry-After"]) >= 1
     assert second.get("/me").status_code == 200  # the same person's other token has its own allowance
     assert_error(Api("kpcs_not-a-token").get("/me"), 401, "unauthenticated")  # a bad token is not counted as one
+
+
+def test_wrong_tokens_are_limited_per_address(settings: Any, kp: Any) -> None:
+    """Each wrong token costs a lookup: a sprayer is held back like an anonymous caller."""
+    settings.KPCS_RATE_PUBLIC = 30
+    sprayer = Client(REMOTE_ADDR="192.0.2.77")
+    statuses = [sprayer.get("/api/v1/me", headers={"Authorization": f"Bearer kpcs_guess{i}"}).status_code
+                for i in range(6)]
+    assert statuses == [401] * 5 + [429]

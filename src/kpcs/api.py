@@ -33,7 +33,9 @@ class BearerAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
         actor = registry.actor_for_token(token)
-        if actor is not None:
+        if actor is None:  # a wrong token costs a lookup: counted against the caller's address, as public calls
+            ratelimit.check_public(request)
+        else:
             ratelimit.check_caller("t:" + hashlib.sha256(token.encode()).hexdigest())
         return actor
 
