@@ -150,3 +150,56 @@ def test_a_certificate_verifies_offline_and_its_standing_is_judged_on_its_issue_
 
     online = certificates.public_verification(issued.number, code_of(issued), today=dt.date(2025, 2, 2))
     assert not online["usable"] and any("EXP-01" in r for r in online["reasons"])
+
+
+def _mutations() -> Any:
+    from hypothesis import strategies as st
+
+    junk = st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.lists(st.integers(), max_size=2) \
+        | st.dictionaries(st.text(max_size=4), st.integers(), max_size=2)
+    return st.lists(st.tuples(st.sampled_from(["signature", "trust_list", "keys", "node_keys", "participants",
+                                               "anchor_chain", "sequence", "issued_at", "next_update", "jwk"]),
+                              junk), min_size=1, max_size=3)
+
+
+def test_any_damage_to_a_list_is_refused_as_untrusted_never_a_crash(kp: Any) -> None:
+    """What `kpcs certificate verify` catches is UntrustedList: anything else would be a traceback."""
+    from hypothesis import HealthCheck, given, settings
+
+    document = kp.trust_list()
+    anchor = kp.anchor()["anchor"]
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(_mutations())
+    def damaged(changes: list[tuple[str, Any]]) -> None:
+        doc = copy.deepcopy(document)
+        for where, value in changes:
+            if where == "signature":
+                doc["signature"] = value
+            elif where == "trust_list":
+                doc["trust_list"] = value if not isinstance(doc.get("trust_list"), dict) else doc["trust_list"]
+            elif isinstance(doc.get("trust_list"), dict):
+                body = doc["trust_list"]
+                if where == "jwk" and isinstance(body.get("node_keys"), list) and body["node_keys"]:
+                    if isinstance(body["node_keys"][0], dict):
+                        body["node_keys"][0]["jwk"] = value
+                else:
+                    body[where] = value
+        try:
+            rules.check_trust_list(doc, anchor)
+        except rules.UntrustedList:
+            pass
+
+    damaged()
+
+
+def test_a_node_key_never_signs_a_certificate(kp: Any, bw_officer: Any) -> None:
+    issued = certificates.issue(bw_officer, certificate_request())
+    payload = dict(certificates.verify_token(issued.jws).payload, issuing_authority={})
+    node_kid = kp.anchor()["kid"]
+    from kpcs.registry.models import SigningKey
+    from kpcs.registry.services import _load_private_key
+
+    forged = crypto.sign(payload, _load_private_key(SigningKey.objects.get(kid=node_kid).private_path), node_kid)
+    result = certificates.verify_token(forged)
+    assert not result.genuine and any("not an authority's key" in r for r in result.reasons)

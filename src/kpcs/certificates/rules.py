@@ -412,8 +412,11 @@ def verify_signed(token: str, find_key: Callable[[str], Mapping[str, Any] | None
     kid = header.get("kid")
     out.kid = kid if isinstance(kid, str) else None
     entry = find_key(kid) if isinstance(kid, str) else None
-    if entry is None:
+    if entry is None or not isinstance(entry.get("jwk"), dict):
         out.reasons.append(f"unknown signer: key {kid!r} is not in the trust list")
+        return out
+    if entry.get("purpose", "authority") != "authority" or not entry.get("authority"):
+        out.reasons.append(f"key {kid} is not an authority's key: only an issuing authority signs certificates")
         return out
     try:
         crypto.verify(parsed, entry["jwk"])

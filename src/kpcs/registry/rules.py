@@ -244,8 +244,17 @@ def check_trust_list(document: object, anchor: str, *, min_sequence: int | None 
     """Verify a trust list offline against a trust anchor (the RFC 7638 thumbprint of the node key).
 
     The key that signed the list must be the anchor itself or one the anchor endorsed through the list's
-    anchor chain; the `kid` it carries counts for nothing. Raises UntrustedList.
+    anchor chain; the `kid` it carries counts for nothing. Raises UntrustedList, whatever is wrong with it.
     """
+    try:
+        return _check_trust_list(document, anchor, min_sequence)
+    except UntrustedList:
+        raise
+    except (crypto.BadSignature, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UntrustedList(f"not a valid kpcs trust list: {exc}") from None
+
+
+def _check_trust_list(document: object, anchor: str, min_sequence: int | None) -> TrustList:
     if not isinstance(document, dict):
         raise UntrustedList("not a kpcs trust list: expected {\"trust_list\": …, \"signature\": …}")
     body, signature = document.get("trust_list"), document.get("signature")
@@ -279,7 +288,8 @@ def check_trust_list(document: object, anchor: str, *, min_sequence: int | None 
                 for s in p["statuses"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise UntrustedList(f"participant entry of the trust list is malformed: {exc}") from None
-    keys = {k["kid"]: k for k in body.get("keys") or [] if isinstance(k, dict) and isinstance(k.get("kid"), str)}
+    keys = {k["kid"]: k for k in body.get("keys") or []
+            if isinstance(k, dict) and isinstance(k.get("kid"), str) and isinstance(k.get("jwk"), dict)}
     return TrustList(sequence=sequence, issued_at=_parse_time(body.get("issued_at"), "issued_at"),
                      next_update=_parse_time(body.get("next_update"), "next_update"), signer_kid=str(kid),
                      signer_thumbprint=thumb, keys=keys, statuses=statuses)
