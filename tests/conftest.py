@@ -15,6 +15,13 @@ from django.test import Client
 PASSWORD = "correct-horse-battery"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (a stable sort: the order within each group is kept). Under pytest-xdist with
+    `--dist loadscope` (scripts/test.sh) each slow module then starts at once on a worker of its own while the
+    other worker works through the quick ones, instead of starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     """Argon2 is the production hasher (checked in tests/registry/test_security.py); tests use a fast one."""

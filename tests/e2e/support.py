@@ -42,8 +42,9 @@ def words(text: str) -> str:
 
 
 def node_env(data_dir: Path, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KPCS_", "DJANGO_"))}
-    env.update(KPCS_DATA_DIR=str(data_dir), KPCS_DATABASE_URL=database_url,
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KPCS_", "DJANGO_")) and k != "COLUMNS"}
+    # pytest-xdist workers inherit a COLUMNS of 80; piped CLI output is then wrapped and tables break apart.
+    env.update(COLUMNS="200", KPCS_DATA_DIR=str(data_dir), KPCS_DATABASE_URL=database_url,
                KPCS_SECRET_KEY="e2e-secret-key-not-for-production",
                KPCS_RATE_PUBLIC="0", KPCS_RATE_TOKEN="0")  # load from one address; limits have their own test
     return env

@@ -31,7 +31,9 @@ from tests.e2e.support import (
     scratch_database,
 )
 
-pytestmark = pytest.mark.slow
+# Durability and gap-free numbering rest on the engine (SQLite WAL + synchronous=FULL + IMMEDIATE transactions;
+# PostgreSQL row locks and WAL): this one runs on every engine.
+pytestmark = [pytest.mark.slow, pytest.mark.every_engine]
 
 CLIENTS = 8  # client threads, against 2 workers: there is always a queue of requests in flight
 MAX_REQUESTS_PER_CLIENT = 400

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
+from pydantic import Field
 
 from kpcs import clock
-from kpcs.api import AUTH, ErrorOut, Page, actor_of, page_bounds, paginate, permission
+from kpcs.api import AUTH, Limit, Offset, Page, actor_of, errors, page_bounds, paginate, permission
 from kpcs.audit import services
 from kpcs.audit.models import AuditEntry
 from kpcs.registry import services as registry
 
 router = Router(tags=["audit"])
-ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
+ERRORS = errors(400, 401, 403)
 
 
 class EntryOut(Schema):
@@ -37,7 +38,7 @@ class EntryPage(Page):
     items: list[EntryOut]
 
 
-class VerificationOut(Schema):
+class AuditVerificationOut(Schema):
     entries: int
     valid: bool  # the chain is intact and the current state matches the log
     first_broken_seq: int | None
@@ -63,8 +64,9 @@ def _entry(e: AuditEntry) -> dict[str, Any]:
 
 @router.get("", response={200: EntryPage, **ERRORS}, auth=AUTH, openapi_extra=permission("audit.read"),
             summary="Audit entries, newest first")
-def list_entries(request: HttpRequest, object_type: str | None = None, object_id: str | None = None,
-                 limit: int = 100, offset: int = 0) -> dict[str, Any]:
+def list_entries(request: HttpRequest, object_type: Annotated[str, Field(max_length=64)] | None = None,
+                 object_id: Annotated[str, Field(max_length=128)] | None = None, limit: Limit = 100,
+                 offset: Offset = 0) -> dict[str, Any]:
     registry.require(actor_of(request), "audit.read")
     limit, offset = page_bounds(limit, offset)
     qs = AuditEntry.objects.order_by("-seq")
@@ -75,7 +77,7 @@ def list_entries(request: HttpRequest, object_type: str | None = None, object_id
     return paginate(qs[offset:offset + limit], qs.count(), limit, offset, _entry)
 
 
-@router.get("/verification", response={200: VerificationOut, **ERRORS}, auth=AUTH,
+@router.get("/verification", response={200: AuditVerificationOut, **ERRORS}, auth=AUTH,
             openapi_extra=permission("audit.read"),
             summary="Walk the whole hash chain, name the first broken entry, and replay the log against the "
                     "current state, naming every object changed behind its back")
@@ -89,7 +91,7 @@ def verify(request: HttpRequest) -> dict[str, Any]:
             "differences": result.differences}
 
 
-@router.get("/checkpoint", response={200: CheckpointOut, 409: ErrorOut, **ERRORS}, auth=AUTH,
+@router.get("/checkpoint", response={200: CheckpointOut, **errors(401, 403, 409)}, auth=AUTH,
             openapi_extra=permission("audit.read"),
             summary="A checkpoint of the log signed by the node key: its size, head hash and time")
 def checkpoint(request: HttpRequest) -> dict[str, Any]:

@@ -3,54 +3,98 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Schema, Status
 from ninja.decorators import decorate_view
+from pydantic import ConfigDict, Field
 
 from kpcs import ratelimit
-from kpcs.api import AUTH, PUBLIC, ErrorOut, Page, actor_of, page_bounds, paginate, permission
+from kpcs.api import (
+    AUTH,
+    ERRORS,
+    NOT_BLANK,
+    PUBLIC,
+    TEXT_MAX_LENGTH,
+    WHOLE,
+    BodyIn,
+    Day,
+    DecimalText,
+    Limit,
+    Offset,
+    Page,
+    ParticipantCode,
+    actor_of,
+    errors,
+    page_bounds,
+    paginate,
+    permission,
+    refused,
+)
 from kpcs.certificates import services
 
 router = Router(tags=["certificates"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+# What certificates/rules.py refuses on a value alone, declared, and answered with the same code and rule.
+Quantity = Annotated[DecimalText, refused("invalid_quantity", "CERT-02")]
+Parcels = Annotated[int, Field(ge=1, le=1_000_000), WHOLE, refused("invalid_quantity", "CERT-02")]
+# DEF-05: rough diamonds only, as 7102.10/21/31, 710231, 7102 31 or the 8-digit 7102 31 00.
+HsCode = Annotated[str, Field(pattern=r"^7102[ .]?(10|21|31)([ .]?00)?$", description="HS 7102.10, 7102.21 or "
+                                                                                       "7102.31"),
+                   refused("hs_out_of_scope", "DEF-05")]
+# CERT-10: a country of origin (ISO 3166-1 alpha-2) or "mixed".
+Origin = Annotated[str, Field(pattern=r"^([A-Za-z]{2}|[Mm][Ii][Xx][Ee][Dd])$"), refused("invalid_origin", "CERT-10")]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]
+# CERT-02 item 10: importer identified by a name (at most 200 characters) and an address (at most 500).
+ImporterName = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK),
+                         refused("invalid_importer", "CERT-02")]
+ImporterAddress = Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_BLANK),
+                            refused("invalid_importer", "CERT-02")]
+Licence = Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK), refused("invalid_exporter", "INT-08")]
+Reason = Annotated[str, Field(min_length=1, max_length=TEXT_MAX_LENGTH, pattern=NOT_BLANK),
+                   refused("reason_required")]
 
 
-class PartyIn(Schema):
-    name: str
-    address: str
+class PartyIn(BodyIn):
+    name: ImporterName
+    address: ImporterAddress
 
 
-class ExporterIn(Schema):
-    licence: str
+class ExporterIn(BodyIn):
+    licence: Licence
 
 
-class LineIn(Schema):
-    hs_code: str
-    carats: str
-    value_usd: str
-    parcels: int
+class LineIn(BodyIn):
+    hs_code: HsCode
+    carats: Quantity
+    value_usd: Quantity
+    parcels: Parcels
 
 
-class TotalsIn(Schema):
-    carats: str | None = None
-    value_usd: str | None = None
-    parcels: int | None = None
+class TotalsIn(BodyIn):
+    carats: Quantity | None = None
+    value_usd: Quantity | None = None
+    parcels: Parcels | None = None
 
 
-class CertificateIn(Schema):
-    importing_participant: str
+class CertificateIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "importing_participant": "EU", "exporter": {"licence": "BW-EXP-0001"},
+        "importer": {"name": "Y BV", "address": "Hoveniersstraat 22, Antwerp"}, "origin": "BW",
+        "lines": [{"hs_code": "7102.31", "carats": "1250.40", "value_usd": "1875600.00", "parcels": 3}]}]})
+
+    importing_participant: ParticipantCode
     exporter: ExporterIn
     importer: PartyIn
-    origin: str
-    origin_countries: list[str] | None = None
-    lines: list[LineIn]
+    origin: Origin
+    origin_countries: Annotated[list[CountryCode], Field(max_length=250)] | None = None
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=100), refused("no_lines", "CERT-02")]
     totals: TotalsIn | None = None
-    expires_on: dt.date | None = None
+    expires_on: Day | None = None
     type: Literal["standard", "technical"] = "standard"
-    exporting_participant: str | None = None
+    exporting_participant: ParticipantCode | None = None
 
 
 class LineOut(Schema):
@@ -128,10 +172,10 @@ class CertificatePage(Page):
 class CertificateFilter(Schema):
     status: Literal["issued", "awaiting_confirmation", "confirmed", "rejected", "cancelled", "expired"] | None = None
     side: Literal["export", "import"] | None = None
-    participant: str | None = None
+    participant: ParticipantCode | None = None
     overdue: bool | None = None
-    limit: int = 50
-    offset: int = 0
+    limit: Limit = 50
+    offset: Offset = 0
 
 
 @router.post("", response={201: CertificateOut, **ERRORS}, auth=AUTH, openapi_extra=permission("certificate.issue"),
@@ -180,15 +224,19 @@ class VerificationOut(Schema):
     reasons: list[str]
 
 
-@router.get("/{number}/verification", response={200: VerificationOut, **ERRORS}, auth=None,
+# As printed (XXXXX-XXXXX) or as typed: ten Crockford base32 characters, any case, spaces and dashes anywhere.
+VerificationCode = Annotated[str, Query(description="the verification code printed on the certificate (XXXXX-XXXXX); "
+                                                    "without it nothing is said"),
+                             Field(max_length=40, pattern=r"^[\s-]*([0-9A-TV-Za-tv-z][\s-]*){10}$"),
+                             refused("invalid_verification_code")]
+
+
+@router.get("/{number}/verification", response={200: VerificationOut, **errors(404)}, auth=None,
             openapi_extra=permission(PUBLIC),
             summary="Public check for whoever holds the certificate: genuine and usable? Needs the verification "
                     "code printed beside the number; no exporter, importer or value is disclosed")
 @decorate_view(ratelimit.public)
-def verification(request: HttpRequest, number: str,
-                 code: str | None = Query(None, description="the verification code printed on the certificate "
-                                                            "(XXXXX-XXXXX); without it nothing is said")
-                 ) -> HttpResponse:
+def verification(request: HttpRequest, number: str, code: VerificationCode | None = None) -> HttpResponse:
     # The hottest public route (BRIEF §6: 2,000/s): the answer is built by the service in the documented shape
     # (tests check it against VerificationOut), so it is written out directly rather than validated again.
     return JsonResponse(services.public_verification(number, code), encoder=DjangoJSONEncoder)
@@ -197,11 +245,15 @@ def verification(request: HttpRequest, number: str,
 verification_router = Router(tags=["certificates"])
 
 
-class PresentedIn(Schema):
-    jws: str = Field(description="the whole signed certificate (JWS compact serialisation), as a scanner reads it")
+class PresentedIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"jws": "eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoi…"}]})
+
+    jws: str = Field(min_length=1, max_length=100_000,
+                     description="the whole signed certificate (JWS compact serialisation), as a scanner reads it")
 
 
-@verification_router.post("", response={200: VerificationOut, **ERRORS}, auth=None, openapi_extra=permission(PUBLIC),
+@verification_router.post("", response={200: VerificationOut, **errors(400)}, auth=None,
+                          openapi_extra=permission(PUBLIC),
                           summary="Public check of a whole signed certificate: genuine (against this node's keys) "
                                   "and usable? Its status is given only when the signature is genuine")
 @decorate_view(ratelimit.public)
@@ -209,25 +261,41 @@ def verify_presented(request: HttpRequest, body: PresentedIn) -> dict[str, Any]:
     return services.verify_presented(body.jws)
 
 
-class ConfirmationIn(Schema):
-    received_on: dt.date
-    parcels: int
-    carats: str
+class ConfirmationIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"received_on": "2026-01-15", "parcels": 3, "carats": "1250.40", "seals_intact": True}]})
+
+    received_on: Day
+    parcels: Parcels
+    carats: Quantity
     seals_intact: bool
 
 
-class DiscrepancyIn(Schema):
+class FoundIn(BodyIn):
+    """IMP-08: the figures the importing authority found, beside those declared."""
+
+    carats: Annotated[DecimalText, refused("invalid_discrepancy", "IMP-08")] | None = None
+    value_usd: Annotated[DecimalText, refused("invalid_discrepancy", "IMP-08")] | None = None
+    parcels: Annotated[int, Field(ge=0, le=1_000_000), WHOLE, refused("invalid_discrepancy", "IMP-08")] | None = None
+
+
+class DiscrepancyIn(BodyIn):
     kind: Literal["seals_broken", "content_mismatch", "expired", "unknown_signer", "other"]
-    found: dict[str, Any] | None = None
+    found: FoundIn | None = None
 
 
-class RejectionIn(Schema):
-    reason: str
+class RejectionIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "seal on parcel 2 broken on arrival",
+                                                           "discrepancy": {"kind": "seals_broken"}}]})
+
+    reason: Reason
     discrepancy: DiscrepancyIn
 
 
-class CancellationIn(Schema):
-    reason: str
+class CancellationIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "shipment postponed"}]})
+
+    reason: Reason
 
 
 @router.post("/{number}/confirmation", response={200: CertificateOut, **ERRORS}, auth=AUTH,
@@ -242,7 +310,7 @@ def confirm(request: HttpRequest, number: str, body: ConfirmationIn) -> dict[str
              openapi_extra=permission("certificate.reject"),
              summary="Importing authority rejects the shipment with a discrepancy record (IMP-08)")
 def reject(request: HttpRequest, number: str, body: RejectionIn) -> dict[str, Any]:
-    cert = services.reject(actor_of(request), number, body.model_dump(mode="json"))
+    cert = services.reject(actor_of(request), number, body.model_dump(mode="json", exclude_none=True))
     return services.to_dict(services.get(actor_of(request), cert.number))
 
 

@@ -25,7 +25,7 @@ from kpcs.certificates.models import (
     ImportConfirmation,
     SerialCounter,
 )
-from kpcs.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
+from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.registry import services as registry
 from kpcs.registry.models import SigningKey
 from kpcs.registry.services import Actor
@@ -614,8 +614,8 @@ def public_verification(number: str, code: str | None, today: dt.date | None = N
     let anyone read a participant's trade day by day). A wrong code and an unknown number get the same answer.
     """
     if not code or not code.strip():
-        raise BadRequest("a verification code is required: it is printed on the certificate beside its number",
-                         code="verification_code_required")
+        raise ValidationFailed("a verification code is required: it is printed on the certificate beside its number",
+                               code="verification_code_required")
     if rules.normalise_code(code) is None:
         raise ValidationFailed(f"{code!r} is not a verification code: 10 letters and digits, printed as XXXXX-XXXXX",
                                code="invalid_verification_code")

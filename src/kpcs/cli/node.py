@@ -70,7 +70,9 @@ def serve(host: str = HOST, port: int = PORT,
     out.print(f"kpcs serving on http://{host}:{port}/  (API docs at http://{host}:{port}/api/v1/docs)")
     sys.stdout.flush()
     args = [sys.executable, "-m", "gunicorn", "kpcs.wsgi:application", "--bind", f"{host}:{port}",
-            "--workers", str(n), "--access-logfile", "-", "--log-level", "warning", "--graceful-timeout", "5"]
+            "--workers", str(n), "--access-logfile", "-", "--log-level", "warning", "--graceful-timeout", "5",
+            # URLs up to 8 KB (gunicorn's largest bounded request line, nginx's default); longer ones get 414
+            "--limit-request-line", "8190"]
     os.environ["KPCS_WORKERS"] = str(n)  # each worker allows its share of the rate limits (kpcs.ratelimit)
     os.execv(sys.executable, args)
 

@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.decorators import decorate_view
+from pydantic import ConfigDict, Field
 
 from kpcs import clock, ratelimit
-from kpcs.api import AUTH, PUBLIC, ErrorOut, Page, actor_of, page_bounds, paginate, permission
+from kpcs.api import (
+    AUTH,
+    ERRORS,
+    NOT_BLANK,
+    PUBLIC,
+    BodyIn,
+    Day,
+    Id,
+    Limit,
+    Offset,
+    Page,
+    ParticipantCode,
+    actor_of,
+    errors,
+    page_bounds,
+    paginate,
+    permission,
+    refused,
+)
 from kpcs.errors import ValidationFailed
 from kpcs.registry import rules, services
 from kpcs.registry.models import ApiToken, Authority, Observer, Operator, Participant
 
 router = Router(tags=["registry"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+PUBLIC_ERRORS = errors(400, 404)
 
 
 class StatusOut(Schema):
@@ -51,21 +70,21 @@ def _participant(p: Participant, day: dt.date) -> dict[str, Any]:
             "validity_days": p.validity_days, "confirmation_days": p.confirmation_days}
 
 
-@router.get("/participants", response={200: ParticipantPage, **ERRORS}, auth=None,
+@router.get("/participants", response={200: ParticipantPage, **PUBLIC_ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC), summary="List participants with their status on a date")
 @decorate_view(ratelimit.public)
-def list_participants(request: HttpRequest, on: dt.date | None = None, limit: int = 100,
-                      offset: int = 0) -> dict[str, Any]:
+def list_participants(request: HttpRequest, on: Day | None = None, limit: Limit = 100,
+                      offset: Offset = 0) -> dict[str, Any]:
     day = on or clock.today()
     limit, offset = page_bounds(limit, offset)
     qs = Participant.objects.order_by("code")
     return paginate(qs[offset:offset + limit], qs.count(), limit, offset, lambda p: _participant(p, day))
 
 
-@router.get("/participants/{code}", response={200: ParticipantDetailOut, **ERRORS}, auth=None,
+@router.get("/participants/{code}", response={200: ParticipantDetailOut, **PUBLIC_ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC), summary="One participant, its status history and authorities")
 @decorate_view(ratelimit.public)
-def get_participant(request: HttpRequest, code: str, on: dt.date | None = None) -> dict[str, Any]:
+def get_participant(request: HttpRequest, code: ParticipantCode, on: Day | None = None) -> dict[str, Any]:
     p = services.get_participant(code.upper())
     data = _participant(p, on or clock.today())
     data["history"] = [{"status": s.status, "scope": s.scope, "valid_from": s.valid_from, "valid_to": s.valid_to}
@@ -87,11 +106,11 @@ class AuthorityPage(Page):
     items: list[AuthorityOut]
 
 
-@router.get("/authorities", response={200: AuthorityPage, **ERRORS}, auth=None, openapi_extra=permission(PUBLIC),
-            summary="Authorities designated by participants (INT-02)")
+@router.get("/authorities", response={200: AuthorityPage, **PUBLIC_ERRORS}, auth=None,
+            openapi_extra=permission(PUBLIC), summary="Authorities designated by participants (INT-02)")
 @decorate_view(ratelimit.public)
-def list_authorities(request: HttpRequest, participant: str | None = None, limit: int = 100,
-                     offset: int = 0) -> dict[str, Any]:
+def list_authorities(request: HttpRequest, participant: ParticipantCode | None = None, limit: Limit = 100,
+                     offset: Offset = 0) -> dict[str, Any]:
     limit, offset = page_bounds(limit, offset)
     qs = Authority.objects.order_by("participant_id", "id")
     if participant:
@@ -109,22 +128,37 @@ class ObserverOut(Schema):
     constituency: str
 
 
-@router.get("/observers", response={200: list[ObserverOut], **ERRORS}, auth=None, openapi_extra=permission(PUBLIC),
+@router.get("/observers", response={200: list[ObserverOut], **PUBLIC_ERRORS}, auth=None,
+            openapi_extra=permission(PUBLIC),
             summary="Observers of the scheme: industry, civil society, international organisations (GOV-04)")
 @decorate_view(ratelimit.public)
 def list_observers(request: HttpRequest) -> list[dict[str, Any]]:
     return [{"name": o.name, "constituency": o.constituency} for o in Observer.objects.order_by("name")]
 
 
-class OperatorIn(Schema):
-    participant: str | None = None
-    name: str
-    address: str
-    kind: str
-    licence: str
-    valid_from: dt.date
-    valid_until: dt.date | None = None
-    nationality: str = ""
+OperatorKind = Literal["exporter", "importer", "miner", "digger", "buyer", "dealer", "agent", "courier"]
+
+
+# Name, address and licence are required (INT-08): not blank, and no longer than their columns.
+OperatorName = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK), refused("invalid", "INT-08")]
+OperatorAddress = Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_BLANK),
+                            refused("invalid", "INT-08")]
+Licence = Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK), refused("invalid", "INT-08")]
+
+
+class OperatorIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "Gaborone Rough Ltd", "address": "Plot 5, Gaborone", "kind": "exporter", "licence": "BW-EXP-0042",
+        "valid_from": "2026-01-01"}]})
+
+    participant: ParticipantCode | None = None
+    name: OperatorName
+    address: OperatorAddress
+    kind: Annotated[OperatorKind, refused("invalid_kind")]
+    licence: Licence
+    valid_from: Day
+    valid_until: Day | None = None
+    nationality: Annotated[str, Field(max_length=100)] = ""
 
 
 class OperatorOut(Schema):
@@ -145,11 +179,11 @@ class OperatorPage(Page):
 
 
 class OperatorFilter(Schema):
-    participant: str | None = None
-    kind: str | None = None
-    valid_on: dt.date | None = None
-    limit: int = 100
-    offset: int = 0
+    participant: ParticipantCode | None = None
+    kind: OperatorKind | None = None
+    valid_on: Day | None = None
+    limit: Limit = 100
+    offset: Offset = 0
 
 
 def _operator(op: Operator) -> dict[str, Any]:
@@ -189,7 +223,7 @@ def create_operator(request: HttpRequest, body: OperatorIn) -> Status[dict[str, 
 
 @router.get("/operators/{operator_id}", response={200: OperatorOut, **ERRORS}, auth=AUTH,
             openapi_extra=permission("operator.read"), summary="One operator")
-def get_operator(request: HttpRequest, operator_id: int) -> dict[str, Any]:
+def get_operator(request: HttpRequest, operator_id: Id) -> dict[str, Any]:
     actor = actor_of(request)
     services.require(actor, "operator.read")
     return _operator(services.get_operator(actor, operator_id))
@@ -211,6 +245,13 @@ class MeOut(Schema):
 def me(request: HttpRequest) -> dict[str, Any]:
     actor = actor_of(request)
     return {"actor": actor.label, "grants": [g.__dict__ for g in actor.grants]}
+
+
+# A token named as `kpcs token list` shows it (its 12-character prefix, perhaps with "…"), or pasted whole.
+TokenPrefix = Annotated[str, Field(min_length=rules.TOKEN_MIN_MATCH, max_length=64,
+                                   description="the token's prefix (at least 8 characters), or the token"),
+                        refused("prefix_too_short", message=f"name a token by at least its first "
+                                                            f"{rules.TOKEN_MIN_MATCH} characters")]
 
 
 class TokenOut(Schema):
@@ -235,7 +276,7 @@ def _token(t: ApiToken) -> dict[str, Any]:
 
 @router.get("/me/tokens", response={200: TokenPage, **ERRORS}, auth=AUTH, openapi_extra=permission("authenticated"),
             summary="The caller's own API tokens: prefix, name, dates and status, never the token itself")
-def my_tokens(request: HttpRequest, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+def my_tokens(request: HttpRequest, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     limit, offset = page_bounds(limit, offset)
     qs = services.own_tokens(actor_of(request))
     return paginate(qs[offset:offset + limit], qs.count(), limit, offset, _token)
@@ -244,13 +285,13 @@ def my_tokens(request: HttpRequest, limit: int = 100, offset: int = 0) -> dict[s
 @router.post("/me/tokens/{prefix}/revocation", response={200: TokenOut, **ERRORS}, auth=AUTH,
              openapi_extra=permission("authenticated"),
              summary="Revoke one of the caller's own tokens, named by its prefix; calls with it then get 401")
-def revoke_my_token(request: HttpRequest, prefix: str) -> dict[str, Any]:
+def revoke_my_token(request: HttpRequest, prefix: TokenPrefix) -> dict[str, Any]:
     token = services.revoke_token(prefix, own_only=True, reason="revoked by its holder over the API",
                                   actor=actor_of(request))
     return _token(token)
 
 
-@router.get("/trust-list", auth=None, openapi_extra=permission(PUBLIC), response={200: dict, **ERRORS},
+@router.get("/trust-list", auth=None, openapi_extra=permission(PUBLIC), response={200: dict, **errors(400, 404, 409)},
             summary="The signed trust list: every authority key with its status and last serial, every participant's "
                     "status history; verify it against the anchor (GET /trust-list/anchor, published out of band)")
 @decorate_view(ratelimit.public)
@@ -271,7 +312,8 @@ class AnchorOut(Schema):
     jwk: JwkOut
 
 
-@router.get("/trust-list/anchor", auth=None, openapi_extra=permission(PUBLIC), response={200: AnchorOut, **ERRORS},
+@router.get("/trust-list/anchor", auth=None, openapi_extra=permission(PUBLIC),
+            response={200: AnchorOut, **errors(400, 404, 409)},
             summary="The trust anchor: the RFC 7638 thumbprint and public key of the node key that signs the trust "
                     "list, to publish out of band (kpcs certificate verify --anchor …)")
 @decorate_view(ratelimit.public)

@@ -9,16 +9,31 @@ from typing import Annotated, Any
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.decorators import decorate_view
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from kpcs import clock, ratelimit
-from kpcs.api import AUTH, PUBLIC, ErrorOut, actor_of, permission
+from kpcs.api import (
+    AUTH,
+    ERRORS,
+    PUBLIC,
+    TEXT_MAX_LENGTH,
+    WHOLE,
+    BodyIn,
+    Day,
+    DecimalText,
+    ParticipantCode,
+    Period,
+    actor_of,
+    errors,
+    permission,
+    refused,
+)
 from kpcs.errors import ValidationFailed
 from kpcs.registry import services as registry
 from kpcs.statistics import rules, services
 
 router = Router(tags=["statistics"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+Quantity = Annotated[DecimalText, refused("invalid_quantity")]
 
 
 # Quantities travel as decimal strings with two places ("1250.40"); the services compute with Decimal.
@@ -59,7 +74,7 @@ class TradeOut(Schema):
 
 @router.get("/trade", response={200: TradeOut, **ERRORS}, auth=AUTH, openapi_extra=permission("statistics.read"),
             summary="Exports and imports of a participant by partner, origin and HS code (STAT-01, STAT-02)")
-def trade(request: HttpRequest, participant: str, period: str) -> dict[str, Any]:
+def trade(request: HttpRequest, participant: ParticipantCode, period: Period) -> dict[str, Any]:
     code = _readable(request, participant)
     return services.trade_statistics(actor_of(request), _period(period), code)
 
@@ -90,18 +105,21 @@ class ReconciliationRow(Schema):
 @router.get("/reconciliation", response={200: list[ReconciliationRow], **ERRORS}, auth=AUTH,
             openapi_extra=permission("statistics.read"),
             summary="Per certificate: carats and value declared by the exporter beside those confirmed")
-def reconciliation(request: HttpRequest, participant: str, period: str) -> list[dict[str, Any]]:
+def reconciliation(request: HttpRequest, participant: ParticipantCode, period: Period) -> list[dict[str, Any]]:
     code = _readable(request, participant)
     return services.reconciliation(actor_of(request), _period(period), code)
 
 
-class ProductionIn(Schema):
-    participant: str
-    period: str
-    carats: str | None = None
-    usd: str | None = None
-    industrial_carats: str | None = None
-    artisanal_carats: str | None = None
+class ProductionIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"participant": "BW", "period": "2025-H1", "carats": "11000000.00", "usd": "1650000000.00"}]})
+
+    participant: ParticipantCode
+    period: Period
+    carats: Quantity | None = None
+    usd: Quantity | None = None
+    industrial_carats: Quantity | None = None
+    artisanal_carats: Quantity | None = None
 
 
 class ProductionOut(Schema):
@@ -136,7 +154,7 @@ def _latest(actor: Any, code: str, period: str) -> dict[str, Any]:
 @router.get("/production", response={200: list[ProductionOut], **ERRORS}, auth=AUTH,
             openapi_extra=permission("statistics.read"),
             summary="A participant's production figures with every revision")
-def production(request: HttpRequest, participant: str) -> list[dict[str, Any]]:
+def production(request: HttpRequest, participant: ParticipantCode) -> list[dict[str, Any]]:
     return services.production_history(actor_of(request), _readable(request, participant))
 
 
@@ -151,7 +169,7 @@ class ObligationOut(Schema):
 @router.get("/compliance", response={200: list[ObligationOut], **ERRORS}, auth=AUTH,
             openapi_extra=permission("statistics.read"),
             summary="Reporting obligations of a participant: due dates and status (received, late, missing)")
-def compliance(request: HttpRequest, participant: str, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+def compliance(request: HttpRequest, participant: ParticipantCode, as_of: Day | None = None) -> list[dict[str, Any]]:
     code = participant.upper()
     registry.require(actor_of(request), "statistics.read", code)
     registry.get_participant(code)
@@ -164,19 +182,22 @@ class NonReportingOut(Schema):
     missing: list[str]
 
 
-@router.get("/non-reporting", response={200: list[NonReportingOut], **ERRORS}, auth=None,
+@router.get("/non-reporting", response={200: list[NonReportingOut], **errors(400)}, auth=None,
             openapi_extra=permission(PUBLIC), summary="Public list of participants that have not reported (STAT-10)")
 @decorate_view(ratelimit.public)
-def non_reporting(request: HttpRequest, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+def non_reporting(request: HttpRequest, as_of: Day | None = None) -> list[dict[str, Any]]:
     return [{**r, "name": services.participant_name(r["participant"])}
             for r in services.non_reporting(as_of or clock.today())]
 
 
-class AnnualReportIn(Schema):
-    participant: str
-    year: int
-    received_on: dt.date | None = None
-    note: str = ""
+class AnnualReportIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"participant": "BW", "year": 2025}]})
+
+    participant: ParticipantCode
+    # STAT-11: from 2000 to the current year; a future year is refused by the service (invalid_year).
+    year: Annotated[int, Field(ge=2000, le=2100), WHOLE, refused("invalid_year")]
+    received_on: Day | None = None
+    note: Annotated[str, Field(max_length=TEXT_MAX_LENGTH)] = ""
 
 
 class AnnualReportOut(Schema):
