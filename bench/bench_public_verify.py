@@ -5,10 +5,12 @@
 On a fresh demo node, issues `--certificates` certificates (in-process, through the issuing service), starts
 `kpcs serve` (gunicorn, cores + 1 workers, the rate limiter on but with a limit no client reaches), and for
 `--seconds` fires `GET /api/v1/certificates/{number}/verification?code=…` for random certificates from
-`--clients` client processes on kept-alive connections. In the same run, as the baseline, the same clients ask
-the cheapest public request of the same server (`GET /api/v1/trust-list/anchor`: routing, middleware, rate
-limiter, one cached lookup, JSON), so the ratio says what verifying costs on top of serving a request at all.
-Then, on one core in-process: a raw Ed25519 verify and `services.public_verification`.
+`--clients` connections. The load comes from `wrk` when it is installed (Debian's package: a C client that
+leaves the two cores to the server), otherwise from as many Python client processes (`--python-clients`
+forces them; they take a good share of the same cores, so the figure is lower). In the same run, as the
+baseline, the same clients ask the cheapest public request of the same server (`GET /api/v1/trust-list/anchor`:
+routing, middleware, rate limiter, one cached lookup, JSON), so the ratio says what verifying costs on top of
+serving a request at all. Then, on one core in-process: a raw Ed25519 verify and `services.public_verification`.
 Target: >= 2,000 verifications/s over HTTP on 2 cores.
 """
 
@@ -19,6 +21,10 @@ import http.client
 import multiprocessing as mp
 import os
 import random
+import re
+import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,7 +63,8 @@ def client(port: int, paths: list[str], seconds: float, start: float, out: Any) 
     out.put((count, errors, latencies))
 
 
-def fire(port: int, paths: list[str], seconds: float, clients: int) -> tuple[float, int, list[float]]:
+def fire(port: int, paths: list[str], seconds: float, clients: int) -> tuple[float, int, float, float]:
+    """Python client processes; returns (requests/s, errors, p50 and p99 latency in seconds)."""
     queue: Any = mp.Queue()
     start = time.time() + 0.5
     procs = [mp.Process(target=client, args=(port, paths, seconds, start, queue)) for _ in range(clients)]
@@ -68,12 +75,31 @@ def fire(port: int, paths: list[str], seconds: float, clients: int) -> tuple[flo
         p.join()
     total = sum(r[0] for r in results)
     errors = sum(r[1] for r in results)
-    latencies = sorted(x for r in results for x in r[2])
-    return total / seconds, errors, latencies
+    latencies = sorted(x for r in results for x in r[2]) or [0.0]
+    return total / seconds, errors, *(latencies[min(len(latencies) - 1, int(q * len(latencies)))] for q in (.5, .99))
 
 
-def pct(values: list[float], q: float) -> str:
-    return f"{values[min(len(values) - 1, int(q * len(values)))] * 1000:.1f} ms" if values else "-"
+def fire_wrk(port: int, paths: list[str], seconds: float, clients: int) -> tuple[float, int, float, float]:
+    """The same load from wrk: one thread, `clients` connections, a random path per request (a Lua script)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        listed = ",".join(f'"{p}"' for p in paths)
+        script.write(f"paths = {{{listed}}}\n"
+                     "request = function() return wrk.format('GET', paths[math.random(#paths)]) end\n"
+                     "done = function(summary, latency, requests)\n"
+                     "  io.write(string.format('P50 %d\\nP99 %d\\n', latency:percentile(50), "
+                     "latency:percentile(99)))\nend\n")
+    try:
+        proc = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "-s", script.name,
+                               f"http://{HOST}:{port}/"], capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(script.name)
+    text = proc.stdout
+    total = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, failed.groups())) if failed else 0)
+    p50, p99 = (int(re.search(rf"{k} (\d+)", text).group(1)) / 1e6 for k in ("P50", "P99"))  # type: ignore[union-attr]
+    return (total - errors) / seconds, errors, p50, p99
 
 
 def main() -> None:
@@ -83,7 +109,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1, help="as kpcs serve")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--python-clients", action="store_true", help="Python client processes even if wrk is here")
     args = parser.parse_args()
+    use_wrk = shutil.which("wrk") is not None and not args.python_clients
+    load = fire_wrk if use_wrk else fire
 
     with demo_node(args.database_url) as (root, env):
         env = {**env, "KPCS_RATE_PUBLIC": str(10**9), "KPCS_RATE_TOKEN": str(10**9)}
@@ -107,15 +136,16 @@ def main() -> None:
             held.append((cert.number, rules.verification_code(crypto.signature_bytes(cert.jws))))
         connection.close()
         paths = [f"/api/v1/certificates/{quote(n)}/verification?code={c}" for n, c in held]
-        print(f"{len(held)} certificates issued; serving with {args.workers} workers; {args.clients} clients "
-              f"for {args.seconds:.0f} s per measurement", flush=True)
+        print(f"{len(held)} certificates issued; serving with {args.workers} workers; {args.clients} "
+              f"{'wrk connections' if use_wrk else 'Python client processes'} for {args.seconds:.0f} s per "
+              "measurement", flush=True)
 
         server = Server(env, args.workers, Path(root) / "server.log")
         try:
             fire(server.port, paths[:20], 1.0, args.clients)  # warm-up: every worker loads its caches
-            base_rate, base_errors, base_lat = fire(server.port, ["/api/v1/trust-list/anchor"], args.seconds,
+            base_rate, base_errors, *_ = load(server.port, ["/api/v1/trust-list/anchor"], args.seconds,
                                                     args.clients)
-            rate, errors, lat = fire(server.port, paths, args.seconds, args.clients)
+            rate, errors, p50, p99 = load(server.port, paths, args.seconds, args.clients)
             pss = sum(pss_kib(pid) for pid in server.pids()) // 1024
             rss = sum(server.rss().values()) // 1024
         finally:
@@ -144,7 +174,8 @@ def main() -> None:
         ("baseline errors", f"{base_errors}"),
         ("public verification over HTTP, /s", f"{rate:,.0f}"),
         ("  errors (non-200)", f"{errors}"),
-        ("  latency p50 / p99", f"{pct(lat, 0.5)} / {pct(lat, 0.99)}"),
+        ("  latency p50 / p99", f"{p50 * 1000:.1f} ms / {p99 * 1000:.1f} ms"),
+        ("load from", "wrk (1 thread)" if use_wrk else "Python client processes"),
         ("  ratio to the baseline", f"{rate / base_rate:.2f}"),
         ("  target >= 2,000/s", "met" if rate >= 2000 else "NOT met"),
         ("server memory, RSS sum / PSS sum", f"{rss} MB / {pss} MB"),

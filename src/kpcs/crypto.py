@@ -103,8 +103,14 @@ def _split(token: str) -> tuple[dict[str, Any], dict[str, Any], tuple[bytes, byt
 
 def signature_bytes(token: str) -> bytes:
     """The raw Ed25519 signature of a JWS compact string (for a certificate: what its verification code is
-    derived from)."""
-    return _split(token)[2][2]
+    derived from). Only the third part is decoded: public verification reads it on every request."""
+    parts = token.strip().split(".")
+    if len(parts) != 3:
+        raise BadSignature("not a JWS compact serialisation: it has not three parts")
+    try:
+        return _b64decode(parts[2])
+    except ValueError as exc:
+        raise BadSignature(f"not a JWS compact serialisation: {exc}") from exc
 
 
 def signed_payload(token: str) -> bytes:

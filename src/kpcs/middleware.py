@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 API_PREFIX = "/api/"
 
@@ -52,3 +53,13 @@ class ApiGuardMiddleware:
             response["Allow"] = allowed
         return response
 
+
+
+class PageMessageMiddleware(MessageMiddleware):
+    """Django's flash messages, for pages only: the API never shows them, and skipping their storage for /api/
+    is a measurable share of the cheapest requests (public verification, bench/bench_public_verify.py)."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)

@@ -14,6 +14,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -169,6 +170,18 @@ def test_hostile_tokens_are_refused_not_crashed_on() -> None:
             token = f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
             result = verify(token)
             assert not result.genuine and result.reasons, body[:20]
+
+
+def test_the_signature_bytes_are_read_strictly_and_alone() -> None:
+    """Verification codes are derived from the signature part only, decoded as strictly as verification does."""
+    head, body, sig = TOKEN.split(".")
+    assert crypto.signature_bytes(TOKEN) == base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    assert crypto.signature_bytes(f"not-json.{body}.{sig}") == crypto.signature_bytes(TOKEN)
+    spare_bits = sig[:-1] + "B"  # 64 bytes end on a character whose 4 low bits must be 0: B sets one
+    for broken in (f"{head}.{body}", f"{TOKEN}.x", f"{head}.{body}.{sig}=", f"{head}.{body}.{sig[:-1]}*",
+                   f"{head}.{body}.{spare_bits}"):
+        with pytest.raises(crypto.BadSignature):
+            crypto.signature_bytes(broken)
 
 
 # --- key validity at the signing time ------------------------------------------------------------
