@@ -8,17 +8,21 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from kpcs import ratelimit
 from kpcs.certificates import services as certificates
 from kpcs.errors import DomainError
 from kpcs.registry import services as registry
+from kpcs.web.access import PUBLIC, page
 
 
+@page(PUBLIC)
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "web/home.html")
 
 
+@page(PUBLIC)
 def verify(request: HttpRequest) -> HttpResponse:
     """Public verification of a certificate by its number and verification code (what the QR code will lead to)."""
     number = request.GET.get("number", "").strip()
@@ -66,6 +70,7 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
         return HttpResponseRedirect(self.get_success_url())
 
 
+@page(PUBLIC)
 def password_reset_done(request: HttpRequest) -> HttpResponse:
     return render(request, "web/password_reset_done.html")
 
@@ -78,11 +83,14 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if _wants_json(request):
         return JsonResponse({"error": {"code": "not_found", "message": "no such API route", "details": None}},
                             status=404)
-    return render(request, "web/error.html", {"message": "Page not found."}, status=404)
+    return render(request, "web/error.html", {"title": _("Page not found"),
+                                               "message": _("There is no page at this address.")}, status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"error": {"code": "internal_error", "message": "internal error", "details": None}},
                             status=500)
-    return render(request, "web/error.html", {"message": "Internal error; the incident was logged."}, status=500)
+    return render(request, "web/error.html", {"title": _("Internal error"),
+                                               "message": _("Something went wrong; the incident was logged.")},
+                  status=500)
