@@ -15,14 +15,14 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from kpcs.registry import services as registry
 
 PUBLIC = "public"
-View = TypeVar("View", bound=Callable[..., HttpResponse])
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def actor_of(request: HttpRequest) -> registry.Actor:
@@ -48,7 +48,7 @@ def page(permission: str) -> Callable[[View], View]:
 
     def decorate(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             actor = actor_of(request)
             request.actor = actor  # type: ignore[attr-defined]
             if permission != PUBLIC:
