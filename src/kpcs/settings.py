@@ -134,6 +134,7 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 # People set their own password through a one-time link (registry.services.password_reset_link and
 # send_password_reset); a link works once and for 24 hours.

@@ -1,0 +1,126 @@
+"""The pages as people use them: Debian's headless Chromium against a real `kpcs serve` with the demo data.
+
+Each journey fails when a step breaks; the main pages are checked with axe-core (no serious or critical
+violation), weighed (under 500 KB before images) and photographed on a phone and a desktop, in English and
+French (artifacts/screenshots/). One node for the module, a SQLite file of its own: run once (slow).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.e2e.browser import browser, new_page, page_weight, serious_accessibility_violations, shoot
+from tests.e2e.support import Http, Server, certificate_request, kpcs, node_env
+
+pytestmark = pytest.mark.slow
+__all__ = ["browser"]  # the fixture, imported for this module
+
+DEMO_PASSWORD = "kpcs-demo-password"  # printed by `kpcs demo`; demo nodes only
+EXPORTER = "bw.officer@demo.kpcs"
+
+
+@dataclass
+class Site:
+    url: str
+    env: dict[str, str]
+    number: str
+    code: str
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("kpcs-browser")
+    env = node_env(root / "data", f"sqlite:///{root / 'kpcs.sqlite3'}")
+    kpcs(env, "init", timeout=120, check=True)
+    demo = kpcs(env, "demo", timeout=180, check=True)
+    assert DEMO_PASSWORD in demo.stdout
+    token = kpcs(env, "token", "create", EXPORTER, "--name", "browser-test", check=True).stdout.strip()
+    server = Server(env, root / "server.log")
+    server.start()
+    try:
+        status, cert = Http(server.port, token).post("/api/v1/certificates", certificate_request())
+        assert status == 201, cert
+        yield Site(f"http://127.0.0.1:{server.port}", env, cert["number"], cert["verification_code"])
+    finally:
+        server.stop()
+
+
+def sign_in(page: Any, email: str, password: str = DEMO_PASSWORD) -> None:
+    page.goto("/login/")
+    page.get_by_label(re.compile("E-mail|Adresse électronique")).fill(email)
+    page.get_by_label(re.compile("Password|Mot de passe")).fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name=re.compile("Sign in|Se connecter")).click()
+
+
+def test_sign_in_shows_who_and_for_whom_then_sign_out(browser: Any, site: Site) -> None:
+    page = new_page(browser, site.url)
+    sign_in(page, "bw.officer@demo.kpcs")
+    header = page.locator("header.site").inner_text()
+    assert "bw.officer@demo.kpcs" in header and "BW" in header
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign out").click()
+    assert "Sign in" in page.locator("header.site").inner_text()
+
+
+def test_wrong_password_is_refused_without_saying_which_part(browser: Any, site: Site) -> None:
+    page = new_page(browser, site.url)
+    sign_in(page, "bw.officer@demo.kpcs", "not-the-password")
+    assert "/login/" in page.url
+    assert page.get_by_role("alert").is_visible()
+
+
+@pytest.mark.parametrize("language, genuine", [("en", "genuine and usable"), ("fr", "authentique et utilisable")])
+def test_the_public_verifies_a_certificate_with_its_code(browser: Any, site: Site, language: str,
+                                                         genuine: str) -> None:
+    page = new_page(browser, site.url, language=language)
+    page.goto("/verify/")
+    page.get_by_label(re.compile("Certificate number|Numéro du certificat")).fill(site.number)
+    page.get_by_label(re.compile("Verification code|Code de vérification")).fill(site.code.lower())
+    with page.expect_navigation():
+        page.get_by_role("button", name=re.compile("^(Verify|Vérifier)$")).click()
+    result = page.locator("main").inner_text()
+    assert genuine in result and site.number in result
+    assert "Hoveniersstraat" not in result and "1875600" not in result  # never commercial details
+    wrong = site.code[:-1] + ("0" if site.code[-1] != "0" else "1")
+    page.goto(f"/verify/?number={quote(site.number)}&code={wrong}")
+    assert page.get_by_role("alert").is_visible() and genuine not in page.locator("main").inner_text()
+
+
+def test_the_language_switch_changes_every_word_and_stays(browser: Any, site: Site) -> None:
+    page = new_page(browser, site.url)
+    page.goto("/verify/")
+    with page.expect_navigation():
+        page.get_by_label("Language").select_option("fr")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert "Vérifier un certificat du PK" in page.locator("main").inner_text()
+    page.goto("/")
+    assert "Système de certification du Processus de Kimberley" in page.locator("main").inner_text()
+
+
+MAIN_PAGES = ["/", "/login/", "/verify/"]
+
+
+@pytest.mark.parametrize("path", MAIN_PAGES)
+def test_main_pages_are_accessible_light_and_photographed(browser: Any, site: Site, path: str) -> None:
+    name = path.strip("/").replace("/", "-") or "home"
+    for language in ("en", "fr"):
+        for phone in (False, True):
+            page = new_page(browser, site.url, phone=phone, language=language)
+            weight = page_weight(page, path)
+            assert weight < 500_000, f"{path}: {weight} bytes before images"
+            violations = serious_accessibility_violations(page)
+            assert violations == [], f"{path} ({language}): {violations}"
+            if phone:  # nothing wider than a 375-pixel screen: no sideways scrolling
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{path} is {overflow}px wider than the phone"
+            shot: Path = shoot(page, f"{name}-{language}-{'phone' if phone else 'desktop'}")
+            assert shot.stat().st_size > 0
+            page.context.close()
