@@ -50,3 +50,17 @@ def test_api_docs_use_no_cdn(kp: Any) -> None:
     page = Client().get("/api/v1/docs").content.decode()
     assert "swagger-ui-bundle.js" in page
     assert "cdn." not in page and "https://" not in page.split("</head>")[0]
+
+
+def test_public_verification_of_presented_qr_content(issued: Any, eu_officer: Any) -> None:
+    """What a scanner reads from the document (here the JWS) is verified on the same page, status only if genuine."""
+    client = Client()
+    page = client.get("/verify/", {"qr": issued.jws})
+    assert page.status_code == 200 and "genuine and usable" in page.content.decode()
+    head, body, signature = issued.jws.split(".")
+    forged = client.get("/verify/", {"qr": f"{head}.{body}.{signature[::-1]}"})
+    text = forged.content.decode()
+    assert "NOT genuine" in text and "Y BV" not in text
+    junk = client.get("/verify/", {"qr": "not a certificate"})
+    assert junk.status_code in (200, 400, 422) and "Traceback" not in junk.content.decode()
+    assert client.get("/verify/", {"qr": "x" * 100_001}).status_code == 422

@@ -16,6 +16,8 @@ from kpcs.errors import DomainError
 from kpcs.registry import services as registry
 from kpcs.web.access import PUBLIC, page
 
+MAX_PRESENTED = 100_000  # as POST /api/v1/verification: the longest signed certificate a scanner may hand us
+
 
 @page(PUBLIC)
 def home(request: HttpRequest) -> HttpResponse:
@@ -24,23 +26,29 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @page(PUBLIC)
 def verify(request: HttpRequest) -> HttpResponse:
-    """Public verification of a certificate by its number and verification code (what the QR code will lead to)."""
+    """Public verification of a certificate: by its number and verification code, or by what its QR code holds
+    (`?qr=KP1:…`, or a whole JWS) as a scanner reads it. Genuine? usable? why not? Never commercial details."""
     number = request.GET.get("number", "").strip()
     code = request.GET.get("code", "").strip()
-    result: dict[str, Any] | None = None
-    error = ""
-    if number:
+    qr = request.GET.get("qr", "").strip()
+    context: dict[str, Any] = {"number": number, "code": code, "qr": qr, "result": None, "error": ""}
+    if number or qr:
         try:
             ratelimit.check_public(request)
-            result = certificates.public_verification(number, code)
+            if qr:
+                if len(qr) > MAX_PRESENTED:
+                    raise DomainError(_("This is longer than any certificate's QR content."))
+                context["result"] = certificates.verify_presented(qr)
+            else:
+                context["result"] = certificates.public_verification(number, code)
         except ratelimit.RateLimited as exc:
-            response = render(request, "web/verify.html", {"number": number, "code": code, "error": str(exc)},
-                              status=429)
+            response = render(request, "web/verify.html", {**context, "error": str(exc)}, status=429)
             response["Retry-After"] = str(exc.retry_after)
             return response
         except DomainError as exc:
-            error = exc.message
-    return render(request, "web/verify.html", {"number": number, "code": code, "result": result, "error": error})
+            context["error"] = exc.message
+            return render(request, "web/verify.html", context, status=exc.status)
+    return render(request, "web/verify.html", context)
 
 
 class SetPasswordView(auth_views.PasswordResetConfirmView):
