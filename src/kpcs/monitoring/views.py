@@ -37,7 +37,7 @@ def _choice(request: HttpRequest, name: str, allowed: tuple[str, ...], label: st
     if not value:
         return None
     if value not in allowed:
-        raise BadRequest(_("%(value)s is not a %(what)s this list knows.") % {"value": value[:40], "what": label})
+        raise BadRequest(_("Unknown %(what)s: %(value)s.") % {"value": value[:40], "what": label})
     return value
 
 
