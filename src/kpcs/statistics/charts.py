@@ -19,8 +19,9 @@ Number = Decimal | float | int
 # Three series colours with at least 3:1 contrast against white (WCAG non-text contrast), told apart by pattern
 # too: the second series is hatched, the third dotted, so the chart reads in grey scale.
 COLOURS = ("#16324f", "#b35900", "#126b2f")
-WIDTH, HEIGHT = 640, 300
-LEFT, RIGHT, TOP, BOTTOM = 72, 16, 36, 56
+# Small enough that its text stays legible when a phone scales it to the width of its screen.
+WIDTH, HEIGHT = 480, 270
+LEFT, RIGHT, TOP, BOTTOM = 58, 10, 34, 56
 
 
 class Series(NamedTuple):
@@ -51,7 +52,8 @@ def nice_max(value: float) -> float:
 
 def _frame(title: str, description: str, top: float, unit: str, ident: str) -> list[str]:
     plot_h = HEIGHT - TOP - BOTTOM
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+             f'width="{WIDTH * 4 // 3}" height="{HEIGHT * 4 // 3}" role="img" '
              f'aria-labelledby="{ident}-t {ident}-d" class="chart-svg">',
              f'<title id="{ident}-t">{escape(title)}</title>', f'<desc id="{ident}-d">{escape(description)}</desc>',
              '<defs><pattern id="' + ident + '-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
@@ -60,14 +62,14 @@ def _frame(title: str, description: str, top: float, unit: str, ident: str) -> l
              '<pattern id="' + ident + '-dots" width="5" height="5" patternUnits="userSpaceOnUse">'
              '<rect width="5" height="5" fill="' + COLOURS[2] + '"/><circle cx="2.5" cy="2.5" r="1" fill="#fff"/>'
              '</pattern></defs>',
-             f'<text x="{LEFT}" y="16" font-size="13" font-weight="600" fill="#1d2433">{escape(title)}</text>',
-             f'<text x="8" y="{TOP + plot_h / 2}" font-size="11" fill="#4a5568" text-anchor="middle" '
+             f'<text x="8" y="17" font-size="14" font-weight="600" fill="#1d2433">{escape(title)}</text>',
+             f'<text x="12" y="{TOP + plot_h / 2}" font-size="13" fill="#4a5568" text-anchor="middle" '
              f'transform="rotate(-90 12 {TOP + plot_h / 2})">{escape(unit)}</text>']
     for i in range(5):  # horizontal grid lines with the axis values
         value = top * i / 4
         y = TOP + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#d5dbe5"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="11" fill="#4a5568" '
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="13" fill="#4a5568" '
                      f'text-anchor="end">{escape(compact(value))}</text>')
     parts.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" '
                  'stroke="#4a5568"/>')
@@ -88,8 +90,8 @@ def _legend(series: Sequence[Series], ident: str, line: bool = False) -> list[st
                          f'stroke="{COLOURS[i % 3]}" stroke-width="3"{_dash(i)}/>')
         else:
             parts.append(f'<rect x="{x}" y="{HEIGHT - 17}" width="14" height="12" fill="{_fill(ident, i)}"/>')
-        parts.append(f'<text x="{x + 19}" y="{HEIGHT - 6}" font-size="11" fill="#1d2433">{escape(s.label)}</text>')
-        x += 30 + 7 * len(s.label)
+        parts.append(f'<text x="{x + 19}" y="{HEIGHT - 6}" font-size="13" fill="#1d2433">{escape(s.label)}</text>')
+        x += 32 + 8 * len(s.label)
     return parts
 
 
@@ -112,7 +114,7 @@ def bar_chart(title: str, description: str, categories: Sequence[str], series: S
     n = max(len(categories), 1)
     group = plot_w / n
     bar = max(min(group * 0.8 / max(len(series), 1), 48.0), 2.0)
-    small = n > 12 or len(series) * n > 24  # too crowded for a value on every bar: values stay in the table
+    small = bar < 36  # too narrow for its value written above it: the value stays in the table (and tooltip)
     for c, category in enumerate(categories):
         x0 = LEFT + group * c + (group - bar * len(series)) / 2
         for i, s in enumerate(series):
@@ -125,11 +127,11 @@ def bar_chart(title: str, description: str, categories: Sequence[str], series: S
                          f'fill="{_fill(ident, i)}"><title>{escape(s.label)} {escape(category)}: '
                          f'{escape(compact(value))}</title></rect>')
             if not small:
-                parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" font-size="10" fill="#1d2433" '
+                parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" font-size="12" fill="#1d2433" '
                              f'text-anchor="middle">{escape(compact(value))}</text>')
-        step = max(1, n // 12)  # at most about 12 category labels
+        step = max(1, -(-n // 8))  # at most 8 category labels
         if c % step == 0:
-            parts.append(f'<text x="{LEFT + group * c + group / 2:.1f}" y="{TOP + plot_h + 16}" font-size="11" '
+            parts.append(f'<text x="{LEFT + group * c + group / 2:.1f}" y="{TOP + plot_h + 16}" font-size="13" '
                          f'fill="#1d2433" text-anchor="middle">{escape(category)}</text>')
     if not any(v is not None for s in series for v in s.values):
         parts.append(f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" font-size="13" fill="#4a5568" '
@@ -148,10 +150,10 @@ def line_chart(title: str, description: str, categories: Sequence[str], series: 
     parts = _frame(title, description, top, unit, ident)
     n = max(len(categories), 1)
     step_x = plot_w / n
-    crowded = n * len(series) > 24
+    crowded = step_x < 40
     for c, category in enumerate(categories):
-        if c % max(1, n // 12) == 0:
-            parts.append(f'<text x="{LEFT + step_x * c + step_x / 2:.1f}" y="{TOP + plot_h + 16}" font-size="11" '
+        if c % max(1, -(-n // 8)) == 0:
+            parts.append(f'<text x="{LEFT + step_x * c + step_x / 2:.1f}" y="{TOP + plot_h + 16}" font-size="13" '
                          f'fill="#1d2433" text-anchor="middle">{escape(category)}</text>')
     for i, s in enumerate(series):
         colour = COLOURS[i % 3]
@@ -165,7 +167,7 @@ def line_chart(title: str, description: str, categories: Sequence[str], series: 
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"><title>{escape(s.label)} '
                          f'{escape(categories[c])}: {escape(compact(value))}</title></circle>')
             if not crowded:
-                parts.append(f'<text x="{x:.1f}" y="{y - 7:.1f}" font-size="10" fill="#1d2433" '
+                parts.append(f'<text x="{x:.1f}" y="{y - 7:.1f}" font-size="12" fill="#1d2433" '
                              f'text-anchor="middle">{escape(compact(value))}</text>')
         for run in runs:
             if len(run) > 1:

@@ -19,7 +19,7 @@ from kpcs.statistics import charts, published, services
 from kpcs.statistics.views import error_page, parse_participant, parse_year, year_charts
 from kpcs.web.access import PUBLIC, page
 
-TOP = 12  # participants drawn in the chart of a year (all of them are in the table)
+TOP = 8  # participants drawn in the chart of a year (all of them are in the table)
 
 
 def _limited(request: HttpRequest) -> HttpResponse | None:

@@ -104,7 +104,7 @@ def year_charts(rows: list[dict[str, Any]], ident: str, who: str) -> list[dict[s
                         "figures are in the table that follows.") % {
             "what": title, "who": who, "first": years[0] if years else "", "last": years[-1] if years else ""}
         draw = charts.line_chart if kind == "line" else charts.bar_chart
-        out.append({"title": title, "svg": draw(f"{title} · {who}", description, years, series, unit,
+        out.append({"title": title, "svg": draw(title, description, years, series, unit,
                                                 ident=f"{ident}-{key}"),
                     "key": key, "series": series,
                     "rows": [(y, [s.values[i] for s in series]) for i, y in enumerate(years)]})
@@ -133,7 +133,7 @@ def desk_context(request: HttpRequest, actor: Actor, code: str | None, year: int
     current = [h for h in history if h["current"]]
     periods = [h["period"] for h in current]
     production_chart = charts.bar_chart(
-        _("Production by period · %(who)s") % {"who": code},
+        _("Production by period (carats)"),
         _("Carats and value (US$) of each production period reported by %(who)s; the figures are in the table "
           "that follows.") % {"who": name},
         periods, [charts.Series(_("carats"), [h["carats"] for h in current])], _("carats"), ident="production")
