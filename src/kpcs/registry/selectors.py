@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from kpcs.audit.rules import iso
-from kpcs.registry.models import ApiToken, Membership, ParticipantStatus, SigningKey
+from kpcs.registry.models import ApiToken, Membership, Participant, ParticipantStatus, SigningKey
 
 State = dict[str, Any]
 
@@ -112,3 +112,25 @@ def user_states() -> Iterator[tuple[str, State]]:
 def user_state_of(email: str) -> State | None:
     user = get_user_model().objects.filter(username=email).first()
     return user_state(user) if user else None
+
+
+# --- participants for public pages ---------------------------------------------------------------------
+
+def participants_with_status(day: Any) -> list[dict[str, Any]]:
+    """Every participant with its status on `day` and the day that status began (None: active from the
+    start), in one query plus the registry snapshot: for public pages."""
+    from kpcs.registry import rules, services  # services imports this module
+
+    snap = services.snapshot()
+    out = []
+    for code, name, kind in Participant.objects.order_by("code").values_list("code", "name", "kind"):
+        history = snap.statuses.get(code, [])
+        current = rules.status_on(history, day)
+        since: Any = None
+        if current is not None:
+            since = current.valid_from
+        else:  # plainly active: since the last restriction ended, if there was one
+            since = max((p.valid_to for p in history if p.valid_to is not None and p.valid_to <= day), default=None)
+        out.append({"code": code, "name": name, "kind": kind, "status": current.status if current else "active",
+                    "scope": current.scope if current else "", "since": since})
+    return out

@@ -479,15 +479,20 @@ def _received_index(participant: str | None = None) -> dict[tuple[str, str], lis
 
 def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = None,
                 due_months: int | None = None,
-                index: dict[tuple[str, str], list[tuple[rules.Period, dt.date]]] | None = None) -> list[dict[str, Any]]:
+                index: dict[tuple[str, str], list[tuple[rules.Period, dt.date]]] | None = None,
+                shared: tuple[set[str], dict[tuple[str, int], dt.date], int | None] | None = None,
+                ) -> list[dict[str, Any]]:
     """Every reporting obligation of a participant with its due date and status (received, late, missing,
     pending): quarterly trade, half-yearly production (for producers), the annual report by 31 March.
     Statistics are due `due_months` after the period (default KPCS_STATISTICS_DUE_MONTHS, 2)."""
     due_months = due_months or settings.KPCS_STATISTICS_DUE_MONTHS
     index = index if index is not None else _received_index(participant)
-    producer = Figure.objects.filter(participant=participant, flow="production", carats_centi__gt=0).exists()
-    reports = annual_reports()
-    tracked_from = annual_reports_from()  # annual reports count from the first year this node recorded one
+    if shared is None:
+        producer = Figure.objects.filter(participant=participant, flow="production", carats_centi__gt=0).exists()
+        reports = annual_reports()
+        tracked_from = annual_reports_from()  # annual reports count from the first year this node recorded one
+    else:  # read once for every participant (non_reporting)
+        producer, reports, tracked_from = participant in shared[0], shared[1], shared[2]
     if years is None:
         years = range(as_of.year - 2, as_of.year + 1)
     out = []
@@ -521,9 +526,13 @@ def non_reporting(as_of: dt.date, due_months: int | None = None) -> list[dict[st
     of the last completed year and the current one.
     """
     index = _received_index()
+    producers = set(Figure.objects.filter(flow="production", carats_centi__gt=0)
+                    .values_list("participant", flat=True).distinct().order_by())
+    shared = (producers, annual_reports(), annual_reports_from())
     out = []
     for p in sorted({p for p, _ in index}):
-        missing = [o for o in obligations(p, as_of, range(as_of.year - 1, as_of.year + 1), due_months, index)
+        missing = [o for o in obligations(p, as_of, range(as_of.year - 1, as_of.year + 1), due_months, index,
+                                          shared)
                    if o["status"] == "missing" and o["kind"] != "annual_report"]
         if missing:
             out.append({"participant": p, "missing": [f"{o['kind']} {o['period']}" for o in missing]})
