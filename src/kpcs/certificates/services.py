@@ -333,6 +333,17 @@ def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
     return data
 
 
+def certificate_pdf(actor: Actor, number: str, today: dt.date | None = None) -> tuple[str, bytes]:
+    """The printable certificate (CERT-02, CERT-04) for whoever may read it (`get`): a file name and the PDF.
+
+    Drawn from the signed payload this node stored at issue, so the paper states what the QR code carries."""
+    from kpcs.certificates import pdf  # fpdf2 and segno are loaded only by those who print
+
+    cert = get(actor, number)
+    _, payload = crypto.unverified_parts(cert.jws)
+    return f"{cert.number.replace(' ', '-')}.pdf", pdf.render(to_dict(cert, today), payload)
+
+
 # --- lifecycle ---------------------------------------------------------------------------------
 
 def _transition(number: str, action: str, now: dt.datetime) -> Certificate:
