@@ -29,6 +29,14 @@ def canonical(obj: Any) -> bytes:
     return rfc8785.dumps(obj)
 
 
+def canonical_plain(obj: Any) -> bytes:
+    """canonical() of a value made of JSON objects, arrays, text, integers within I-JSON, booleans and null (no
+    floats): the C JSON encoder gives the RFC 8785 bytes whenever its output is ASCII (ASCII keys sort the same
+    by code point and by UTF-16 unit; escapes agree), at a fifth of the cost; anything else asks rfc8785."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode() if text.isascii() else canonical(obj)
+
+
 def generate_private_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 

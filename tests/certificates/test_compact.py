@@ -282,3 +282,17 @@ def test_the_verdict_never_raises_on_hostile_text() -> None:
     for text in (QR[:-1], QR[:5], QR.replace("KP1:", "KP1:KP1:"), QR + QR, "KP1:" + "\u00e9" * 10, "KP1:\x00"):
         result = verify(text)
         assert not result.genuine and result.reasons
+
+
+plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-compact.SAFE_INT, compact.SAFE_INT) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=plain_json)
+@example(value={"\U0001f600": 1, "\uffff": 2, "a\u0001\u007f\u2028": "\b\f\n\r\t\"\\/"})
+def test_the_fast_canonical_form_equals_rfc_8785(value: Any) -> None:
+    """The QR form's payload is compared with the stored hash through crypto.canonical_plain."""
+    assert crypto.canonical_plain(value) == crypto.canonical(value)

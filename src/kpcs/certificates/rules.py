@@ -433,7 +433,7 @@ def verify_compact(text: str, find_key: Callable[[str], Mapping[str, Any] | None
     try:
         # Base45 never ends in a space, so surrounding whitespace (a newline from a file) is not part of it.
         decoded = compact.decode(text.strip())
-        signed_bytes = crypto.canonical(decoded.payload)
+        signed_bytes = crypto.canonical_plain(decoded.payload)  # decode() let through nothing but plain JSON
     except (crypto.BadSignature, ValueError) as exc:
         out.reasons.append(str(exc))
         return out
