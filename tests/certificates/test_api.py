@@ -544,3 +544,13 @@ def test_list_shows_only_the_callers_participants(api_as: Any, make_user: Any, i
     assert page["count"] == 0 and page["items"] == []
     assert za.get("/certificates", participant="BW").json()["count"] == 0
     assert_error(za.get(path_of(issued.number)), 404, "not_found")
+
+
+def test_the_certificate_carries_its_qr_form_and_verification_takes_it(api_as: Any, issued: Any) -> None:
+    body = api_as("bw@test.kpcs").get(path_of(issued.number)).json()
+    assert body["qr"] == issued.qr and body["qr"].startswith("KP1:")
+    resp = api_as(None).post("/verification", {"jws": body["qr"]})
+    assert resp.status_code == 200 and resp.json()["genuine"] and resp.json()["number"] == issued.number
+    forged = body["qr"][:-3] + ("000" if body["qr"][-3:] != "000" else "111")
+    answer = api_as(None).post("/verification", {"jws": forged}).json()
+    assert not answer["genuine"] and answer["reasons"]

@@ -159,6 +159,9 @@ class CertificateOut(Schema):
     kid: str
     jws: str
     verification_code: str
+    qr: str | None = Field(description="the signed certificate in the QR code's compact form (KP1: + base45 of "
+                                       "zlib of a COSE_Sign1, same key as the JWS); null for certificates issued "
+                                       "before it existed")
     signer_revoked: bool
     confirmation: ConfirmationOut | None
     rejection: RejectionOut | None
@@ -249,7 +252,8 @@ class PresentedIn(BodyIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{"jws": "eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoi…"}]})
 
     jws: str = Field(min_length=1, max_length=100_000,
-                     description="the whole signed certificate (JWS compact serialisation), as a scanner reads it")
+                     description="the whole signed certificate as a scanner reads it: the JWS compact "
+                                 "serialisation, or the QR code's text (KP1:…, at most 8,192 characters)")
 
 
 @verification_router.post("", response={200: VerificationOut, **errors(400)}, auth=None,

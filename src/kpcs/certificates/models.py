@@ -57,6 +57,9 @@ class Certificate(models.Model):
     gem_value_cents = models.BigIntegerField(_("value outside HS 7102.21 (US cents)"), default=0)
     kid = models.CharField(_("signing key"), max_length=128)
     jws = models.TextField(_("signed certificate (JWS)"))
+    qr = models.TextField(_("signed certificate, QR form (KP1:)"), null=True, blank=True,
+                          help_text=_("signed at issue by the same key as the JWS; empty for certificates issued "
+                                      "before the QR form existed"))
     payload_hash = models.CharField(_("payload hash"), max_length=64)
     issued_by = models.CharField(_("issued by"), max_length=200)
     status_changed_at = models.DateTimeField(_("status changed at"))

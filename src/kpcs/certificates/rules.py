@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kpcs import crypto
+from kpcs.certificates import compact
 from kpcs.errors import Conflict, ValidationFailed
 from kpcs.registry import rules as registry_rules
 
@@ -386,8 +387,10 @@ class Verification:
     kid: str | None = None
     signature_valid: bool = False
     key_valid_at_signing: bool = False
-    signed_bytes: bytes = b""  # the payload exactly as signed (its SHA-256 is what the node stored at issue)
-    signature: bytes = b""  # what the verification code is derived from
+    # the payload's canonical JSON, exactly as the JWS signs it (its SHA-256 is what the node stored at issue)
+    signed_bytes: bytes = b""
+    signature: bytes = b""  # what the verification code is derived from (the JWS's; empty for the QR form)
+    form: str = "jws"  # or "qr": the compact form of the QR code (compact.py)
 
 
 def _parse_dt(value: Any) -> dt.datetime | None:
@@ -399,17 +402,55 @@ def _parse_dt(value: Any) -> dt.datetime | None:
 def verify_signed(token: str, find_key: Callable[[str], Mapping[str, Any] | None]) -> Verification:
     """Check the signature, that the key belongs to the named issuing authority and was valid at signing.
 
+    `token` is the JWS, or the QR code's compact form (`KP1:…`, see compact.py): both get the same checks.
     `find_key(kid)` returns a trust-list entry (kid, authority, jwk, valid_from, valid_until, revoked_at).
     """
+    if token.lstrip().startswith(compact.PREFIX):
+        return verify_compact(token, find_key)
     out = Verification()
     try:
         parsed = crypto.parse(token)
     except crypto.BadSignature as exc:
         out.reasons.append(str(exc))
         return out
-    header, payload = parsed.header, parsed.payload
-    out.payload, out.signed_bytes, out.signature = payload, parsed.body, parsed.signature
-    kid = header.get("kid")
+    out.payload, out.signed_bytes, out.signature = parsed.payload, parsed.body, parsed.signature
+    kid = parsed.header.get("kid")
+
+    def check(jwk: dict[str, Any]) -> None:
+        crypto.verify(parsed, jwk)
+
+    return _check_signer(out, kid, check, find_key)
+
+
+def verify_compact(text: str, find_key: Callable[[str], Mapping[str, Any] | None]) -> Verification:
+    """verify_signed for the QR code's `KP1:` form: the same checks, the same answer.
+
+    `signed_bytes` is the payload's canonical JSON, the bytes the JWS of the same certificate signs (so a node
+    compares it with the hash it stored at issue); `signature` stays empty: the verification code is derived
+    from the JWS signature, which the QR code does not carry (it is printed on the document instead).
+    """
+    out = Verification(form="qr")
+    try:
+        # Base45 never ends in a space, so surrounding whitespace (a newline from a file) is not part of it.
+        decoded = compact.decode(text.strip())
+        signed_bytes = crypto.canonical_plain(decoded.payload)  # decode() let through nothing but plain JSON
+    except (crypto.BadSignature, ValueError) as exc:
+        out.reasons.append(str(exc))
+        return out
+    out.payload, out.signed_bytes = decoded.payload, signed_bytes
+
+    def check(jwk: dict[str, Any]) -> None:
+        crypto.verify_bytes(decoded.signing_input, decoded.signature, jwk)
+
+    return _check_signer(out, decoded.kid, check, find_key)
+
+
+def _check_signer(out: Verification, kid: Any, check_signature: Callable[[dict[str, Any]], None],
+                  find_key: Callable[[str], Mapping[str, Any] | None]) -> Verification:
+    """What a signed certificate must show in either form: a listed authority key whose signature verifies, that
+    belongs to the issuing authority and its participant, valid at the signing time and not past its last
+    serial."""
+    payload = out.payload
     out.kid = kid if isinstance(kid, str) else None
     entry = find_key(kid) if isinstance(kid, str) else None
     if entry is None or not isinstance(entry.get("jwk"), dict):
@@ -419,7 +460,7 @@ def verify_signed(token: str, find_key: Callable[[str], Mapping[str, Any] | None
         out.reasons.append(f"key {kid} is not an authority's key: only an issuing authority signs certificates")
         return out
     try:
-        crypto.verify(parsed, entry["jwk"])
+        check_signature(entry["jwk"])
     except crypto.BadSignature as exc:
         out.reasons.append(str(exc))
         return out

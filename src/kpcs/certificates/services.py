@@ -16,7 +16,7 @@ from django.db.models import Max, Q, QuerySet
 
 from kpcs import clock, crypto
 from kpcs.audit import services as audit
-from kpcs.certificates import rules, selectors
+from kpcs.certificates import compact, rules, selectors
 from kpcs.certificates.models import (
     Cancellation,
     Certificate,
@@ -120,6 +120,8 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
         signed_bytes = crypto.canonical(payload)
         payload_hash = hashlib.sha256(signed_bytes).hexdigest()
         token = crypto.sign_bytes(signed_bytes, private_key, kid)
+        # The QR code's form, signed now by the same key: a key that later leaves use never signs it afterwards.
+        qr = compact.encode(payload, private_key, kid)
         cert = Certificate.objects.create(
             number=number, prefix=exporting, serial=counter.last_serial, type=cert_type, status="issued",
             issuing_authority_id=authority_id, exporting_participant_id=exporting,
@@ -127,7 +129,7 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             importer=importer, origin_kind=origin["kind"], origin_countries=origin["countries"], issued_on=day,
             origin="mixed" if origin["kind"] == "mixed" else origin["countries"][0], issued_quarter=quarter_label(day),
             issued_at=now, expires_on=expires_on, total_carats_centi=rules.to_centi(totals.carats),
-            total_value_cents=rules.to_centi(totals.value_usd), total_parcels=totals.parcels, kid=kid, jws=token,
+            total_value_cents=rules.to_centi(totals.value_usd), total_parcels=totals.parcels, kid=kid, jws=token, qr=qr,
             gem_carats_centi=sum(rules.to_centi(ln.carats) for ln in lines if ln.hs_code != "7102.21"),
             gem_value_cents=sum(rules.to_centi(ln.value_usd) for ln in lines if ln.hs_code != "7102.21"),
             payload_hash=payload_hash, issued_by=actor.label,
@@ -308,6 +310,7 @@ def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
         "kid": cert.kid,
         "jws": cert.jws,
         "verification_code": rules.verification_code(crypto.signature_bytes(cert.jws)),
+        "qr": cert.qr,
         "signer_revoked": cert.signer_revoked,
         "confirmation": None,
         "rejection": None,
@@ -328,6 +331,17 @@ def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
         x = cert.cancellation
         data["cancellation"] = {"reason": x.reason, "cancelled_by": x.cancelled_by, "cancelled_at": x.cancelled_at}
     return data
+
+
+def certificate_pdf(actor: Actor, number: str, today: dt.date | None = None) -> tuple[str, bytes]:
+    """The printable certificate (CERT-02, CERT-04) for whoever may read it (`get`): a file name and the PDF.
+
+    Drawn from the signed payload this node stored at issue, so the paper states what the QR code carries."""
+    from kpcs.certificates import pdf  # fpdf2 and segno are loaded only by those who print
+
+    cert = get(actor, number)
+    _, payload = crypto.unverified_parts(cert.jws)
+    return f"{cert.number.replace(' ', '-')}.pdf", pdf.render(to_dict(cert, today), payload)
 
 
 # --- lifecycle ---------------------------------------------------------------------------------

@@ -65,8 +65,9 @@ def cert_verify(file: Path,
                 anchor_file: Path = typer.Option(None, help="a JWK file holding the anchor key"),
                 strict: bool = typer.Option(False, help="refuse (exit 2) a trust list past its next update"),
                 min_sequence: int = typer.Option(None, help="refuse a trust list older than this issue")) -> None:
-    """Verify offline a signed certificate (the JWS, or a JSON object holding "jws") against an anchored trust
-    list: exit 0 genuine and issued in good standing, 1 not, 2 when the input or the trust list is refused."""
+    """Verify offline a signed certificate (the JWS, the QR code's KP1: text, or a JSON object holding "jws")
+    against an anchored trust list: exit 0 genuine and issued in good standing, 1 not, 2 when the input or the
+    trust list is refused."""
     from kpcs.certificates import rules
     from kpcs.registry import rules as registry_rules
 
@@ -80,7 +81,7 @@ def cert_verify(file: Path,
     except (OSError, ValueError, AttributeError) as exc:
         raise fail(f"cannot read input: {exc}", 2) from None
     if not isinstance(token, str) or not token:
-        raise fail("expected a JWS string (or a JSON object with \"jws\")", 2)
+        raise fail("expected a JWS string, a KP1: text from a QR code (or a JSON object with \"jws\")", 2)
     try:
         listed = registry_rules.check_trust_list(document, thumb, min_sequence=min_sequence)
     except registry_rules.UntrustedList as exc:
@@ -100,7 +101,9 @@ def cert_verify(file: Path,
         raise typer.Exit(1)
     authority = p.get("issuing_authority")
     authority = authority if isinstance(authority, dict) else {}
-    code = rules.verification_code(crypto.signature_bytes(token))
+    # The code derives from the JWS signature; the QR form carries another signature, so its code is the printed one.
+    code = (rules.verification_code(crypto.signature_bytes(token)) if result.form == "jws"
+            else "as printed on the document beside the number")
     out.print(f"[green]GENUINE[/green] {p.get('number')} issued {p.get('issued_on')} by {authority.get('id')} "
               f"({p.get('exporting_participant')} → {p.get('importing_participant')}), expires {p.get('expires_on')}; "
               f"key {result.kid}; verification code {code}", highlight=False)

@@ -62,3 +62,14 @@ def page(permission: str) -> Callable[[View], View]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def checks_itself(permission: str) -> Callable[[View], View]:
+    """Declare the permission of a view that enforces it through a service itself, because it also serves
+    machines by bearer token (e.g. the certificate PDF): no redirect to the sign-in page is added here."""
+
+    def declare(view: View) -> View:
+        view.kpcs_permission = permission  # type: ignore[attr-defined]
+        return view
+
+    return declare
