@@ -105,7 +105,37 @@ def test_the_language_switch_changes_every_word_and_stays(browser: Any, site: Si
     assert "Système de certification du Processus de Kimberley" in page.locator("main").inner_text()
 
 
-MAIN_PAGES = ["/", "/login/", "/verify/"]
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_working_group_requests_clarification_on_a_finding(browser: Any, site: Site, language: str) -> None:
+    page = new_page(browser, site.url, language=language)
+    sign_in(page, "wgs@demo.kpcs")
+    page.goto("/findings/?status=open")
+    first = page.locator("main table a[href^='/findings/']").first
+    with page.expect_navigation():
+        first.click()
+    questions = page.get_by_label(re.compile("^(Questions)$"))
+    questions.fill("Why did exports double?\nWhich new mine produced the difference?")
+    with page.expect_navigation():
+        page.get_by_role("button", name=re.compile("Send the questionnaire|Envoyer le questionnaire")).click()
+    text = page.locator("main").inner_text()
+    assert "Why did exports double?" in text and "Which new mine produced the difference?" in text
+    assert page.locator(".notice.bad, .errorlist").count() == 0, text
+    shoot(page, f"finding-{language}-desktop")
+
+
+def test_the_public_sees_statistics_with_charts_and_a_csv(browser: Any, site: Site) -> None:
+    page = new_page(browser, site.url)
+    page.goto("/statistics")
+    assert page.locator("main svg[role=img]").count() >= 1
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("CSV")).first.click()
+    csv_text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert csv_text.splitlines()[0].count(",") >= 3 and len(csv_text.splitlines()) > 1
+    page.goto("/participants")
+    assert "BW" in page.locator("main").inner_text()
+
+
+MAIN_PAGES = ["/", "/login/", "/verify/", "/statistics", "/participants"]
 
 
 @pytest.mark.parametrize("path", MAIN_PAGES)
