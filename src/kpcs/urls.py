@@ -7,6 +7,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin_site.urls),  # the secretariat's site: the admin role, not is_staff (registry/admin.py)
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the switch in every page's header
+    path("", include("kpcs.certificates.urls")),
+    path("", include("kpcs.registry.urls")),
     path("", include("kpcs.web.urls")),
 ]
 
