@@ -277,3 +277,14 @@ def test_exporting_officers_cannot_confirm(issued: Any, bw: Client) -> None:
     assert bw.post(path_of(issued.number) + "/confirm", {}).status_code == 403
     assert bw.get(path_of(issued.number) + "/confirm").status_code == 405
 
+
+
+# --- French --------------------------------------------------------------------------------------
+
+def test_the_pages_in_french(issued: Any, bw: Client, eu: Client) -> None:
+    page = bw.get(path_of(issued.number), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Certificat BW 0000001" in page and "Code de vérification" in page and "Historique" in page
+    form = bw.get("/certificates/new", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Participant importateur" in form and "Valeur en dollars US" in form
+    arrivals = eu.get("/certificates/arrivals", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "En attente de confirmation" in arrivals

@@ -88,3 +88,14 @@ def test_who_may_open_the_pages(make_user: Any) -> None:
     assert analyst.get("/operators/").status_code == 200
     assert analyst.get("/operators/new").status_code == 403
 
+
+
+def test_the_page_in_french(bw: Client) -> None:
+    page = bw.get("/operators/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Opérateurs agréés" in page and "Enregistrer un opérateur" in page
+
+
+def test_the_secretariat_site_keeps_its_french(make_user: Any) -> None:
+    make_user("sec@test.kpcs", "admin")
+    page = client_for("sec@test.kpcs").get("/admin/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Secrétariat du Processus de Kimberley" in page
