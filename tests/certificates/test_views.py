@@ -288,3 +288,8 @@ def test_the_pages_in_french(issued: Any, bw: Client, eu: Client) -> None:
     assert "Participant importateur" in form and "Valeur en dollars US" in form
     arrivals = eu.get("/certificates/arrivals", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "En attente de confirmation" in arrivals
+
+
+def test_the_menu_marks_only_the_page_opened(bw: Client) -> None:
+    page = bw.get("/certificates/new").content.decode()
+    assert page.count('aria-current="page"') == 1 and 'href="/certificates/new" aria-current="page"' in page
