@@ -9,6 +9,8 @@ urlpatterns = [
     path("admin/", admin_site.urls),  # the secretariat's site: the admin role, not is_staff (registry/admin.py)
     path("certificates/<str:number>.pdf", pdf_views.certificate_pdf, name="certificate_pdf"),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the switch in every page's header
+    path("", include("kpcs.certificates.urls")),
+    path("", include("kpcs.registry.urls")),
     path("", include("kpcs.statistics.urls")),
     path("", include("kpcs.monitoring.urls")),
     path("", include("kpcs.web.urls")),

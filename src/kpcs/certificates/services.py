@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
 
 from kpcs import clock, crypto
+from kpcs.audit import selectors as audit_log
 from kpcs.audit import services as audit
 from kpcs.certificates import compact, rules, selectors
 from kpcs.certificates.models import (
@@ -279,6 +280,17 @@ def get(actor: Actor, number: str) -> Certificate:
         raise NotFound(f"certificate {number} not found")
     return cert
 
+
+HISTORY_ACTIONS = ("certificate.issued", "certificate.confirmed", "certificate.rejected", "certificate.cancelled",
+                   "certificate.expired", "certificate.signer_revoked")
+
+
+def history(actor: Actor, number: str) -> list[dict[str, Any]]:
+    """What happened to a certificate the actor may read, oldest first, from the audit log: action, who, when.
+    The figures found on confirmation or rejection are on the certificate itself (`to_dict`)."""
+    cert = get(actor, number)
+    return [{"action": e["action"], "actor": e["actor"], "at": e["at"], "seq": e["seq"]}
+            for e in audit_log.history("certificate", cert.number) if e["action"] in HISTORY_ACTIONS]
 
 def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
     today = today or clock.today()

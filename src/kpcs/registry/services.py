@@ -116,6 +116,11 @@ def get_participant(code: str) -> Participant:
         raise NotFound(f"{code!r} is not a participant of the Kimberley Process") from None
 
 
+
+def participant_choices() -> list[tuple[str, str]]:
+    """(code, name) of every participant, by code: for the choices of a form."""
+    return list(Participant.objects.order_by("code").values_list("code", "name"))
+
 # --- the registry snapshot ---------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -55,7 +55,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             url = reverse(entry.url_name)
         except NoReverseMatch:  # that page has not landed yet
             continue
-        items.append({"label": entry.label, "url": url, "current": request.path.startswith(url) and url != "/"})
+        items.append({"label": entry.label, "url": url, "current": False})
+    # The page is under the entry with the longest matching address (/certificates/new is Issue, not Certificates).
+    under = [item for item in items if item["url"] != "/" and request.path.startswith(str(item["url"]))]
+    if under:
+        max(under, key=lambda item: len(str(item["url"])))["current"] = True
     acting = [{"role": ROLE_LABELS.get(g.role, g.role), "participant": g.participant or "",
                "authority": g.authority or ""} for g in actor.grants]
     return {"nav": items, "acting_as": acting}
