@@ -7,6 +7,7 @@ French (artifacts/screenshots/). One node for the module, a SQLite file of its o
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,6 +106,65 @@ def test_the_language_switch_changes_every_word_and_stays(browser: Any, site: Si
     assert "Système de certification du Processus de Kimberley" in page.locator("main").inner_text()
 
 
+WORDS = {  # what each step must say, in each language
+    "en": {"issued": "issued", "genuine": "genuine and usable", "confirmed": "confirmed"},
+    "fr": {"issued": "délivré", "genuine": "authentique et utilisable", "confirmed": "confirmé"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_certificate_from_issue_to_confirmed_receipt(browser: Any, site: Site, language: str,
+                                                       tmp_path: Path) -> None:
+    """Botswana issues through the form and downloads the PDF; the EU reads its QR code at the border, pastes
+    what it holds into the look-up and confirms receipt with the figures found."""
+    from tests.certificates.test_pdf import qr_of
+
+    said = WORDS[language]
+    exporter = new_page(browser, site.url, language=language)
+    sign_in(exporter, "bw.officer@demo.kpcs")
+    exporter.goto("/certificates/new")
+    exporter.locator("[name=importing_participant]").select_option("EU")
+    exporter.locator("[name=exporter]").select_option(index=1)
+    exporter.locator("[name=importer_name]").fill("Y BV")
+    exporter.locator("[name=importer_address]").fill("Hoveniersstraat 22, Antwerp")
+    exporter.locator("[name=origin]").fill("BW")
+    exporter.locator("[name='lines-0-hs_code']").select_option("7102.31")
+    exporter.locator("[name='lines-0-carats']").fill("812.50")
+    exporter.locator("[name='lines-0-value_usd']").fill("1218750.00")
+    exporter.locator("[name='lines-0-parcels']").fill("2")
+    with exporter.expect_navigation():
+        exporter.locator("main form button[type=submit]:not([name])").last.click()
+    number = exporter.locator("h1").inner_text().split(":")[0].strip()
+    assert re.fullmatch(r".*BW \d{7}.*", number), exporter.locator("main").inner_text()
+    number = re.search(r"BW \d{7}", number).group(0)  # type: ignore[union-attr]
+    assert said["issued"] in exporter.locator("main").inner_text().lower()
+    shoot(exporter, f"certificate-{language}-desktop")
+    link = exporter.locator("a[href$='.pdf']").first.get_attribute("href")
+    response = exporter.request.get(link)  # the person's own session: the PDF opens inline in a browser
+    assert response.ok and response.headers["content-type"] == "application/pdf"
+    pdf = response.body()
+    assert pdf.startswith(b"%PDF")
+    qr = qr_of(pdf)
+    assert qr.startswith("KP1:")
+
+    importer = new_page(browser, site.url, language=language)
+    sign_in(importer, "eu.officer@demo.kpcs")
+    importer.goto("/certificates/arrivals")
+    importer.locator("textarea[name=presented]").fill(qr)
+    with importer.expect_navigation():
+        importer.locator("textarea[name=presented]").locator("xpath=ancestor::form").locator("button").click()
+    answer = importer.locator("main").inner_text()
+    assert number in answer and said["genuine"] in answer, answer
+    importer.locator("[name=received_on]").fill(dt.date.today().isoformat())
+    importer.locator("form[action$='/confirm'] [name=parcels]").fill("2")
+    importer.locator("form[action$='/confirm'] [name=carats]").fill("812.50")
+    importer.locator("form[action$='/confirm'] [name=seals_intact][value=yes]").check()
+    with importer.expect_navigation():
+        importer.locator("form[action$='/confirm'] button[type=submit]").click()
+    assert said["confirmed"] in importer.locator("main").inner_text().lower()
+    shoot(importer, f"confirmed-{language}-desktop")
+
+
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_the_working_group_requests_clarification_on_a_finding(browser: Any, site: Site, language: str) -> None:
     page = new_page(browser, site.url, language=language)
@@ -135,20 +195,29 @@ def test_the_public_sees_statistics_with_charts_and_a_csv(browser: Any, site: Si
     assert "BW" in page.locator("main").inner_text()
 
 
-MAIN_PAGES = ["/", "/login/", "/verify/", "/statistics", "/participants"]
+MAIN_PAGES = [  # (who, path): None is the public
+    (None, "/"), (None, "/login/"), (None, "/verify/"), (None, "/statistics"), (None, "/participants"),
+    (EXPORTER, "/certificates/new"), (EXPORTER, "/certificates/"), (EXPORTER, "/certificates/{number}"),
+    ("eu.officer@demo.kpcs", "/certificates/arrivals"), (EXPORTER, "/operators/"), (EXPORTER, "/statistics/desk"),
+    ("wgs@demo.kpcs", "/findings/"),
+]
 
 
-@pytest.mark.parametrize("path", MAIN_PAGES)
-def test_main_pages_are_accessible_light_and_photographed(browser: Any, site: Site, path: str) -> None:
-    name = path.strip("/").replace("/", "-") or "home"
+@pytest.mark.parametrize("who, path", MAIN_PAGES)
+def test_main_pages_are_accessible_light_and_photographed(browser: Any, site: Site, who: str | None,
+                                                          path: str) -> None:
+    path = path.replace("{number}", quote(site.number))
+    name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
     for language in ("en", "fr"):
         for phone in (False, True):
             page = new_page(browser, site.url, phone=phone, language=language)
+            if who:
+                sign_in(page, who)
             weight = page_weight(page, path)
             assert weight < 500_000, f"{path}: {weight} bytes before images"
             violations = serious_accessibility_violations(page)
             assert violations == [], f"{path} ({language}): {violations}"
-            if phone:  # nothing wider than a 375-pixel screen: no sideways scrolling
+            if phone:  # nothing wider than a 375-pixel screen: no sideways scrolling of the page
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"{path} is {overflow}px wider than the phone"
             shot: Path = shoot(page, f"{name}-{language}-{'phone' if phone else 'desktop'}")
