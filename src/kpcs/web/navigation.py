@@ -60,6 +60,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     under = [item for item in items if item["url"] != "/" and request.path.startswith(str(item["url"]))]
     if under:
         max(under, key=lambda item: len(str(item["url"])))["current"] = True
-    acting = [{"role": ROLE_LABELS.get(g.role, g.role), "participant": g.participant or "",
-               "authority": g.authority or ""} for g in actor.grants]
+    # One line per participant and authority, its roles together: "BW · BW-KPA: exporting officer, …".
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for g in actor.grants:
+        grouped.setdefault((g.participant or "", g.authority or ""), []).append(str(ROLE_LABELS.get(g.role, g.role)))
+    acting = [{"participant": p, "authority": a, "roles": ", ".join(roles)} for (p, a), roles in grouped.items()]
     return {"nav": items, "acting_as": acting}
