@@ -59,3 +59,10 @@ def test_the_language_switch_and_the_browser_language_give_french() -> None:
     assert "Vérifier" in client.get("/verify/").content.decode()
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     assert "Verify a KP certificate" in client.get("/verify/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+
+
+def test_participants_are_named_in_the_readers_language(kp: Any) -> None:
+    french = Client().get("/participants", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "République centrafricaine" in french and "Union européenne" in french
+    english = Client().get("/participants", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Central African Republic" in english and "République centrafricaine" not in english
