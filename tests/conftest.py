@@ -150,6 +150,17 @@ def _no_rate_limits(settings: Any) -> None:
     settings.KPCS_RATE_TOKEN = 0
 
 
+def client_for(email: str) -> Any:
+    """Django's test Client signed in as an existing person, as a browser with its session cookie."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=email),
+                       backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
 def code_of(cert: Any) -> str:
     """The verification code printed on a certificate (derived from its signature)."""
     from kpcs import crypto

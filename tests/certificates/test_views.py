@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -15,16 +14,10 @@ from kpcs import clock
 from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services
 from kpcs.certificates.models import Certificate
-from tests.conftest import certificate_request, code_of, path_of
+from tests.conftest import certificate_request, client_for, code_of, path_of
 
 pytestmark = pytest.mark.django_db
 
-
-def client_for(email: str) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(username=email),
-                       backend="django.contrib.auth.backends.ModelBackend")
-    return client
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from kpcs.monitoring.models import Finding
 from kpcs.registry.services import Actor, Grant
 from kpcs.statistics import services as statistics
 from kpcs.web import paging
+from tests.conftest import client_for
 from tests.monitoring.test_api import AS_OF, HEADER, congo_like
 
 pytestmark = pytest.mark.django_db
@@ -25,10 +26,7 @@ CG_STATS = "stats@cg.test.kpcs"
 
 def signed_in(make_user: Any, email: str, role: str, participant: str | None = None) -> Client:
     make_user(email, role, participant)
-    client = Client()
-    client.force_login(get_user_model().objects.get(username=email),
-                       backend="django.contrib.auth.backends.ModelBackend")
-    return client
+    return client_for(email)
 
 
 @pytest.fixture

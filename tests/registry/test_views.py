@@ -6,20 +6,14 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from kpcs.audit.models import AuditEntry
 from kpcs.registry.models import Operator
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
-
-def client_for(email: str) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(username=email),
-                       backend="django.contrib.auth.backends.ModelBackend")
-    return client
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import io
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -17,6 +16,7 @@ from kpcs.registry.services import Actor, Grant
 from kpcs.statistics import rules
 from kpcs.statistics import services as statistics
 from kpcs.statistics.models import Batch, Figure
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 NODE = Actor("node", grants=(Grant("admin", None, None),))
@@ -34,10 +34,7 @@ def load(*lines: str) -> None:
 
 def signed_in(make_user: Any, email: str, role: str, participant: str | None = None) -> Client:
     make_user(email, role, participant)
-    client = Client()
-    client.force_login(get_user_model().objects.get(username=email),
-                       backend="django.contrib.auth.backends.ModelBackend")
-    return client
+    return client_for(email)
 
 
 @pytest.fixture
