@@ -203,15 +203,15 @@ MAX_NAME, MAX_ADDRESS = 200, 500
 
 def check_party(party: Mapping[str, Any] | None, role: str) -> dict[str, str]:
     """CERT-02 item 10: exporter and importer are identified by name and address."""
+    who = {"exporter": pgettext("party", "exporter"), "importer": pgettext("party", "importer")}.get(role, role)
     if not party or not str(party.get("name", "")).strip() or not str(party.get("address", "")).strip():
-        raise ValidationFailed(_("the %(role)s needs a name and an address (CERT-02)") % {"role": role},
-                               code=f"invalid_{role}",
-                               rule="CERT-02")
+        raise ValidationFailed(_("the %(role)s needs a name and an address (CERT-02)") % {"role": who},
+                               code=f"invalid_{role}", rule="CERT-02")
     name, address = str(party["name"]).strip(), str(party["address"]).strip()
     if len(name) > MAX_NAME or len(address) > MAX_ADDRESS:
         raise ValidationFailed(_("the %(role)s's name is limited to %(name_max)s characters and its address to "
                                  "%(address_max)s")
-                                 % {"role": role, "name_max": MAX_NAME, "address_max": MAX_ADDRESS},
+                               % {"role": who, "name_max": MAX_NAME, "address_max": MAX_ADDRESS},
                                code=f"invalid_{role}", rule="CERT-02")
     return {"name": name, "address": address}
 
