@@ -11,6 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from kpcs import clock, crypto
 from kpcs.audit import replay, rules
@@ -176,7 +177,7 @@ def _settle(pending: list[tuple[str, str, replay.State | None]], last: int, sour
             rounds: int = 3) -> tuple[list[tuple[str, str, replay.State | None]], int]:
     """Drop differences made by changes committed while we read: each such change has an entry after `last`,
     so fold those entries and look at the object again (a few rounds, as changes may keep coming)."""
-    for _ in range(rounds):
+    for _round in range(rounds):
         if not pending:
             break
         newer = rules.Replay(frozenset(sources))
@@ -253,7 +254,7 @@ def checkpoint(kid: str, private_key: Ed25519PrivateKey, now: dt.datetime | None
     `kpcs audit verify --checkpoint` shows the log still extends it (nothing removed or rewritten)."""
     last = AuditEntry.objects.order_by("-seq").values_list("seq", "entry_hash").first() or (0, rules.GENESIS)
     if _head() != last:
-        raise Conflict("the chain head does not match the last entry; run `kpcs audit verify`",
+        raise Conflict(_("the chain head does not match the last entry; run `kpcs audit verify`"),
                        code="audit_chain_broken")
     body = rules.checkpoint_body(last[0], last[1], now or clock.now(), kid)
     return {**body, "jws": crypto.sign(body, private_key, kid)}
@@ -276,7 +277,7 @@ def read_checkpoint(document: str, node_key: Callable[[str], Mapping[str, Any] |
         if not isinstance(token, str) or not token:
             raise CheckpointRefused("the checkpoint document holds no signed checkpoint (jws)")
     try:
-        header, _ = crypto.unverified_parts(token)
+        header, _payload = crypto.unverified_parts(token)
     except crypto.BadSignature as exc:
         raise CheckpointRefused(f"not a signed checkpoint: {exc}") from None
     kid = header.get("kid")

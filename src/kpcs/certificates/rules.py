@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext, pgettext_lazy
+
 from kpcs import crypto
 from kpcs.certificates import compact
 from kpcs.errors import Conflict, ValidationFailed
@@ -22,6 +25,14 @@ STATEMENT = ("The rough diamonds in this shipment have been handled in accordanc
 HS_IN_SCOPE = ("7102.10", "7102.21", "7102.31")  # DEF-05, FIX-04
 CERTIFICATE_TYPES = ("standard", "technical")  # CERT-14
 STATUSES = ("issued", "confirmed", "rejected", "cancelled", "expired")
+# A status as a sentence names it: the code itself in English (it reads as a past participle), its word otherwise.
+STATUS_WORDS = {
+    "issued": pgettext_lazy("certificate status", "issued"),
+    "confirmed": pgettext_lazy("certificate status", "confirmed"),
+    "rejected": pgettext_lazy("certificate status", "rejected"),
+    "cancelled": pgettext_lazy("certificate status", "cancelled"),
+    "expired": pgettext_lazy("certificate status", "expired"),
+}
 TERMINAL = frozenset({"confirmed", "rejected", "cancelled", "expired"})
 TRANSITIONS = {("issued", "confirm"): "confirmed", ("issued", "reject"): "rejected",
                ("issued", "cancel"): "cancelled", ("issued", "expire"): "expired"}
@@ -31,33 +42,44 @@ MAX_CARATS = Decimal("1000000000")  # a billion carats: far above any shipment, 
 MAX_USD = Decimal("100000000000")
 
 
+def status_word(status: str) -> str:
+    """The certificate status `status` in the active language (the code itself in English)."""
+    return str(STATUS_WORDS.get(status, status))
+
+
 # --- quantities -------------------------------------------------------------------------------
 
 def parse_amount(value: Any, field_name: str, *, maximum: Decimal, allow_zero: bool = False) -> Decimal:
     """A positive decimal with at most 2 places, given as a string (BRIEF §4: never floats)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValidationFailed(f"{field_name} must be a decimal string such as \"12.50\"", code="invalid_quantity",
+        raise ValidationFailed(_('%(field)s must be a decimal string such as "12.50"')
+                                 % {"field": field_name}, code="invalid_quantity",
                                rule="CERT-02", details={"field": field_name})
     text = str(value).strip()
     if not re.fullmatch(r"\d+(\.\d{1,2})?", text):
-        raise ValidationFailed(f"{field_name} {text!r} is not a non-negative decimal with at most 2 places",
+        raise ValidationFailed(_("%(field)s %(text)s is not a non-negative decimal with at most 2 places")
+                                 % {"field": field_name, "text": repr(text)},
                                code="invalid_quantity", rule="CERT-02", details={"field": field_name})
     try:
         amount = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern already excludes this
-        raise ValidationFailed(f"{field_name} is malformed", code="invalid_quantity") from None
+        raise ValidationFailed(_("%(field)s is malformed") % {"field": field_name},
+                               code="invalid_quantity") from None
     if amount == 0 and not allow_zero:
-        raise ValidationFailed(f"{field_name} must be greater than zero (CERT-02)", code="invalid_quantity",
+        raise ValidationFailed(_("%(field)s must be greater than zero (CERT-02)") % {"field": field_name},
+                               code="invalid_quantity",
                                rule="CERT-02", details={"field": field_name})
     if amount > maximum:
-        raise ValidationFailed(f"{field_name} {text} exceeds the largest accepted value {maximum}",
+        raise ValidationFailed(_("%(field)s %(text)s exceeds the largest accepted value %(maximum)s")
+                                 % {"field": field_name, "text": text, "maximum": maximum},
                                code="invalid_quantity", rule="CERT-02", details={"field": field_name})
     return amount.quantize(Decimal("0.01"))
 
 
 def parse_count(value: Any, field_name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value > 1_000_000:
-        raise ValidationFailed(f"{field_name} must be a whole number of at least 1", code="invalid_quantity",
+        raise ValidationFailed(_("%(field)s must be a whole number of at least 1") % {"field": field_name},
+                               code="invalid_quantity",
                                rule="CERT-02", details={"field": field_name})
     return value
 
@@ -77,7 +99,8 @@ def normalise_hs(code: Any) -> str:
         digits = digits[:6]
     hs = f"{digits[:4]}.{digits[4:]}" if len(digits) == 6 and digits.isdigit() else str(code)
     if hs not in HS_IN_SCOPE:
-        raise ValidationFailed(f"HS code {code!r} is not a rough-diamond code; use one of {', '.join(HS_IN_SCOPE)}",
+        raise ValidationFailed(_("HS code %(code)s is not a rough-diamond code; use one of %(codes)s")
+                                 % {"code": repr(code), "codes": ', '.join(HS_IN_SCOPE)},
                                code="hs_out_of_scope", rule="DEF-05")
     return hs
 
@@ -106,9 +129,9 @@ class Totals:
 
 def parse_lines(raw: Sequence[Mapping[str, Any]]) -> list[Line]:
     if not raw:
-        raise ValidationFailed("a certificate needs at least one line (CERT-02)", code="no_lines", rule="CERT-02")
+        raise ValidationFailed(_("a certificate needs at least one line (CERT-02)"), code="no_lines", rule="CERT-02")
     if len(raw) > 100:
-        raise ValidationFailed("a certificate has at most 100 lines", code="too_many_lines")
+        raise ValidationFailed(_("a certificate has at most 100 lines"), code="too_many_lines")
     lines = []
     for i, item in enumerate(raw):
         where = f"lines[{i}]"
@@ -130,7 +153,7 @@ def check_declared_totals(lines: Sequence[Line], declared: Mapping[str, Any] | N
     """CERT-02: totals must equal the sum of the lines. Declared totals are optional but must add up."""
     totals = totals_of(lines)
     if totals.carats > MAX_CARATS or totals.value_usd > MAX_USD:
-        raise ValidationFailed("the shipment's totals exceed the largest accepted value", code="invalid_quantity",
+        raise ValidationFailed(_("the shipment's totals exceed the largest accepted value"), code="invalid_quantity",
                                rule="CERT-02")
     if declared:
         wrong: dict[str, dict[str, Any]] = {}
@@ -143,7 +166,7 @@ def check_declared_totals(lines: Sequence[Line], declared: Mapping[str, Any] | N
         if "parcels" in declared and parse_count(declared["parcels"], "totals.parcels") != totals.parcels:
             wrong["parcels"] = {"declared": declared["parcels"], "sum_of_lines": totals.parcels}
         if wrong:
-            raise ValidationFailed("declared totals do not add up to the sum of the lines (CERT-02)",
+            raise ValidationFailed(_("declared totals do not add up to the sum of the lines (CERT-02)"),
                                    code="totals_mismatch", rule="CERT-02", details=wrong)
     return totals
 
@@ -153,22 +176,24 @@ def check_declared_totals(lines: Sequence[Line], declared: Mapping[str, Any] | N
 def parse_origin(origin: Any, origin_countries: Sequence[str] | None) -> dict[str, Any]:
     """CERT-10: a single country of origin, or "mixed" with an optional list of mining countries."""
     if not isinstance(origin, str) or not origin.strip():
-        raise ValidationFailed("origin is required: a country code or \"mixed\" (CERT-02, CERT-10)",
+        raise ValidationFailed(_('origin is required: a country code or "mixed" (CERT-02, CERT-10)'),
                                code="invalid_origin", rule="CERT-10")
     value = origin.strip()
     if value.lower() == "mixed":
         countries = sorted({c.strip().upper() for c in (origin_countries or [])})
         bad = [c for c in countries if not registry_rules.is_country_code(c)]
         if bad:
-            raise ValidationFailed(f"origin_countries holds codes that are not ISO 3166-1 alpha-2: {bad}",
+            raise ValidationFailed(_("origin_countries holds codes that are not ISO 3166-1 alpha-2: %(bad)s")
+                                     % {"bad": bad},
                                    code="invalid_origin", rule="CERT-10")
         return {"kind": "mixed", "countries": countries}
     code = value.upper()
     if not registry_rules.is_country_code(code):
-        raise ValidationFailed(f"origin {value!r} is not an ISO 3166-1 alpha-2 country code or \"mixed\"",
+        raise ValidationFailed(_('origin %(value)s is not an ISO 3166-1 alpha-2 country code or "mixed"')
+                                 % {"value": repr(value)},
                                code="invalid_origin", rule="CERT-10")
     if origin_countries:
-        raise ValidationFailed("origin_countries is only for origin \"mixed\"", code="invalid_origin",
+        raise ValidationFailed(_('origin_countries is only for origin "mixed"'), code="invalid_origin",
                                rule="CERT-10")
     return {"kind": "single", "countries": [code]}
 
@@ -178,13 +203,16 @@ MAX_NAME, MAX_ADDRESS = 200, 500
 
 def check_party(party: Mapping[str, Any] | None, role: str) -> dict[str, str]:
     """CERT-02 item 10: exporter and importer are identified by name and address."""
+    who = {"exporter": pgettext("party", "exporter"), "importer": pgettext("party", "importer")}.get(role, role)
     if not party or not str(party.get("name", "")).strip() or not str(party.get("address", "")).strip():
-        raise ValidationFailed(f"the {role} needs a name and an address (CERT-02)", code=f"invalid_{role}",
-                               rule="CERT-02")
+        raise ValidationFailed(_("the %(role)s needs a name and an address (CERT-02)") % {"role": who},
+                               code=f"invalid_{role}", rule="CERT-02")
     name, address = str(party["name"]).strip(), str(party["address"]).strip()
     if len(name) > MAX_NAME or len(address) > MAX_ADDRESS:
-        raise ValidationFailed(f"the {role}'s name is limited to {MAX_NAME} characters and its address to "
-                               f"{MAX_ADDRESS}", code=f"invalid_{role}", rule="CERT-02")
+        raise ValidationFailed(_("the %(role)s's name is limited to %(name_max)s characters and its address to "
+                                 "%(address_max)s")
+                               % {"role": who, "name_max": MAX_NAME, "address_max": MAX_ADDRESS},
+                               code=f"invalid_{role}", rule="CERT-02")
     return {"name": name, "address": address}
 
 
@@ -194,11 +222,13 @@ def expiry(issued_on: dt.date, requested: dt.date | None, validity_days: int) ->
     if requested is None:
         return latest
     if requested <= issued_on:
-        raise ValidationFailed("expires_on must be after the date of issue (CERT-09)", code="invalid_expiry",
+        raise ValidationFailed(_("expires_on must be after the date of issue (CERT-09)"), code="invalid_expiry",
                                rule="CERT-09")
     if requested > latest:
-        raise ValidationFailed(f"expires_on may be at most {validity_days} days after issue ({latest.isoformat()}) "
-                               "under the participant's validity policy (CERT-09)", code="invalid_expiry",
+        raise ValidationFailed(_("expires_on may be at most %(validity_days)s days after issue (%(latest)s) "
+                                 "under the participant's validity policy (CERT-09)")
+                                 % {"validity_days": validity_days, "latest": latest.isoformat()},
+                               code="invalid_expiry",
                                rule="CERT-09", details={"latest": latest.isoformat()})
     return requested
 
@@ -207,18 +237,23 @@ def check_trade(exporting: str, exporting_status: str, importing: str, importing
                 day: dt.date) -> None:
     """EXP-01, SPEC-07: both sides must be participants in good standing on the day of issue."""
     if exporting_status == "non_participant" or not registry_rules.may_export(exporting_status):
-        raise ValidationFailed(f"{exporting} may not export on {day.isoformat()}: status {exporting_status} "
-                               "(EXP-01, SPEC-07)", code="participant_not_active", rule="EXP-01",
+        raise ValidationFailed(_("%(participant)s may not export on %(day)s: status %(status)s (EXP-01, SPEC-07)")
+                                 % {"participant": exporting, "day": day.isoformat(),
+                                    "status": registry_rules.status_word(exporting_status)},
+                               code="participant_not_active", rule="EXP-01",
                                details={"participant": exporting, "status": exporting_status})
     if importing == exporting:
-        raise ValidationFailed("a KP certificate is for a shipment to another participant (DEF-06)",
+        raise ValidationFailed(_("a KP certificate is for a shipment to another participant (DEF-06)"),
                                code="same_participant", rule="DEF-06")
     if importing_status == "non_participant":
-        raise ValidationFailed(f"{importing!r} is not a participant: no trade with non-participants (EXP-01)",
+        raise ValidationFailed(_("%(participant)s is not a participant: no trade with non-participants (EXP-01)")
+                                 % {"participant": repr(importing)},
                                code="non_participant", rule="EXP-01", details={"participant": importing})
     if not registry_rules.may_trade(importing_status):
-        raise ValidationFailed(f"{importing} may not import on {day.isoformat()}: status {importing_status} "
-                               "(EXP-01, SPEC-07)", code="participant_not_active", rule="EXP-01",
+        raise ValidationFailed(_("%(participant)s may not import on %(day)s: status %(status)s (EXP-01, SPEC-07)")
+                                 % {"participant": importing, "day": day.isoformat(),
+                                    "status": registry_rules.status_word(importing_status)},
+                               code="participant_not_active", rule="EXP-01",
                                details={"participant": importing, "status": importing_status})
 
 
@@ -227,9 +262,10 @@ def check_origin_not_embargoed(origin_statuses: Mapping[str, str], day: dt.date)
     blocked = {c: s for c, s in origin_statuses.items() if s != "non_participant"
                and not registry_rules.may_export(s)}
     if blocked:
+        origins = ", ".join(f"{c} ({registry_rules.status_word(s)})" for c, s in sorted(blocked.items()))
         raise ValidationFailed(
-            f"origin under an active embargo or suspension on {day.isoformat()}: "
-            + ", ".join(f"{c} ({s})" for c, s in sorted(blocked.items())) + " (SPEC-01)",
+            _("origin under an active embargo or suspension on %(day)s: %(origins)s (SPEC-01)")
+            % {"day": day.isoformat(), "origins": origins},
             code="origin_embargoed", rule="SPEC-01", details={"origins": blocked})
 
 
@@ -265,7 +301,8 @@ def next_status(status: str, action: str) -> str:
     new = TRANSITIONS.get((status, action))
     if new is None:
         done = {"confirm": "confirmed", "reject": "rejected", "cancel": "cancelled", "expire": "expired"}
-        raise Conflict(f"a certificate that is {status} cannot be {done.get(action, action)}",
+        raise Conflict(_("a certificate that is %(status)s cannot be %(done)s")
+                         % {"status": status_word(status), "done": status_word(done.get(action, action))},
                        code="invalid_transition",
                        details={"status": status, "action": action})
     return new
@@ -293,16 +330,17 @@ def confirmation_differences(totals: Totals, parcels: int, carats: Decimal) -> d
 def check_receipt(issued_on: dt.date, expires_on: dt.date, received_on: dt.date, today: dt.date,
                   seals_intact: bool) -> None:
     if received_on < issued_on:
-        raise ValidationFailed("received_on is before the certificate was issued", code="invalid_date")
+        raise ValidationFailed(_("received_on is before the certificate was issued"), code="invalid_date")
     if received_on > today:
-        raise ValidationFailed("received_on is in the future", code="invalid_date")
+        raise ValidationFailed(_("received_on is in the future"), code="invalid_date")
     if received_on > expires_on:
-        raise ValidationFailed(f"the certificate expired on {expires_on.isoformat()} before the shipment was "
-                               "received; reject it with discrepancy \"expired\" (CERT-09)",
+        raise ValidationFailed(_("the certificate expired on %(expires_on)s before the shipment was received; "
+                                 'reject it with discrepancy "expired" (CERT-09)')
+                                 % {"expires_on": expires_on.isoformat()},
                                code="certificate_expired", rule="CERT-09")
     if not seals_intact:
-        raise ValidationFailed("seals are broken: the shipment cannot be confirmed; reject it with discrepancy "
-                               "\"seals_broken\" (IMP-05, IMP-08)", code="seals_broken", rule="IMP-05")
+        raise ValidationFailed(_("seals are broken: the shipment cannot be confirmed; reject it with "
+                                 'discrepancy "seals_broken" (IMP-05, IMP-08)'), code="seals_broken", rule="IMP-05")
 
 
 # --- the signed document -----------------------------------------------------------------------
@@ -454,10 +492,11 @@ def _check_signer(out: Verification, kid: Any, check_signature: Callable[[dict[s
     out.kid = kid if isinstance(kid, str) else None
     entry = find_key(kid) if isinstance(kid, str) else None
     if entry is None or not isinstance(entry.get("jwk"), dict):
-        out.reasons.append(f"unknown signer: key {kid!r} is not in the trust list")
+        out.reasons.append(_("unknown signer: key %(kid)s is not in the trust list") % {"kid": repr(kid)})
         return out
     if entry.get("purpose", "authority") != "authority" or not entry.get("authority"):
-        out.reasons.append(f"key {kid} is not an authority's key: only an issuing authority signs certificates")
+        out.reasons.append(_("key %(kid)s is not an authority's key: only an issuing authority signs certificates")
+                             % {"kid": kid})
         return out
     try:
         check_signature(entry["jwk"])
@@ -467,10 +506,11 @@ def _check_signer(out: Verification, kid: Any, check_signature: Callable[[dict[s
     out.signature_valid = True
     authority = payload.get("issuing_authority", {})
     if not isinstance(authority, dict) or entry.get("authority") != authority.get("id"):
-        out.reasons.append(f"key {kid} does not belong to the issuing authority named in the certificate")
+        out.reasons.append(_("key %(kid)s does not belong to the issuing authority named in the certificate")
+                             % {"kid": kid})
         return out
     if entry.get("participant") and entry.get("participant") != payload.get("exporting_participant"):
-        out.reasons.append("the issuing authority does not belong to the exporting participant")
+        out.reasons.append(_("the issuing authority does not belong to the exporting participant"))
         return out
     try:
         signed_at = _parse_dt(payload.get("issued_at"))
@@ -478,25 +518,28 @@ def _check_signer(out: Verification, kid: Any, check_signature: Callable[[dict[s
     except ValueError:
         signed_at = valid_from = None
     if signed_at is None or valid_from is None:
-        out.reasons.append("the certificate or key carries no valid signing time")
+        out.reasons.append(_("the certificate or key carries no valid signing time"))
         return out
     serial = serial_of(payload.get("number"), payload.get("exporting_participant"))
     if serial is None:
-        out.reasons.append("the certificate number is not a serial of the exporting participant (CERT-07)")
+        out.reasons.append(_("the certificate number is not a serial of the exporting participant (CERT-07)"))
         return out
     out.key_valid_at_signing = registry_rules.key_valid_at(
         valid_from, _parse_dt(entry.get("valid_until")), _parse_dt(entry.get("revoked_at")), signed_at)
     if not out.key_valid_at_signing:
-        out.reasons.append(f"key {kid} was not valid (expired, retired or revoked) when the certificate was signed")
+        out.reasons.append(_("key %(kid)s was not valid (expired, retired or revoked) when the certificate was "
+                             "signed") % {"kid": kid})
         return out
     last_serial = entry.get("last_serial")
     if last_serial is not None and serial > last_serial:
         # The signing time is written by the signer: a stolen key can back-date it. The serial cannot be
         # back-dated: numbers run in order, and the key's last legitimate one is recorded when it leaves use.
         out.key_valid_at_signing = False
-        out.reasons.append(f"key {kid} signed serials only up to {last_serial} before it was "
-                           f"{'revoked' if entry.get('revoked_at') else 'retired'}: serial {serial} is not genuine, "
-                           "whatever signing time it claims")
+        out.reasons.append(_("key %(kid)s signed serials only up to %(last_serial)s before it was %(left)s: "
+                             "serial %(serial)s is not genuine, whatever signing time it claims")
+                             % {"kid": kid, "last_serial": last_serial, "serial": serial,
+                                "left": pgettext("signing key", "revoked") if entry.get("revoked_at")
+                                else pgettext("signing key", "retired")})
         return out
     out.genuine = True
     return out

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from kpcs import clock, crypto
 from kpcs.audit import selectors as audit_log
@@ -45,7 +47,8 @@ def _parse_date(value: Any, field_name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise ValidationFailed(f"{field_name} must be a date YYYY-MM-DD", code="invalid_date",
+        raise ValidationFailed(_("%(field)s must be a date YYYY-MM-DD") % {"field": field_name},
+                               code="invalid_date",
                                details={"field": field_name}) from None
 
 
@@ -53,11 +56,11 @@ def _exporting_participant(actor: Actor, requested: str | None) -> str:
     scope = actor.participants_for("certificate.issue") or set()
     if requested:
         if requested not in scope:
-            raise PermissionDenied(f"you may not issue certificates for {requested}")
+            raise PermissionDenied(_("you may not issue certificates for %(requested)s") % {"requested": requested})
         return requested
     if len(scope) != 1:
-        raise PermissionDenied("you are not an exporting officer of exactly one participant; "
-                               "name exporting_participant" if scope else "you may not issue certificates")
+        raise PermissionDenied(_("you are not an exporting officer of exactly one participant; name "
+                                 "exporting_participant") if scope else _("you may not issue certificates"))
     return next(iter(scope))
 
 
@@ -72,7 +75,7 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
 
     importing = str(request.get("importing_participant") or "").strip().upper()
     if not importing:
-        raise ValidationFailed("importing_participant is required", code="invalid_importing_participant")
+        raise ValidationFailed(_("importing_participant is required"), code="invalid_importing_participant")
     rules.check_trade(exporting, registry.status_on(exporting, day).status, importing,
                       registry.status_on(importing, day).status, day)
     lines = rules.parse_lines(request.get("lines") or [])
@@ -83,22 +86,23 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
     exporter_ref = request.get("exporter") or {}
     licence = str(exporter_ref.get("licence", "")).strip() if isinstance(exporter_ref, Mapping) else ""
     if not licence:
-        raise ValidationFailed("exporter.licence is required (CERT-02, INT-08)", code="invalid_exporter",
+        raise ValidationFailed(_("exporter.licence is required (CERT-02, INT-08)"), code="invalid_exporter",
                                rule="INT-08")
     exporter = registry.licensed_operator(exporting, licence, "exporter", day)
-    validity_days, _ = registry.participant_policy(exporting)
+    validity_days, _confirmation_days = registry.participant_policy(exporting)
     requested_expiry = _parse_date(request.get("expires_on"), "expires_on")
     expires_on = rules.expiry(day, requested_expiry, validity_days)
     cert_type = request.get("type") or "standard"
     if cert_type not in rules.CERTIFICATE_TYPES:
-        raise ValidationFailed(f"type must be one of {', '.join(rules.CERTIFICATE_TYPES)}", code="invalid_type",
+        raise ValidationFailed(_("type must be one of %(types)s")
+                                 % {"types": ', '.join(rules.CERTIFICATE_TYPES)}, code="invalid_type",
                                rule="CERT-14")
     registry.signing_key(authority_id, fixed_time or clock.now())  # refuse early when there is no key at all
     authority = registry.authority_summary(authority_id)
     exporter_public = {k: exporter[k] for k in ("name", "address", "licence")}
 
     with transaction.atomic():
-        counter, _ = SerialCounter.objects.select_for_update().get_or_create(participant_id=exporting)
+        counter, _created = SerialCounter.objects.select_for_update().get_or_create(participant_id=exporting)
         # Signed at the time the number is taken: serials and signing times run in the same order, and the key
         # is the one in use now (a rotation or revocation holds this lock while it records the last serial).
         now = fixed_time or clock.now()
@@ -195,8 +199,9 @@ def revoke_signing_key(kid: str, reason: str, at: dt.datetime | None = None, *, 
             bound = _highest_serial(kid, before=when)
             if last_serial is not None:
                 if last_serial < 0 or last_serial > bound:
-                    raise ValidationFailed(f"the last legitimate serial must be between 0 and {bound}, the highest "
-                                           f"this key signed before {when.isoformat()}", code="invalid_serial")
+                    raise ValidationFailed(_("the last legitimate serial must be between 0 and %(bound)s, the "
+                                             "highest this key signed before %(when)s")
+                                             % {"bound": bound, "when": when.isoformat()}, code="invalid_serial")
                 bound = last_serial
         revoked = registry.revoke_key(kid, reason, when, actor=actor, last_serial=bound)
         if revoked.last_serial is not None:
@@ -277,7 +282,7 @@ def get(actor: Actor, number: str) -> Certificate:
     cert = visible(actor).filter(number=number).first()
     if cert is None:
         # Same answer whether it does not exist or belongs to someone else: no existence oracle.
-        raise NotFound(f"certificate {number} not found")
+        raise NotFound(_("certificate %(number)s not found") % {"number": number})
     return cert
 
 
@@ -294,7 +299,7 @@ def history(actor: Actor, number: str) -> list[dict[str, Any]]:
 
 def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
     today = today or clock.today()
-    _, confirmation_days = registry.participant_policy(cert.exporting_participant_id)
+    _validity_days, confirmation_days = registry.participant_policy(cert.exporting_participant_id)
     status = rules.effective_status(cert.status, cert.expires_on, today)
     lines = cert.issued_lines if cert.issued_lines is not None else cert.lines.all()
     data: dict[str, Any] = {
@@ -352,7 +357,7 @@ def certificate_pdf(actor: Actor, number: str, today: dt.date | None = None) -> 
     from kpcs.certificates import pdf  # fpdf2 and segno are loaded only by those who print
 
     cert = get(actor, number)
-    _, payload = crypto.unverified_parts(cert.jws)
+    _header, payload = crypto.unverified_parts(cert.jws)
     return f"{cert.number.replace(' ', '-')}.pdf", pdf.render(to_dict(cert, today), payload)
 
 
@@ -380,8 +385,9 @@ def _check_genuine(cert: Certificate) -> None:
         if result.genuine and hashlib.sha256(crypto.signed_payload(cert.jws)).hexdigest() != cert.payload_hash:
             reasons = ["the stored signed document does not match this certificate"]
     if reasons:
-        raise ValidationFailed(f"certificate {cert.number} is not genuine: {'; '.join(reasons)}; it cannot be "
-                               "confirmed: reject it with discrepancy \"unknown_signer\" (IMP-08)",
+        raise ValidationFailed(_("certificate %(number)s is not genuine: %(reasons)s; it cannot be confirmed: "
+                                 'reject it with discrepancy "unknown_signer" (IMP-08)')
+                                 % {"number": cert.number, "reasons": '; '.join(reasons)},
                                code="unknown_signer", rule="IMP-08", details={"reasons": reasons})
 
 
@@ -400,7 +406,7 @@ def confirm(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datet
     carats = rules.parse_amount(body.get("carats"), "carats", maximum=rules.MAX_CARATS)
     seals_intact = body.get("seals_intact")
     if not isinstance(seals_intact, bool):
-        raise ValidationFailed("seals_intact must be true or false", code="invalid_seals")
+        raise ValidationFailed(_("seals_intact must be true or false"), code="invalid_seals")
     if cert.status == "issued":
         _check_genuine(cert)
         rules.check_receipt(cert.issued_on, cert.expires_on, received_on, now.date(), seals_intact)
@@ -430,20 +436,21 @@ def reject(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
     cert, authority_id = _for_importer(actor, number, "certificate.reject")
     reason = str(body.get("reason") or "").strip()
     if not reason:
-        raise ValidationFailed("reason is required", code="reason_required")
+        raise ValidationFailed(_("reason is required"), code="reason_required")
     discrepancy = body.get("discrepancy") or {}
     if not isinstance(discrepancy, Mapping):
-        raise ValidationFailed("discrepancy must be an object", code="invalid_discrepancy")
+        raise ValidationFailed(_("discrepancy must be an object"), code="invalid_discrepancy")
     kind = discrepancy.get("kind")
     if kind not in rules.DISCREPANCY_KINDS:
-        raise ValidationFailed(f"discrepancy.kind must be one of {', '.join(rules.DISCREPANCY_KINDS)} (IMP-08)",
+        raise ValidationFailed(_("discrepancy.kind must be one of %(kinds)s (IMP-08)")
+                                 % {"kinds": ', '.join(rules.DISCREPANCY_KINDS)},
                                code="invalid_discrepancy", rule="IMP-08")
     declared = {"carats": rules.from_centi(cert.total_carats_centi),
                 "value_usd": rules.from_centi(cert.total_value_cents), "parcels": cert.total_parcels}
     found: dict[str, Any] = {}
     raw_found = discrepancy.get("found") or {}
     if not isinstance(raw_found, Mapping):
-        raise ValidationFailed("discrepancy.found must be an object", code="invalid_discrepancy")
+        raise ValidationFailed(_("discrepancy.found must be an object"), code="invalid_discrepancy")
     if "carats" in raw_found:
         found["carats"] = str(rules.parse_amount(raw_found["carats"], "discrepancy.found.carats",
                                                  maximum=rules.MAX_CARATS, allow_zero=True))
@@ -453,14 +460,15 @@ def reject(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
     if "parcels" in raw_found:
         p = raw_found["parcels"]
         if isinstance(p, bool) or not isinstance(p, int) or p < 0:
-            raise ValidationFailed("discrepancy.found.parcels must be a whole number", code="invalid_discrepancy")
+            raise ValidationFailed(_("discrepancy.found.parcels must be a whole number"), code="invalid_discrepancy")
         found["parcels"] = p
     if kind == "content_mismatch":
         if not found:
-            raise ValidationFailed("a content mismatch needs the figures found (carats, parcels or value_usd) "
-                                   "beside those declared (IMP-08)", code="invalid_discrepancy", rule="IMP-08")
+            raise ValidationFailed(_("a content mismatch needs the figures found (carats, parcels or "
+                                     "value_usd) beside those declared (IMP-08)"),
+                                   code="invalid_discrepancy", rule="IMP-08")
         if all(str(found[k]) == str(declared[k]) for k in found):
-            raise ValidationFailed("the figures found equal those declared: that is not a mismatch",
+            raise ValidationFailed(_("the figures found equal those declared: that is not a mismatch"),
                                    code="invalid_discrepancy", rule="IMP-08")
     with transaction.atomic():
         cert = _transition(cert.number, "reject", now)
@@ -481,12 +489,14 @@ def cancel(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
     cert = get(actor, number)
     registry.require(actor, "certificate.cancel", cert.exporting_participant_id)
     if rules.effective_status(cert.status, cert.expires_on, now.date()) == "expired":
-        raise Conflict(f"certificate {cert.number} expired on {cert.expires_on.isoformat()}: an expired certificate "
-                       "is not cancelled (CERT-09)", code="invalid_transition",
+        raise Conflict(_("certificate %(number)s expired on %(expires_on)s: an expired certificate is not "
+                         "cancelled (CERT-09)")
+                         % {"number": cert.number, "expires_on": cert.expires_on.isoformat()},
+                       code="invalid_transition",
                        details={"status": "expired", "action": "cancel"})
     reason = str(body.get("reason") or "").strip()
     if not reason:
-        raise ValidationFailed("reason is required", code="reason_required")
+        raise ValidationFailed(_("reason is required"), code="reason_required")
     with transaction.atomic():
         cert = _transition(cert.number, "cancel", now)
         _record_trade(cert, "export", -1)  # a cancelled certificate never left the country
@@ -527,15 +537,16 @@ def verify_token(token: str, snap: registry.Snapshot | None = None) -> rules.Ver
     return rules.verify_signed(token, lambda kid: registry.find_key(kid, snap))
 
 
-_verified: dict[tuple[bytes, str], rules.Verification] = {}
+_verified: dict[tuple[bytes, str, str | None], rules.Verification] = {}
 VERIFIED_CACHE = 4096  # entries per process, a few kB each
 
 
 def _verify_stored(token: str, snap: registry.Snapshot) -> rules.Verification:
     """verify_token for a document this node holds, remembered per process: the same bytes checked against the
     same registry (keys and their bounds, by the registry's version stamp) always give the same verdict. Public
-    verification asks about the same recent certificates again and again."""
-    key = (hashlib.sha256(token.encode()).digest(), snap.stamp)
+    verification asks about the same recent certificates again and again. Its reasons are in the reader's
+    language, so the language is part of the key."""
+    key = (hashlib.sha256(token.encode()).digest(), snap.stamp, get_language())
     result = _verified.get(key) if snap.stamp else None
     if result is None:
         result = verify_token(token, snap)
@@ -573,10 +584,11 @@ def _answer(cert: Stored | None, result: rules.Verification, today: dt.date,
         if genuine and (payload.get("number") != cert.number
                         or hashlib.sha256(result.signed_bytes).hexdigest() != cert.payload_hash):
             genuine = False
-            reasons.append("the signed document does not match the certificate this node issued under that number")
+            reasons.append(_("the signed document does not match the certificate this node issued under that "
+                             "number"))
         if cert.signer_revoked and genuine:
             genuine = False
-            reasons.append("its signing key was revoked before this serial")
+            reasons.append(_("its signing key was revoked before this serial"))
     if genuine:
         reasons.extend(rules.standing_at_issue(payload, lambda c, d: snap.status_on(c, d).status))
     exporting_code = str(payload.get("exporting_participant") or "")
@@ -586,13 +598,13 @@ def _answer(cert: Stored | None, result: rules.Verification, today: dt.date,
     if cert is not None and genuine:
         status = rules.effective_status(cert.status, cert.expires_on, today)
         if status != "issued":
-            reasons.append(f"the certificate is {status}")
+            reasons.append(_("the certificate is %(status)s") % {"status": rules.status_word(status)})
     else:
         status = "unknown"
         if genuine:
-            reasons.append("this node holds no record of the certificate: its status is unknown here")
+            reasons.append(_("this node holds no record of the certificate: its status is unknown here"))
     if genuine and (not registry.may_trade_status(exporting.status) or not registry.may_trade_status(importing.status)):
-        reasons.append("a participant is not in good standing today")
+        reasons.append(_("a participant is not in good standing today"))
     authority = payload.get("issuing_authority")
     return {
         "number": str(payload.get("number") or (cert.number if cert else "")),
@@ -640,10 +652,12 @@ def public_verification(number: str, code: str | None, today: dt.date | None = N
     let anyone read a participant's trade day by day). A wrong code and an unknown number get the same answer.
     """
     if not code or not code.strip():
-        raise ValidationFailed("a verification code is required: it is printed on the certificate beside its number",
+        raise ValidationFailed(_("a verification code is required: it is printed on the certificate beside its "
+                                 "number"),
                                code="verification_code_required")
     if rules.normalise_code(code) is None:
-        raise ValidationFailed(f"{code!r} is not a verification code: 10 letters and digits, printed as XXXXX-XXXXX",
+        raise ValidationFailed(_("%(code)s is not a verification code: 10 letters and digits, printed as "
+                                 "XXXXX-XXXXX") % {"code": repr(code)},
                                code="invalid_verification_code")
     today = today or clock.today()
     cert = _stored(rules.normalise_number(number))
@@ -655,7 +669,7 @@ def public_verification(number: str, code: str | None, today: dt.date | None = N
         signature = b""
     expected = rules.verification_code(signature) if cert is not None and signature else _NO_CODE
     if not rules.code_matches(code, expected) or cert is None:
-        raise NotFound("no certificate has this number and verification code", code="verification_failed")
+        raise NotFound(_("no certificate has this number and verification code"), code="verification_failed")
     snap = registry.snapshot()
     return _answer(cert, _verify_stored(cert.jws, snap), today, snap)
 

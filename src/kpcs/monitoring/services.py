@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Min, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from kpcs import clock
 from kpcs.audit import services as audit
@@ -47,7 +48,7 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
     rule then judges each candidate exactly.
     """
     out: list[rules.Shipment] = []
-    origins = sorted({o for o, _ in prices})
+    origins = sorted({o for o, _year in prices})
     if not origins:
         return out
     # The span of years from two index look-ups; a year without such certificates finds nothing below. (On
@@ -216,7 +217,7 @@ def overlapping_labels(period: str) -> list[str]:
 def get(actor: Actor, pk: int) -> Finding:
     row = visible(actor).filter(pk=pk).first()
     if row is None:
-        raise NotFound(f"finding {pk} not found")
+        raise NotFound(_("finding %(pk)s not found") % {"pk": pk})
     return row
 
 
@@ -240,10 +241,11 @@ def _move(actor: Actor, pk: int, action: str, note: str) -> Finding:
     with transaction.atomic():
         row = Finding.objects.select_for_update().filter(pk=pk).order_by("pk").first()
         if row is None:
-            raise NotFound(f"finding {pk} not found")
+            raise NotFound(_("finding %(pk)s not found") % {"pk": pk})
         new = WORKFLOW.get((row.status, action))
         if new is None:
-            raise Conflict(f"a finding that is {row.status} cannot take the action {action}",
+            raise Conflict(_("a finding that is %(status)s cannot take the action %(action)s")
+                             % {"status": row.status, "action": action},
                            code="invalid_transition", details={"status": row.status, "action": action})
         old = row.status
         FindingEvent.objects.create(finding=row, from_status=old, to_status=new, by=actor.label, at=now, note=note)
@@ -266,12 +268,12 @@ def request_clarification(actor: Actor, pk: int, questions: Iterable[str], due_o
     registry.require(actor, "finding.manage")
     qs = [q.strip() for q in questions if q and q.strip()]
     if not qs:
-        raise ValidationFailed("a questionnaire needs at least one question (STAT-09)", code="no_questions",
+        raise ValidationFailed(_("a questionnaire needs at least one question (STAT-09)"), code="no_questions",
                                rule="STAT-09")
     due_on = due_on or clock.today() + dt.timedelta(days=30)
     with transaction.atomic():
         row = _move(actor, finding.pk, "request_clarification", f"{len(qs)} question(s), due {due_on}")
-        q, _ = Questionnaire.objects.update_or_create(finding=row, defaults={
+        q, _created = Questionnaire.objects.update_or_create(finding=row, defaults={
             "questions": qs, "sent_at": clock.now(), "due_on": due_on, "answers": None, "answered_at": None,
             "answered_by": ""})
         audit.record(actor=actor.label, action="questionnaire.sent", object_type="questionnaire",
@@ -287,10 +289,11 @@ def answer(actor: Actor, pk: int, answers: list[str]) -> Finding:
     registry.require(actor, "finding.answer", finding.participant)
     q = Questionnaire.objects.filter(finding=finding).first()
     if q is None or finding.status != "clarification_requested":
-        raise Conflict("no questionnaire awaits an answer for this finding", code="invalid_transition")
+        raise Conflict(_("no questionnaire awaits an answer for this finding"), code="invalid_transition")
     cleaned = [a.strip() for a in answers]
     if len(cleaned) != len(q.questions) or not all(cleaned):
-        raise ValidationFailed(f"answer every one of the {len(q.questions)} questions (STAT-09)",
+        raise ValidationFailed(_("answer every one of the %(count)s questions (STAT-09)")
+                                 % {"count": len(q.questions)},
                                code="incomplete_answers", rule="STAT-09")
     with transaction.atomic():
         row = _move(actor, finding.pk, "answer", "questionnaire answered")
@@ -306,7 +309,7 @@ def close(actor: Actor, pk: int, note: str) -> Finding:
     get(actor, pk)
     registry.require(actor, "finding.manage")
     if not note.strip():
-        raise ValidationFailed("say why the finding is closed (the explanation)", code="note_required")
+        raise ValidationFailed(_("say why the finding is closed (the explanation)"), code="note_required")
     return _move(actor, pk, "close", note.strip())
 
 
@@ -315,5 +318,5 @@ def escalate(actor: Actor, pk: int, note: str) -> Finding:
     get(actor, pk)
     registry.require(actor, "finding.manage")
     if not note.strip():
-        raise ValidationFailed("say why the finding is escalated", code="note_required")
+        raise ValidationFailed(_("say why the finding is escalated"), code="note_required")
     return _move(actor, pk, "escalate", note.strip())

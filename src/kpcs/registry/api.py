@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from ninja.decorators import decorate_view
 from pydantic import ConfigDict, Field
@@ -213,7 +214,7 @@ def create_operator(request: HttpRequest, body: OperatorIn) -> Status[dict[str, 
     if code is None:
         scope = actor.participants_for("operator.write")
         if scope is None or len(scope) != 1:
-            raise ValidationFailed("participant is required", code="participant_required")
+            raise ValidationFailed(_("participant is required"), code="participant_required")
         code = next(iter(scope))
     op = services.register_operator(actor, participant=code, name=body.name, address=body.address, kind=body.kind,
                                     licence=body.licence, valid_from=body.valid_from, valid_until=body.valid_until,

@@ -12,12 +12,25 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import pycountry
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from kpcs import crypto
 from kpcs.errors import ValidationFailed
 
 PARTICIPANT_KINDS = ("state", "regional_organisation", "trading_entity")
 STATUSES = ("active", "suspended", "self_suspended", "removed", "restricted", "embargoed", "applicant")
+# A status as a refusal names it: the code itself in English, its word in the reader's language otherwise.
+STATUS_WORDS = {
+    "active": pgettext_lazy("participant status", "active"),
+    "suspended": pgettext_lazy("participant status", "suspended"),
+    "self_suspended": pgettext_lazy("participant status", "self_suspended"),
+    "removed": pgettext_lazy("participant status", "removed"),
+    "restricted": pgettext_lazy("participant status", "restricted"),
+    "embargoed": pgettext_lazy("participant status", "embargoed"),
+    "applicant": pgettext_lazy("participant status", "applicant"),
+    "non_participant": pgettext_lazy("participant status", "non_participant"),
+}
 # A participant in one of these may neither export nor import (EXP-01, SPEC-02, SPEC-05, GOV-06).
 NO_TRADE = frozenset({"suspended", "self_suspended", "removed", "applicant"})
 # Exports from (and diamonds mined in) an embargoed participant are not accepted (SPEC-01).
@@ -43,6 +56,11 @@ class StatusPeriod:
     valid_from: dt.date
     valid_to: dt.date | None  # exclusive; None = open-ended
     scope: str = ""
+
+
+def status_word(status: str) -> str:
+    """The participant status `status` in the active language (the code itself in English)."""
+    return str(STATUS_WORDS.get(status, status))
 
 
 def status_on(history: Iterable[StatusPeriod], day: dt.date) -> StatusPeriod | None:
@@ -220,7 +238,7 @@ def follow_endorsements(links: list, anchor: str, goal: str) -> list[str]:
         if not isinstance(token, str):
             raise UntrustedList("an endorsement in the anchor chain is not a JWS")
         try:
-            _, payload = crypto.unverified_parts(token)
+            _header, payload = crypto.unverified_parts(token)
             previous, following = payload["previous"], payload["next"]
             if payload.get("type") != ENDORSEMENT_TYPE:
                 continue
@@ -262,7 +280,7 @@ def _check_trust_list(document: object, anchor: str, min_sequence: int | None) -
         raise UntrustedList("not a kpcs trust list: expected {\"trust_list\": …, \"signature\": …}")
     if body.get("type") != TRUST_LIST_TYPE or body.get("version") != TRUST_LIST_VERSION:
         raise UntrustedList(f"not a kpcs trust list of version {TRUST_LIST_VERSION}")
-    header, _ = crypto.unverified_parts(signature)
+    header, _payload = crypto.unverified_parts(signature)
     kid = header.get("kid")
     signer = next((k for k in body.get("node_keys") or [] if isinstance(k, dict) and k.get("kid") == kid), None)
     if signer is None or not isinstance(signer.get("jwk"), dict):
@@ -316,7 +334,8 @@ TOKEN_MIN_DAYS = 1
 
 def check_token_days(days: int) -> None:
     if not TOKEN_MIN_DAYS <= days <= TOKEN_MAX_DAYS:
-        raise ValidationFailed(f"a token lasts {TOKEN_MIN_DAYS} to {TOKEN_MAX_DAYS} days, not {days}",
+        raise ValidationFailed(_("a token lasts %(min_days)s to %(max_days)s days, not %(days)s")
+                                 % {"min_days": TOKEN_MIN_DAYS, "max_days": TOKEN_MAX_DAYS, "days": days},
                                code="invalid_token_days")
 
 
@@ -331,6 +350,7 @@ def token_prefix_query(value: str) -> str:
     """What a person types to name a token: its prefix as listed (maybe with the ellipsis), or the whole token."""
     text = value.strip().removesuffix("…").removesuffix("...").strip()
     if len(text) < TOKEN_MIN_MATCH or not text.isprintable():
-        raise ValidationFailed(f"name a token by at least its first {TOKEN_MIN_MATCH} characters "
-                               f"(as `kpcs token list` shows them), not {value!r}", code="prefix_too_short")
+        raise ValidationFailed(_("name a token by at least its first %(min_chars)s characters (as `kpcs "
+                                 "token list` shows them), not %(value)s")
+                                 % {"min_chars": TOKEN_MIN_MATCH, "value": repr(value)}, code="prefix_too_short")
     return text

@@ -29,6 +29,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
 
 from kpcs import clock, config, crypto
 from kpcs.audit import services as audit
@@ -71,7 +72,7 @@ def seed_reference_data() -> dict[str, int]:
     created = {"participants": 0, "statuses": 0, "authorities": 0, "observers": 0}
     names: dict[str, list[str]] = {"participants": [], "authorities": [], "observers": []}  # for the entry
     for row in _csv("participants.csv"):
-        _, new = Participant.objects.get_or_create(code=row["code"],
+        _participant, new = Participant.objects.get_or_create(code=row["code"],
                                                    defaults={"name": row["name"], "kind": row["kind"]})
         created["participants"] += new
         names["participants"] += [row["code"]] if new else []
@@ -100,7 +101,7 @@ def seed_reference_data() -> dict[str, int]:
         created["authorities"] += new
         names["authorities"] += [authority.id] if new else []
     for row in _csv("observers.csv"):
-        _, new = Observer.objects.get_or_create(name=row["name"], defaults={"constituency": row["constituency"]})
+        _obs, new = Observer.objects.get_or_create(name=row["name"], defaults={"constituency": row["constituency"]})
         created["observers"] += new
         names["observers"] += [row["name"]] if new else []
     if any(created.values()):
@@ -113,7 +114,7 @@ def get_participant(code: str) -> Participant:
     try:
         return Participant.objects.get(code=code)
     except Participant.DoesNotExist:
-        raise NotFound(f"{code!r} is not a participant of the Kimberley Process") from None
+        raise NotFound(_("%(code)s is not a participant of the Kimberley Process") % {"code": repr(code)}) from None
 
 
 
@@ -143,7 +144,7 @@ class Snapshot:
 _snapshot: Snapshot | None = None
 
 
-def bump_registry_version(**_: Any) -> None:
+def bump_registry_version(**_kwargs: Any) -> None:
     if not RegistryVersion.objects.filter(pk=1).update(stamp=secrets.token_hex(16)):
         RegistryVersion.objects.create(pk=1, stamp=secrets.token_hex(16))
 
@@ -196,7 +197,7 @@ def participant_policy(code: str) -> tuple[int, int]:
     try:
         return snapshot().participants[code]
     except KeyError:
-        raise NotFound(f"{code!r} is not a participant of the Kimberley Process") from None
+        raise NotFound(_("%(code)s is not a participant of the Kimberley Process") % {"code": repr(code)}) from None
 
 
 def may_trade_status(status: str) -> bool:
@@ -206,7 +207,7 @@ def may_trade_status(status: str) -> bool:
 def authority_summary(authority_id: str) -> dict[str, str]:
     a = snapshot().authorities.get(authority_id)
     if a is None:
-        raise NotFound(f"no authority {authority_id!r}")
+        raise NotFound(_("no authority %(authority_id)s") % {"authority_id": repr(authority_id)})
     return {"id": a["id"], "name": a["name"], "participant": a["participant"]}
 
 
@@ -266,8 +267,10 @@ def actor_for_user(user: AbstractBaseUser, via: str = "") -> Actor:
 
 def require(actor: Actor, action: str, participant: str | None = None) -> None:
     if not actor.may(action, participant):
-        where = f" for participant {participant}" if participant else ""
-        raise PermissionDenied(f"you may not perform {action}{where}", details={"action": action})
+        message = (_("you may not perform %(action)s for participant %(participant)s") if participant
+                   else _("you may not perform %(action)s"))
+        raise PermissionDenied(message % {"action": action, "participant": participant},
+                               details={"action": action})
 
 
 def authority_for(actor: Actor, role: str, participant: str) -> str:
@@ -275,7 +278,8 @@ def authority_for(actor: Actor, role: str, participant: str) -> str:
     for g in actor.grants:
         if g.role == role and g.participant == participant and g.authority:
             return g.authority
-    raise PermissionDenied(f"you are not attached to an authority of {participant} as {role}")
+    raise PermissionDenied(_("you are not attached to an authority of %(participant)s as %(role)s")
+                             % {"participant": participant, "role": role})
 
 
 # --- operators ---------------------------------------------------------------------------------
@@ -294,11 +298,12 @@ def register_operator(actor: Actor, *, participant: str, name: str, address: str
     require(actor, "operator.write", participant)
     get_participant(participant)
     if kind not in rules.OPERATOR_KINDS:
-        raise ValidationFailed(f"kind must be one of {', '.join(rules.OPERATOR_KINDS)}", code="invalid_kind")
+        raise ValidationFailed(_("kind must be one of %(kinds)s")
+                                 % {"kinds": ', '.join(rules.OPERATOR_KINDS)}, code="invalid_kind")
     if not name.strip() or not address.strip() or not licence.strip():
-        raise ValidationFailed("name, address and licence are required (INT-08)", rule="INT-08")
+        raise ValidationFailed(_("name, address and licence are required (INT-08)"), rule="INT-08")
     if valid_until is not None and valid_until < valid_from:
-        raise ValidationFailed("valid_until is before valid_from", code="invalid_dates")
+        raise ValidationFailed(_("valid_until is before valid_from"), code="invalid_dates")
     try:
         with transaction.atomic():
             op = Operator.objects.create(participant_id=participant, name=name.strip(), address=address.strip(),
@@ -307,7 +312,8 @@ def register_operator(actor: Actor, *, participant: str, name: str, address: str
             audit.record(actor=actor.label, action="operator.registered", object_type="operator",
                          object_id=str(op.pk), payload=operator_snapshot(op), participant=participant)
     except IntegrityError:
-        raise Conflict(f"licence {licence!r} is already registered for {participant}",
+        raise Conflict(_("licence %(licence)s is already registered for %(participant)s")
+                         % {"licence": repr(licence), "participant": participant},
                        code="duplicate_licence") from None
     return op
 
@@ -330,7 +336,7 @@ def visible_operators(actor: Actor, *, participant: str | None = None, kind: str
 def get_operator(actor: Actor, pk: int) -> Operator:
     op = visible_operators(actor).filter(pk=pk).first()
     if op is None:
-        raise NotFound(f"operator {pk} not found")
+        raise NotFound(_("operator %(pk)s not found") % {"pk": pk})
     return op
 
 
@@ -338,14 +344,17 @@ def licensed_operator(participant: str, licence: str, kind: str, day: dt.date) -
     """Snapshot of a registered operator licensed as `kind` on `day`, else a refusal (INT-08)."""
     op = Operator.objects.filter(participant_id=participant, licence=licence).first()
     if op is None:
-        raise ValidationFailed(f"no operator with licence {licence!r} is registered in {participant}",
+        raise ValidationFailed(_("no operator with licence %(licence)s is registered in %(participant)s")
+                                 % {"licence": repr(licence), "participant": participant},
                                code="unknown_operator", rule="INT-08")
     if op.kind != kind:
-        raise ValidationFailed(f"operator {licence!r} is registered as {op.kind}, not {kind}",
+        raise ValidationFailed(_("operator %(licence)s is registered as %(kind)s, not %(wanted)s")
+                                 % {"licence": repr(licence), "kind": op.kind, "wanted": kind},
                                code="not_an_exporter" if kind == "exporter" else "wrong_operator_kind",
                                rule="INT-08")
     if not rules.licence_valid(op.valid_from, op.valid_until, day):
-        raise ValidationFailed(f"the licence {licence!r} is not valid on {day.isoformat()}",
+        raise ValidationFailed(_("the licence %(licence)s is not valid on %(day)s")
+                                 % {"licence": repr(licence), "day": day.isoformat()},
                                code="licence_not_valid", rule="INT-08")
     return operator_snapshot(op)
 
@@ -371,7 +380,7 @@ def _person(email: str, *, lock: bool = False) -> Person:
     qs = User.objects.select_for_update() if lock else User.objects.all()
     user = qs.filter(username=email).first()
     if user is None:
-        raise NotFound(f"no user {email!r}")
+        raise NotFound(_("no user %(email)s") % {"email": repr(email)})
     return user
 
 
@@ -385,38 +394,42 @@ def create_user(email: str, password: str | None, role: str, participant: str | 
     """
     require(actor, "people.grant")
     if role not in rules.ROLES:
-        raise ValidationFailed(f"role must be one of {', '.join(rules.ROLES)}", code="invalid_role")
+        raise ValidationFailed(_("role must be one of %(roles)s") % {"roles": ', '.join(rules.ROLES)},
+                               code="invalid_role")
     if role in rules.CROSS_SCHEME_ROLES:
         participant, authority = None, None
     else:
         if not participant:
-            raise ValidationFailed(f"role {role} needs --participant", code="participant_required")
+            raise ValidationFailed(_("role %(role)s needs --participant") % {"role": role}, code="participant_required")
         get_participant(participant)
         needed = rules.ROLE_NEEDS_AUTHORITY_ROLE.get(role)
         candidates = Authority.objects.filter(participant_id=participant).order_by("id")
         if authority:
             found = candidates.filter(id=authority).first()
             if found is None:
-                raise ValidationFailed(f"authority {authority!r} does not belong to {participant}",
+                raise ValidationFailed(_("authority %(authority)s does not belong to %(participant)s")
+                                         % {"authority": repr(authority), "participant": participant},
                                        code="invalid_authority")
             if needed and needed not in found.roles:
-                raise ValidationFailed(f"authority {authority} does not hold the role {needed}",
+                raise ValidationFailed(_("authority %(authority)s does not hold the role %(needed)s")
+                                         % {"authority": authority, "needed": needed},
                                        code="invalid_authority")
         else:
             found = next((a for a in candidates if not needed or needed in a.roles), None)
             if found is None:
-                raise ValidationFailed(f"{participant} has no authority holding the role {needed}",
+                raise ValidationFailed(_("%(participant)s has no authority holding the role %(needed)s")
+                                         % {"participant": participant, "needed": needed},
                                        code="invalid_authority")
             authority = found.id
     user = User.objects.select_for_update().filter(username=email).first()
     if user is None:
         if not password:
-            raise ValidationFailed("a password is required for a new user", code="password_required")
+            raise ValidationFailed(_("a password is required for a new user"), code="password_required")
         user = User.objects.create_user(username=email, email=email, password=password)
         _audit_user(actor, "user.created", user, email=email)
     elif password:
-        raise Conflict(f"{email} already exists and keeps their password; they set a new one with a reset link "
-                       "(`kpcs user reset-password`)", code="password_not_changed")
+        raise Conflict(_("%(email)s already exists and keeps their password; they set a new one with a reset "
+                         "link (`kpcs user reset-password`)") % {"email": email}, code="password_not_changed")
     membership, new = Membership.objects.get_or_create(user=user, role=role, participant_id=participant,
                                                        authority_id=authority)
     if new:
@@ -436,10 +449,11 @@ def create_token(email: str, name: str = "", *, days: int = rules.TOKEN_DEFAULT_
     if actor.user_id != user.pk:  # a token gives access: only its holder, or the node operator, makes one
         require(actor, "people.grant")
     if not user.is_active:
-        raise Conflict(f"{email} is deactivated; reactivate the account first", code="user_inactive")
+        raise Conflict(_("%(email)s is deactivated; reactivate the account first") % {"email": email},
+                       code="user_inactive")
     rules.check_token_days(days)
     if len(name) > ApiToken._meta.get_field("name").max_length:  # type: ignore[operator]
-        raise ValidationFailed("a token's name is at most 100 characters", code="invalid_name")
+        raise ValidationFailed(_("a token's name is at most 100 characters"), code="invalid_name")
     token = "kpcs_" + secrets.token_urlsafe(32)
     now = clock.now()
     t = ApiToken.objects.create(user=user, name=name, token_hash=_token_hash(token),
@@ -484,18 +498,20 @@ def revoke_token(prefix: str, *, actor: Actor, own_only: bool = False, reason: s
     if own_only or not actor.may("people.manage"):
         holder = actor.user_id
         if holder is None:
-            raise PermissionDenied("you may not revoke tokens", details={"action": "people.manage"})
+            raise PermissionDenied(_("you may not revoke tokens"), details={"action": "people.manage"})
         qs = qs.filter(user_id=holder)
     matches = list(qs.order_by("pk"))
     live = [t for t in matches if t.revoked_at is None]
     if len(live) > 1:
-        raise ValidationFailed(f"{len(live)} tokens start with {text!r}; give more of the prefix",
+        raise ValidationFailed(_("%(count)s tokens start with %(text)s; give more of the prefix")
+                                 % {"count": len(live), "text": repr(text)},
                                code="ambiguous_prefix", details={"count": len(live)})
     if not live:
         if matches:
-            raise Conflict(f"token {matches[-1]} was already revoked at {_iso(matches[-1].revoked_at)}",
+            raise Conflict(_("token %(token)s was already revoked at %(revoked_at)s")
+                             % {"token": matches[-1], "revoked_at": _iso(matches[-1].revoked_at)},
                            code="already_revoked")
-        raise NotFound(f"no token starts with {text!r}")
+        raise NotFound(_("no token starts with %(text)s") % {"text": repr(text)})
     token = live[0]
     _revoke(token, clock.now(), actor, reason or "revoked by " + ("its holder" if actor.user_id == token.user_id
                                                                    else actor.label))
@@ -508,9 +524,10 @@ def revoke_token_id(token_id: int, *, actor: Actor, reason: str = "") -> ApiToke
     require(actor, "people.manage")
     token = ApiToken.objects.select_for_update().select_related("user").filter(pk=token_id).first()
     if token is None:
-        raise NotFound(f"no token {token_id}")
+        raise NotFound(_("no token %(token_id)s") % {"token_id": token_id})
     if token.revoked_at is not None:
-        raise Conflict(f"token {token} was already revoked at {_iso(token.revoked_at)}", code="already_revoked")
+        raise Conflict(_("token %(token)s was already revoked at %(revoked_at)s")
+                         % {"token": token, "revoked_at": _iso(token.revoked_at)}, code="already_revoked")
     _revoke(token, clock.now(), actor, reason or f"revoked by {actor.label}")
     return token
 
@@ -534,10 +551,10 @@ def deactivate_user(email: str, *, actor: Actor, reason: str = "") -> dict[str, 
     require(actor, "people.manage")
     user = _person(email, lock=True)
     if actor.user_id == user.pk:
-        raise Conflict("an account does not deactivate itself: ask another admin or the node operator",
+        raise Conflict(_("an account does not deactivate itself: ask another admin or the node operator"),
                        code="own_account")
     if not user.is_active:
-        raise Conflict(f"{email} is already deactivated", code="already_deactivated")
+        raise Conflict(_("%(email)s is already deactivated") % {"email": email}, code="already_deactivated")
     now = clock.now()
     user.is_active = False
     user.save(update_fields=["is_active"])
@@ -557,7 +574,7 @@ def reactivate_user(email: str, *, actor: Actor, reason: str = "") -> None:
     require(actor, "people.manage")
     user = _person(email, lock=True)
     if user.is_active:
-        raise Conflict(f"{email} is active", code="already_active")
+        raise Conflict(_("%(email)s is active") % {"email": email}, code="already_active")
     user.is_active = True
     user.save(update_fields=["is_active"])
     _audit_user(actor, "user.reactivated", user, reason=reason)
@@ -580,7 +597,7 @@ def actor_for_token(token: str) -> Actor | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    token_id, user_id, prefix, last_used, _ = row
+    token_id, user_id, prefix, last_used, _expires = row
     if isinstance(last_used, str):  # SQLite hands back text from a plain cursor
         last_used = dt.datetime.fromisoformat(last_used)
     if last_used is not None and last_used.tzinfo is None:
@@ -623,7 +640,8 @@ def _reset_link(user: Person, base_url: str) -> str:
 def _active_person(email: str) -> Person:
     user = _person(email, lock=True)
     if not user.is_active:
-        raise Conflict(f"{email} is deactivated: no reset link for a deactivated account", code="user_inactive")
+        raise Conflict(_("%(email)s is deactivated: no reset link for a deactivated account") % {"email": email},
+                       code="user_inactive")
     return user
 
 
@@ -663,7 +681,7 @@ def reset_password(user_id: int, token: str, password: str) -> Person:
     link used twice at once still works only once."""
     user = User.objects.select_for_update().filter(pk=user_id).first()
     if user is None or not user.is_active or not default_token_generator.check_token(user, token):
-        raise PermissionDenied("this link is invalid, has expired or was already used; ask for a new one",
+        raise PermissionDenied(_("this link is invalid, has expired or was already used; ask for a new one"),
                                code="invalid_reset_link")
     try:
         validate_password(password, user)
@@ -680,7 +698,7 @@ def change_own_password(user_id: int, current: str, password: str) -> Person:
     """A signed-in person replaces their own password, knowing the current one."""
     user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
     if user is None or not user.check_password(current):
-        raise PermissionDenied("your current password did not match", code="wrong_password")
+        raise PermissionDenied(_("your current password did not match"), code="wrong_password")
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
@@ -746,7 +764,7 @@ def create_key(authority: str | None, *, valid_from: dt.datetime | None = None,
     """
     require(actor, "keys.manage")
     if authority is not None and not Authority.objects.filter(id=authority).exists():
-        raise NotFound(f"no authority {authority!r}")
+        raise NotFound(_("no authority %(authority)s") % {"authority": repr(authority)})
     now = clock.now()
     key = crypto.generate_private_key()
     owner = authority or "node"
@@ -810,13 +828,14 @@ def revoke_key(kid: str, reason: str, at: dt.datetime | None = None, *, actor: A
     certificates.services.revoke_signing_key, reads it while issuing is locked)."""
     require(actor, "keys.manage")
     if not reason.strip():
-        raise ValidationFailed("say why the key is revoked", code="reason_required")
+        raise ValidationFailed(_("say why the key is revoked"), code="reason_required")
     with transaction.atomic():
         record = SigningKey.objects.select_for_update().filter(kid=kid).order_by("kid").first()
         if record is None:
-            raise NotFound(f"no key {kid!r}")
+            raise NotFound(_("no key %(kid)s") % {"kid": repr(kid)})
         if record.revoked_at is not None:
-            raise Conflict(f"key {kid} was already revoked at {record.revoked_at.isoformat()}")
+            raise Conflict(_("key %(kid)s was already revoked at %(revoked_at)s")
+                             % {"kid": kid, "revoked_at": record.revoked_at.isoformat()})
         if record.purpose == "authority" and last_serial is None:
             raise ValueError("revoking an authority key needs the highest serial it legitimately signed")
         record.revoked_at = at or clock.now()
@@ -832,7 +851,7 @@ def revoke_key(kid: str, reason: str, at: dt.datetime | None = None, *, actor: A
 def get_key(kid: str) -> SigningKey:
     record = SigningKey.objects.select_related("authority").filter(kid=kid).first()
     if record is None:
-        raise NotFound(f"no key {kid!r}")
+        raise NotFound(_("no key %(kid)s") % {"kid": repr(kid)})
     return record
 
 
@@ -844,7 +863,7 @@ def signing_key(authority: str | None, at: dt.datetime) -> tuple[str, Ed25519Pri
     record = max(usable, key=lambda k: k.valid_from, default=None)
     if record is None:
         who = authority or "this node"
-        raise Conflict(f"{who} has no valid signing key; create one with `kpcs keys create`",
+        raise Conflict(_("%(who)s has no valid signing key; create one with `kpcs keys create`") % {"who": who},
                        code="no_signing_key")
     return record.kid, _load_private_key(record.private_path)
 
@@ -883,7 +902,7 @@ def trust_list_validity() -> dt.timedelta:
 
 def anchor() -> dict[str, Any]:
     """The trust anchor to publish out of band: the node key in use, as its RFC 7638 thumbprint and JWK."""
-    kid, _ = signing_key(None, clock.now())
+    kid, _key = signing_key(None, clock.now())
     record = snapshot().keys[kid]
     jwk = {"kty": record.public_jwk["kty"], "crv": record.public_jwk["crv"], "x": record.public_jwk["x"]}
     return {"anchor": crypto.jwk_thumbprint(jwk), "kid": kid, "alg": crypto.ALG, "jwk": jwk}

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from ninja.decorators import decorate_view
 from pydantic import BeforeValidator, ConfigDict, Field
@@ -212,7 +213,7 @@ class AnnualReportOut(Schema):
 def annual_report(request: HttpRequest, body: AnnualReportIn) -> Status[dict[str, Any]]:
     registry.require(actor_of(request), "statistics.submit", body.participant.upper())
     if not 2000 <= body.year <= clock.today().year:
-        raise ValidationFailed("year must be a past or current year", code="invalid_year")
+        raise ValidationFailed(_("year must be a past or current year"), code="invalid_year")
     r = services.record_annual_report(actor_of(request), body.participant.upper(), body.year, body.received_on,
                                       body.note)
     return Status(201, {"participant": r.participant, "year": r.year, "received_on": r.received_on})

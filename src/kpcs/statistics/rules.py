@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
 
+from django.utils.translation import gettext as _
+
 from kpcs.certificates.rules import HS_IN_SCOPE
 from kpcs.registry import rules as registry_rules
 
@@ -64,10 +66,10 @@ _PERIOD = re.compile(r"^(\d{4})(?:-(H[12]|Q[1-4]))?$")
 def parse_period(text: str) -> Period:
     m = _PERIOD.match(text.strip())
     if not m:
-        raise ValueError(f"{text!r} is not a period: use YYYY, YYYY-H1/H2 or YYYY-Q1..Q4")
+        raise ValueError(_("%(text)s is not a period: use YYYY, YYYY-H1/H2 or YYYY-Q1..Q4") % {"text": repr(text)})
     year = int(m.group(1))
     if not 1990 <= year <= 2100:
-        raise ValueError(f"year {year} is out of range")
+        raise ValueError(_("year %(year)s is out of range") % {"year": year})
     part = m.group(2)
     if part is None:
         return Period(year, "year", 1)
@@ -148,7 +150,8 @@ class RowError(ValueError):
 def check_header(header: list[str]) -> None:
     cleaned = [h.strip().lower() for h in header]
     if tuple(cleaned) != COLUMNS:
-        raise RowError(1, "header", f"expected exactly the columns {','.join(COLUMNS)}; got {','.join(header)}")
+        raise RowError(1, "header", _("expected exactly the columns %(columns)s; got %(header)s")
+                                      % {"columns": ','.join(COLUMNS), "header": ','.join(header)})
 
 
 def _amount(value: str, row: int, column: str) -> Decimal | None:
@@ -156,13 +159,14 @@ def _amount(value: str, row: int, column: str) -> Decimal | None:
     if not text:
         return None
     if not re.fullmatch(r"\d+(\.\d{1,2})?", text):
-        raise RowError(row, column, f"{text!r} is not a non-negative decimal with at most 2 places")
+        raise RowError(row, column, _("%(text)s is not a non-negative decimal with at most 2 places")
+                                      % {"text": repr(text)})
     try:
         amount = Decimal(text)
     except InvalidOperation:  # pragma: no cover - excluded by the pattern
-        raise RowError(row, column, f"{text!r} is not a decimal") from None
+        raise RowError(row, column, _("%(text)s is not a decimal") % {"text": repr(text)}) from None
     if amount > MAX_AMOUNT:
-        raise RowError(row, column, f"{text} is larger than any plausible figure")
+        raise RowError(row, column, _("%(text)s is larger than any plausible figure") % {"text": text})
     return amount
 
 
@@ -177,7 +181,8 @@ def _hs(text: str) -> str | None:
 def parse_row(values: list[str], row: int) -> Row:
     """Validate one data row (row numbers count the header as row 1, as a spreadsheet shows them)."""
     if len(values) != len(COLUMNS):
-        raise RowError(row, "-", f"expected {len(COLUMNS)} columns, found {len(values)}")
+        raise RowError(row, "-", _("expected %(expected)s columns, found %(found)s")
+                                   % {"expected": len(COLUMNS), "found": len(values)})
     cells = dict(zip(COLUMNS, (v.strip() for v in values), strict=True))
     try:
         period = parse_period(cells["period"])
@@ -185,32 +190,38 @@ def parse_row(values: list[str], row: int) -> Row:
         raise RowError(row, "period", str(exc)) from None
     participant = cells["participant"].upper()
     if not registry_rules.is_participant_code(participant):
-        raise RowError(row, "participant", f"{cells['participant']!r} is not an ISO 3166-1 alpha-2 code or EU")
+        raise RowError(row, "participant", _("%(participant)s is not an ISO 3166-1 alpha-2 code or EU")
+                                             % {"participant": repr(cells['participant'])})
     flow = cells["flow"].lower()
     if flow not in FLOWS:
-        raise RowError(row, "flow", f"{cells['flow']!r} is not one of {', '.join(FLOWS)}")
+        raise RowError(row, "flow", _("%(flow)s is not one of %(flows)s")
+                                      % {"flow": repr(cells['flow']), "flows": ', '.join(FLOWS)})
     partner = cells["partner"].upper()
     if partner and not registry_rules.is_participant_code(partner):
-        raise RowError(row, "partner", f"{cells['partner']!r} is not an ISO 3166-1 alpha-2 code or EU")
+        raise RowError(row, "partner", _("%(partner)s is not an ISO 3166-1 alpha-2 code or EU")
+                                         % {"partner": repr(cells['partner'])})
     if partner and flow == "production":
-        raise RowError(row, "partner", "production has no partner")
+        raise RowError(row, "partner", _("production has no partner"))
     if partner == participant:
-        raise RowError(row, "partner", "a participant does not trade with itself")
+        raise RowError(row, "partner", _("a participant does not trade with itself"))
     origin = cells["origin"].upper()
     if origin and not registry_rules.is_country_code(origin):
-        raise RowError(row, "origin", f"{cells['origin']!r} is not an ISO 3166-1 alpha-2 country code")
+        raise RowError(row, "origin", _("%(origin)s is not an ISO 3166-1 alpha-2 country code")
+                                        % {"origin": repr(cells['origin'])})
     hs = _hs(cells["hs_code"]) if cells["hs_code"] else ""
     if hs is None:
-        raise RowError(row, "hs_code", f"{cells['hs_code']!r} is not one of {', '.join(HS_IN_SCOPE)}")
+        raise RowError(row, "hs_code", _("%(hs_code)s is not one of %(codes)s")
+                                         % {"hs_code": repr(cells['hs_code']), "codes": ', '.join(HS_IN_SCOPE)})
     carats = _amount(cells["carats"], row, "carats")
     usd = _amount(cells["usd"], row, "usd")
     if carats is None and usd is None:
-        raise RowError(row, "carats", "carats and usd may not both be empty")
+        raise RowError(row, "carats", _("carats and usd may not both be empty"))
     certificates: int | None = None
     if cells["certificates"]:
         if not cells["certificates"].isdigit():
-            raise RowError(row, "certificates", f"{cells['certificates']!r} is not a whole number")
+            raise RowError(row, "certificates", _("%(certificates)s is not a whole number")
+                                                  % {"certificates": repr(cells['certificates'])})
         certificates = int(cells["certificates"])
         if flow == "production":
-            raise RowError(row, "certificates", "production has no certificates")
+            raise RowError(row, "certificates", _("production has no certificates"))
     return Row(period, participant, flow, partner, origin, hs, carats, usd, certificates)

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Min, Q, Sum
+from django.utils.translation import gettext as _
 
 from kpcs import clock
 from kpcs.audit import services as audit
@@ -197,7 +198,7 @@ def _latest_production(period: rules.Period | None, participant: str | None) -> 
             where = f"{source} ({filename} row {row})" if row else f"{source} ({filename})"
             best[key] = (batch_id, Fact(rules.parse_period(label), p, "production", "", origin, hs, _dec(c), _dec(v),
                                         None, where))
-    return [f for _, f in best.values()]
+    return [f for _key, f in best.values()]
 
 
 # --- importing and exporting the exchange format ------------------------------------------------
@@ -216,9 +217,9 @@ def parse_csv(text: str, progress: Progress | None = None) -> tuple[list[rules.R
     try:
         header = next(reader)
     except StopIteration:
-        raise rules.RowError(1, "header", "the file is empty") from None
+        raise rules.RowError(1, "header", _("the file is empty")) from None
     except csv.Error as exc:
-        raise rules.RowError(1, "header", f"not a CSV file: {exc}") from None
+        raise rules.RowError(1, "header", _("not a CSV file: %(error)s") % {"error": exc}) from None
     rules.check_header(header)
     rows: list[rules.Row] = []
     numbers: list[int] = []
@@ -231,17 +232,18 @@ def parse_csv(text: str, progress: Progress | None = None) -> tuple[list[rules.R
             row = rules.parse_row(values, n)
             key = row.key()
             if key in seen:
-                raise rules.RowError(n, "period", f"repeats the figure of row {seen[key]} "
-                                                  "(same period, participant, flow, partner, origin and HS code)")
+                raise rules.RowError(n, "period", _("repeats the figure of row %(row)s (same period, "
+                                                    "participant, flow, partner, origin and HS code)")
+                                                    % {"row": seen[key]})
             seen[key] = n
             rows.append(row)
             numbers.append(n)
             if progress and n % 10000 == 0:
                 progress("checking", n)
     except csv.Error as exc:
-        raise rules.RowError(n + 1, "-", f"malformed CSV: {exc}") from None
+        raise rules.RowError(n + 1, "-", _("malformed CSV: %(error)s") % {"error": exc}) from None
     if not rows:
-        raise rules.RowError(2, "-", "the file has a header but no rows")
+        raise rules.RowError(2, "-", _("the file has a header but no rows"))
     return rows, numbers
 
 
@@ -302,7 +304,7 @@ def import_csv(data: bytes, *, actor: Actor, filename: str = "", progress: Progr
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise rules.RowError(1, "-", f"the file is not UTF-8 text: {exc}") from None
+        raise rules.RowError(1, "-", _("the file is not UTF-8 text: %(error)s") % {"error": exc}) from None
     rows, numbers = parse_csv(text, progress)
     return import_rows(rows, actor=actor, source="imported", filename=filename, row_numbers=numbers,
                        sha256=hashlib.sha256(data).hexdigest(), progress=progress)
@@ -342,7 +344,7 @@ def submit_production(actor: Actor, *, participant: str, period: str, carats: st
     except ValueError as exc:
         raise ValidationFailed(str(exc), code="invalid_period") from None
     if p.kind == "quarter":
-        raise ValidationFailed("production is reported per half-year (YYYY-H1/H2) or year (STAT-03)",
+        raise ValidationFailed(_("production is reported per half-year (YYYY-H1/H2) or year (STAT-03)"),
                                code="invalid_period", rule="STAT-03")
     values: dict[str, Decimal | None] = {}
     for name, raw in (("carats", carats), ("usd", usd), ("industrial_carats", industrial_carats),
@@ -350,12 +352,14 @@ def submit_production(actor: Actor, *, participant: str, period: str, carats: st
         try:
             values[name] = rules._amount(raw or "", 0, name)
         except rules.RowError as exc:
-            raise ValidationFailed(f"{name}: {exc.message}", code="invalid_quantity") from None
+            raise ValidationFailed(f"{name}: {exc.message}", code="invalid_quantity",
+                                   details={"field": name}) from None
     if values["carats"] is None and values["usd"] is None:
-        raise ValidationFailed("give carats, usd or both", code="invalid_quantity")
+        raise ValidationFailed(_("give carats, usd or both"), code="invalid_quantity")
     split = [v for v in (values["industrial_carats"], values["artisanal_carats"]) if v is not None]
     if split and values["carats"] is not None and sum(split, Decimal(0)) > values["carats"]:
-        raise ValidationFailed("industrial and artisanal carats exceed the total", code="invalid_quantity")
+        raise ValidationFailed(_("industrial and artisanal carats exceed the total"), code="invalid_quantity",
+                               details={"field": "industrial_carats"})
     row = rules.Row(p, participant, "production", "", "", "", values["carats"], values["usd"], None)
     with transaction.atomic():
         result = import_rows([row], actor=actor, source="submitted", filename=f"submission {p.label}")
@@ -502,7 +506,7 @@ def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = 
             kinds.append(("production_half_yearly", "production", "half"))
         for kind, flow_kind, grain in kinds:
             have = index.get((participant, flow_kind), [])
-            started = min((p.start for p, _ in have), default=None)
+            started = min((p.start for p, _since in have), default=None)
             for period in rules.periods_of_year(year, grain):
                 if started is not None and period.end < started:
                     continue  # obligations start with the participant's first report of this kind
@@ -530,7 +534,7 @@ def non_reporting(as_of: dt.date, due_months: int | None = None) -> list[dict[st
                     .values_list("participant", flat=True).distinct().order_by())
     shared = (producers, annual_reports(), annual_reports_from())
     out = []
-    for p in sorted({p for p, _ in index}):
+    for p in sorted({p for p, _since in index}):
         missing = [o for o in obligations(p, as_of, range(as_of.year - 1, as_of.year + 1), due_months, index,
                                           shared)
                    if o["status"] == "missing" and o["kind"] != "annual_report"]

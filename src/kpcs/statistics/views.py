@@ -23,7 +23,8 @@ from kpcs.statistics import charts, published, rules, services
 from kpcs.statistics.forms import ImportForm, ProductionForm
 from kpcs.web.access import page
 
-# Which field of the production form a refusal of the service belongs to (by its code, then its wording).
+# Which field of the production form a refusal of the service belongs to (by its code, its details, then its
+# wording, which keeps the field's name in every language).
 FIELD_OF_CODE = {"invalid_period": "period"}
 FIELD_OF_PREFIX = ("industrial_carats", "artisanal_carats", "carats", "usd")
 
@@ -165,11 +166,11 @@ def desk(request: HttpRequest) -> HttpResponse:
 def _field_of(exc: DomainError) -> str | None:
     if exc.code in FIELD_OF_CODE:
         return FIELD_OF_CODE[exc.code]
+    if isinstance(exc.details, dict) and exc.details.get("field") in FIELD_OF_PREFIX:
+        return str(exc.details["field"])
     for name in FIELD_OF_PREFIX:
         if exc.message.startswith(f"{name}:"):
             return name
-    if "industrial and artisanal" in exc.message:
-        return "industrial_carats"
     if exc.code == "invalid_quantity":
         return "carats"
     return None

@@ -42,7 +42,8 @@ def verify(request: HttpRequest) -> HttpResponse:
             else:
                 context["result"] = certificates.public_verification(number, code)
         except ratelimit.RateLimited as exc:
-            response = render(request, "web/verify.html", {**context, "error": str(exc)}, status=429)
+            error = _("too many requests: try again in %(seconds)s s") % {"seconds": exc.retry_after}
+            response = render(request, "web/verify.html", {**context, "error": error}, status=429)
             response["Retry-After"] = str(exc.retry_after)
             return response
         except DomainError as exc:
@@ -69,7 +70,7 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
         token = self.request.session.get(auth_views.INTERNAL_RESET_SESSION_TOKEN, "")
         try:
             if self.user is None:
-                raise DomainError("this link is invalid")
+                raise DomainError(_("this link is invalid"))
             registry.reset_password(self.user.pk, token, form.cleaned_data["new_password1"])
         except DomainError as exc:
             form.add_error(None, exc.message)
