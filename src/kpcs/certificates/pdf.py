@@ -78,15 +78,15 @@ class _Document(FPDF):
                       self.lines(width - label_w, value or "-", 9.5) * 4.3) + 0.7)
         x, y = self.get_x(), self.get_y()
         self.set_font("Helvetica", "B", 8.5)
-        self.multi_cell(label_w, 3.6, latin1(english), new_x=XPos.LEFT, new_y=YPos.NEXT)
+        self.multi_cell(label_w - 2, 3.6, latin1(english), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
         self.set_font("Helvetica", "I", 7)
         self.set_text_color(*GREY)
-        self.multi_cell(label_w, 3.1, latin1(french), new_x=XPos.LEFT, new_y=YPos.NEXT)
+        self.multi_cell(label_w - 2, 3.1, latin1(french), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
         self.set_text_color(*DARK)
         label_end = self.get_y()
         self.set_xy(x + label_w, y)
         self.set_font("Helvetica", "", 9.5)
-        self.multi_cell(width - label_w, 4.3, latin1(value or "-"), new_x=XPos.LEFT, new_y=YPos.NEXT)
+        self.multi_cell(width - label_w, 4.3, latin1(value or "-"), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
         self.set_xy(x, max(label_end, self.get_y()) + 0.7)
 
     def lines(self, width: float, text: str, size: float, style: str = "") -> int:
