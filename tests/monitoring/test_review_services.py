@@ -68,7 +68,7 @@ def test_a_full_cycle_from_mandate_to_closed_recommendations(kp: Any) -> None:
     assert closed.status == "closed" and closed.closed_on == clock.today()
     data = services.review_dict(services.get_review(ANALYST, r.pk), detail=True)
     assert [x["status"] for x in data["recommendations"]] == ["implemented", "closed"]
-    assert [(f["from"], f["to"], f["by"]) for f in data["recommendations"][0]["follow_ups"]] == [
+    assert [(f["from_status"], f["to_status"], f["by"]) for f in data["recommendations"][0]["follow_ups"]] == [
         ("open", "in_progress", "wgs@test"), ("in_progress", "implemented", "wgs@test")]
     assert [m["is_leader"] for m in data["team"]] == [True, False, False, False]
     assert {m["constituency"] for m in data["team"]} == {"government", "industry", "civil_society"}

@@ -232,7 +232,7 @@ def to_dict(f: Finding, events: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {"id": f.pk, "rule": f.rule, "participant": f.participant, "period": f.period,
                             "subject": f.subject, "severity": f.severity, "summary": f.summary,
                             "evidence": f.evidence, "status": f.status, "first_seen": f.first_seen,
-                            "last_seen": f.last_seen}
+                            "last_seen": f.last_seen, "review": f.review_id}
     if events:
         data["events"] = [{"from": e.from_status, "to": e.to_status, "by": e.by, "at": e.at, "note": e.note}
                           for e in f.events.all()]
@@ -413,7 +413,8 @@ def recommendation_dict(x: Recommendation, as_of: dt.date | None = None) -> dict
     as_of = as_of or clock.today()
     return {"id": x.pk, "review": x.review_id, "text": x.text, "owner": x.owner_id, "due_on": x.due_on,
             "status": x.status, "overdue": rules.recommendation_overdue(x.status, x.due_on, as_of),
-            "follow_ups": [{"from": f.from_status, "to": f.to_status, "note": f.note, "by": f.by, "at": f.at}
+            "follow_ups": [{"from_status": f.from_status, "to_status": f.to_status, "note": f.note, "by": f.by,
+                            "at": f.at}
                            for f in x.follow_ups.all()]}
 
 
