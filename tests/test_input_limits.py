@@ -15,7 +15,8 @@ from tests.conftest import assert_error, certificate_request, path_of
 
 pytestmark = pytest.mark.django_db
 
-LISTS = ("/participants", "/authorities", "/operators", "/certificates", "/findings", "/audit")
+LISTS = ("/participants", "/authorities", "/operators", "/certificates", "/findings", "/audit", "/reviews",
+         "/reviews/published")
 
 
 @pytest.fixture

@@ -20,7 +20,15 @@ from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
 from kpcs.monitoring import services as monitoring
-from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire
+from kpcs.monitoring.models import (
+    Finding,
+    FindingEvent,
+    FollowUp,
+    Questionnaire,
+    Recommendation,
+    Review,
+    ReviewTeamMember,
+)
 from kpcs.registry import rules
 from kpcs.registry.models import ApiToken, Operator
 from kpcs.statistics.models import AnnualReport, Figure
@@ -207,21 +215,73 @@ MATRIX: tuple[Row, ...] = (
         "401   403    403    403    403    404      403    403     200   403"),
     row("POST", "/findings/{finding_id}/escalation", "finding.manage", "bw_closed",
         "401   403    403    403    403    403      403    403     409   403"),
+    # an escalated finding becomes a review mission: the WGS reads findings and manages reviews; the secretariat
+    # manages reviews but reads no findings
+    row("POST", "/findings/{finding_id}/review-mission", "review.manage", "bw_escalated",
+        "401   403    403    403    403    403      403    403     201   403"),
+    # peer review (MON-02..MON-08): the reviewed participant's statistics officers read its reviews; the WGS and
+    # the secretariat run the cycle; the public reads published summaries (see REVIEWS for the targets)
+    row("GET", "/reviews", "review.read", "bw_planned",
+        "401   403    403    403    403    sees     403    sees    sees  sees"),
+    row("GET", "/reviews", "review.read", "za_planned",
+        "401   403    403    403    403    blind    403    sees    sees  sees"),
+    row("GET", "/reviews/published", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200"),
+    row("GET", "/reviews/{review_id}", "review.read", "bw_planned",
+        "401   403    403    403    403    200      403    200     200   200"),
+    row("GET", "/reviews/{review_id}", "review.read", "za_planned",
+        "401   403    403    403    403    404      403    200     200   200"),
+    row("POST", "/reviews", "review.manage", "bw",
+        "401   403    403    403    403    403      403    403     201   201"),
+    row("POST", "/reviews/{review_id}/team", "review.manage", "bw_planned",
+        "401   403    403    403    403    403      403    403     201   201"),
+    row("POST", "/reviews/{review_id}/team", "review.manage", "za_planned",
+        "401   403    403    403    403    404      403    403     201   201"),
+    row("POST", "/reviews/{review_id}/visit", "review.manage", "bw_planned",
+        "401   403    403    403    403    403      403    403     200   200"),
+    row("POST", "/reviews/{review_id}/visit", "review.manage", "bw_published",
+        "401   403    403    403    403    403      403    403     409   409"),
+    row("POST", "/reviews/{review_id}/report", "review.manage", "bw_visited",
+        "401   403    403    403    403    403      403    403     200   200"),
+    row("POST", "/reviews/{review_id}/publication", "review.manage", "bw_submitted",
+        "401   403    403    403    403    403      403    403     200   200"),
+    row("POST", "/reviews/{review_id}/closure", "review.manage", "bw_published",
+        "401   403    403    403    403    403      403    403     200   200"),
+    row("POST", "/reviews/{review_id}/closure", "review.manage", "bw_open_rec",
+        "401   403    403    403    403    403      403    403     409   409"),
+    row("POST", "/reviews/{review_id}/recommendations", "review.manage", "bw_submitted",
+        "401   403    403    403    403    403      403    403     201   201"),
+    row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/follow-up", "review.manage",
+        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200"),
+    row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/closure", "review.manage",
+        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200"),
+    row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/closure", "review.manage",
+        "za_planned", "401   403    403    403    403    404      403    403     404   404"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
+OTHER_409 = {"bw_open_rec": "recommendations_open"}  # a review with a recommendation still open does not close
 NEW_STATUS = {"confirmation": "confirmed", "rejection": "rejected", "cancellation": "cancelled"}
 # Finding targets: (participant, status it is in before the call); the workflow step each action makes.
 FINDINGS = {"bw_open": ("BW", "open"), "za_open": ("ZA", "open"), "bw_asked": ("BW", "clarification_requested"),
-            "za_asked": ("ZA", "clarification_requested"), "bw_closed": ("BW", "closed")}
+            "za_asked": ("ZA", "clarification_requested"), "bw_closed": ("BW", "closed"),
+            "bw_escalated": ("BW", "escalated")}
 FINDING_STEP = {"clarification-request": "clarification_requested", "answer": "answered", "closure": "closed",
-                "escalation": "escalated"}
+                "escalation": "escalated", "review-mission": "escalated"}
+# Review targets: (participant, status before the call); bw_open_rec is published with one open recommendation
+# (the {recommendation_id} of its rows). The step each review action makes:
+REVIEWS = {"bw_planned": ("BW", "planned"), "za_planned": ("ZA", "planned"), "bw_visited": ("BW", "visited"),
+           "bw_submitted": ("BW", "report_submitted"), "bw_published": ("BW", "report_published"),
+           "bw_open_rec": ("BW", "report_published")}
+REVIEW_STEP = {"visit": "visited", "report": "report_submitted", "publication": "report_published",
+               "closure": "closed"}
 # Query strings of the statistics reads about one participant ({code}: the target).
 QUERIES = {"/statistics/trade": "participant={code}&period={year}",
            "/statistics/reconciliation": "participant={code}&period={year}",
            "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
-WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, AuditEntry)
+WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Review, ReviewTeamMember,
+           Recommendation, FollowUp, AuditEntry)
 BYSTANDER = "bystander@perm.kpcs"  # holds tokens nobody else may revoke
 
 
@@ -308,6 +368,7 @@ class World:
         self.kp = kp
         kp.create_user(BYSTANDER, PASSWORD, "kp_analyst", actor=kp.SYSTEM)
         self.shared: dict[str, str] = {}
+        self.recommendations: dict[str, str] = {}  # review id -> its open recommendation's id
         self.seq = 0
 
     def certificate(self, target: str) -> str:
@@ -338,6 +399,8 @@ class World:
             monitoring.request_clarification(self.wgs, found.pk, ["Where were these diamonds mined?"])
         elif status == "closed":
             monitoring.close(self.wgs, found.pk, "explained by the stock records")
+        elif status == "escalated":
+            monitoring.escalate(self.wgs, found.pk, "a pattern across years")
         assert Finding.objects.get(pk=found.pk).status == status
         return str(found.pk)
 
@@ -345,6 +408,31 @@ class World:
         """The finding a row is about; a fresh one (in the target's status) for every call that may move it."""
         if fresh or target not in self.shared:
             self.shared[target] = self.finding(target)
+        return self.shared[target]
+
+    def review(self, target: str) -> str:
+        """A review of the target's participant taken through the cycle to the target's status."""
+        code, status = REVIEWS[target]
+        day = clock.today() - dt.timedelta(days=30)
+        r = monitoring.create_review(self.wgs, kind="visit", participant=code, mandate=f"Review of {code}",
+                                     starts_on=day, ends_on=day + dt.timedelta(days=4))
+        monitoring.add_team_member(self.wgs, r.pk, name="Lead", constituency="government", participant="AO",
+                                   is_leader=True)
+        steps = [lambda: monitoring.record_visit(self.wgs, r.pk),
+                 lambda: monitoring.submit_report(self.wgs, r.pk, text="restricted full text"),
+                 lambda: monitoring.publish_report(self.wgs, r.pk, public_summary="public summary")]
+        for step in steps[:rules_index(status)]:
+            step()
+        if target == "bw_open_rec" or code == "ZA":
+            x = monitoring.add_recommendation(self.wgs, r.pk, text="Install scales", owner=code,
+                                              due_on=clock.today()) if status != "planned" else None
+            self.recommendations[str(r.pk)] = str(x.pk) if x else "999999"
+        assert Review.objects.get(pk=r.pk).status == status
+        return str(r.pk)
+
+    def ensure_review(self, target: str, fresh: bool = False) -> str:
+        if fresh or target not in self.shared:
+            self.shared[target] = self.review(target)
         return self.shared[target]
 
     def token_prefix(self, target: str, role: str) -> str:
@@ -364,6 +452,12 @@ class World:
             return path
         if r.target in FINDINGS:
             return r.path.replace("{finding_id}", self.ensure_finding(r.target, fresh))
+        if r.target in REVIEWS:
+            review = self.ensure_review(r.target, fresh)
+            path = r.path.replace("{review_id}", review)
+            if "{recommendation_id}" in path:
+                path = path.replace("{recommendation_id}", self.recommendations[review])
+            return path
         if r.method == "GET" and r.path in QUERIES:
             return r.path + "?" + QUERIES[r.path].format(code=str(r.target).upper(), year=clock.today().year)
         if "{operator_id}" in r.path:
@@ -404,6 +498,25 @@ class World:
             return {"questions": ["Where were these diamonds mined?", "Show the stock records."]}
         if r.path.endswith("/answer"):
             return {"answers": ["Artisanal production not yet recorded"]}
+        if r.path == "/reviews":
+            return {"kind": "visit", "participant": str(r.target).upper(), "mandate": "Review at its invitation",
+                    "starts_on": "2026-01-05", "ends_on": "2026-01-09"}
+        if r.path.endswith("/team"):
+            return {"name": f"Member {self.seq}", "constituency": "industry", "organisation": "WDC"}
+        if r.path.endswith("/visit"):
+            return {}
+        if r.path.endswith("/report"):
+            return {"text": "restricted full text"}
+        if r.path.endswith("/publication"):
+            return {"public_summary": "public summary"}
+        if r.path.endswith("/recommendations"):
+            return {"text": "Publish production by mine", "owner": "BW", "due_on": "2027-06-30"}
+        if r.path.endswith("/follow-up"):
+            return {"note": "work started", "status": "in_progress"}
+        if r.path.endswith("/review-mission"):
+            return {"mandate": "Assess the exports (MON-11)", "starts_on": "2026-06-01", "ends_on": "2026-06-05"}
+        if r.path == "/reviews/{review_id}/closure":
+            return {}
         if r.path.endswith(("/closure", "/escalation")):
             return {"note": "the stock records explain it"}
         if r.path.endswith("/revocation"):
@@ -417,7 +530,14 @@ class World:
             return self.ensure_certificate(str(r.target)) in {i["number"] for i in items}
         if r.path == "/findings":
             return int(self.ensure_finding(str(r.target))) in {i["id"] for i in items}
+        if r.path == "/reviews":
+            return int(self.ensure_review(str(r.target))) in {i["id"] for i in items}
         raise AssertionError(f"no list check for {r.id}")
+
+
+def rules_index(status: str) -> int:
+    """How many steps of the review cycle lead to `status`."""
+    return ("planned", "visited", "report_submitted", "report_published").index(status)
 
 
 @pytest.fixture
@@ -439,7 +559,7 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
     path = world.path_for(r, fresh=mutates, role=role)
     before = snapshot()
     if r.method == "GET":
-        listing = r.path in ("/certificates", "/operators", "/findings")
+        listing = r.path in ("/certificates", "/operators", "/findings", "/reviews")
         resp = client.get(path, limit=500) if listing else client.get(path)
     else:
         resp = client.post(path, world.body_for(r))
@@ -447,7 +567,8 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
     problems = []
     if status >= 400:
         error = resp.json().get("error", {})
-        if error.get("code") != ERROR_CODES.get(status):
+        wanted = OTHER_409.get(str(r.target), ERROR_CODES[409]) if status == 409 else ERROR_CODES.get(status)
+        if error.get("code") != wanted:
             problems.append(f"error body {error}")
     outcome = str(status)
     if status == 200 and r.cells[HEADER.index(role)] in ("sees", "blind"):
@@ -466,6 +587,12 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
         expected = FINDING_STEP[action] if status == 200 else FINDINGS[r.target][1]
         if stored != expected:
             problems.append(f"finding is {stored}, expected {expected}")
+    elif mutates and r.target in REVIEWS and r.path.startswith("/reviews/{review_id}/") and action in REVIEW_STEP \
+            and "{recommendation_id}" not in r.path:
+        stored = Review.objects.get(pk=world.shared[r.target]).status
+        expected = REVIEW_STEP[action] if status == 200 else REVIEWS[r.target][1]
+        if stored != expected:
+            problems.append(f"review is {stored}, expected {expected}")
     elif mutates and r.target in ("own_token", "other_token"):
         revoked = ApiToken.objects.get(prefix=path.split("/")[3]).revoked_at is not None
         if revoked != (status == 200):

@@ -171,6 +171,48 @@ def _ensure_statistics(today: dt.date) -> int:
     return len(monitoring.scan(node, as_of=today))
 
 
+def _ensure_review(today: dt.date) -> None:
+    """A review visit to Russia in the form of the 2018 one (MON-07): led by Angola with Botswana, the EU, the UAE
+    and South Africa, observers from industry and civil society; its report submitted and published on time,
+    one recommendation implemented and closed, one still open (so the review stays open)."""
+    from kpcs.monitoring import services as monitoring
+    from kpcs.monitoring.models import Review
+
+    if Review.objects.exists():
+        return
+    end = today - dt.timedelta(days=60)
+    r = monitoring.create_review(DEMO, kind="visit", participant="RU", starts_on=end - dt.timedelta(days=5),
+                                 ends_on=end, mandate="Review visit at the invitation of the Russian Federation: "
+                                 "the implementation of the KPCS minimum requirements, from mining through "
+                                 "export control to the statistics reported.")
+    team = [("Head of the Angolan KP authority", "government", "AO", "", True),
+            ("Botswana KP expert", "government", "BW", "", False),
+            ("European Union KP expert", "government", "EU", "", False),
+            ("UAE KP office expert", "government", "AE", "", False),
+            ("South African Diamond and Precious Metals Regulator expert", "government", "ZA", "", False),
+            ("World Diamond Council representative", "industry", None, "World Diamond Council", False),
+            ("Civil Society Coalition representative", "civil_society", None, "KP Civil Society Coalition", False)]
+    for name, constituency, participant, organisation, leader in team:
+        monitoring.add_team_member(DEMO, r.pk, name=name, constituency=constituency, participant=participant,
+                                   organisation=organisation, is_leader=leader)
+    monitoring.record_visit(DEMO, r.pk)
+    monitoring.submit_report(DEMO, r.pk, on=end + dt.timedelta(days=20), text=(
+        "Restricted report. The team visited the mining areas, the state repository and the export office. "
+        "Export control is effective; the weighing records of one regional office were kept on paper only."))
+    first = monitoring.add_recommendation(DEMO, r.pk, owner="RU", due_on=end + dt.timedelta(days=45),
+                                          text="Keep the weighing records of every regional office in the "
+                                               "electronic register.")
+    monitoring.add_recommendation(DEMO, r.pk, owner="RU", due_on=today + dt.timedelta(days=120),
+                                  text="Publish production statistics by mining area.")
+    monitoring.publish_report(DEMO, r.pk, on=end + dt.timedelta(days=38), public_summary=(
+        "The review team found that the Russian Federation meets the KPCS minimum requirements and made two "
+        "recommendations: electronic weighing records in every regional office, and production statistics by "
+        "mining area."))
+    monitoring.follow_up(DEMO, r.pk, first.pk, status="implemented",
+                         note="The regional office now records weighings in the electronic register.")
+    monitoring.close_recommendation(DEMO, r.pk, first.pk, note="Implementation confirmed in the annual report.")
+
+
 def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
     _mark_as_demo()
     now = clock.now()
@@ -179,6 +221,7 @@ def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
     _ensure_operators(DEMO)
     _ensure_certificates(now)
     findings = _ensure_statistics(now.date())
+    _ensure_review(now.date())
     _grant("wgs@demo.kpcs", "wgs_analyst")
     accounts.append(("wgs@demo.kpcs", "wgs_analyst: Working Group on Statistics, runs the findings workflow"))
     out.print("\n[bold]Demo data loaded.[/bold] Accounts (password for all: "
@@ -190,5 +233,8 @@ def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
               f"  curl -H 'Authorization: Bearer <token>' {base_url}/api/v1/certificates\n"
               "Exporters and importers registered: licence <CODE>-EXP-0001 and <CODE>-IMP-0001 for "
               + ", ".join(DEMO_PARTICIPANTS), highlight=False)
+    out.print("Peer review: a review visit to RU with its team, published report and recommendations (one closed, one "
+              f"open) at {base_url}/reviews/ (sign in as wgs@demo.kpcs) and {base_url}/reviews/published.",
+              highlight=False)
     out.print(f"Statistics: 10 years of generated figures for 30 participants; {findings} finding(s) from the "
               "anomaly analysis (kpcs analyse, GET /api/v1/findings).", highlight=False)

@@ -1,11 +1,14 @@
-"""Findings of the anomaly analysis and their follow-up by the Working Group on Statistics."""
+"""Findings of the anomaly analysis and their follow-up by the Working Group on Statistics; peer reviews (review
+visits and missions, their teams, reports and recommendations) of the Working Group on Monitoring."""
 
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from kpcs.monitoring import rules
+from kpcs.registry.models import Participant
 
 STATUSES = ("open", "clarification_requested", "answered", "closed", "escalated")
 
@@ -24,6 +27,9 @@ class Finding(models.Model):
     status = models.CharField(_("status"), max_length=32, choices=[(s, s) for s in STATUSES], default="open")
     first_seen = models.DateTimeField(_("first seen"))
     last_seen = models.DateTimeField(_("last seen"))
+    review = models.ForeignKey("Review", on_delete=models.PROTECT, null=True, blank=True, related_name="findings",
+                               verbose_name=_("review mission"),
+                               help_text=_("the review mission this finding was escalated into (MON-11)"))
 
     class Meta:
         ordering = ["-last_seen", "rule", "participant"]
@@ -60,3 +66,122 @@ class Questionnaire(models.Model):
 
     class Meta:
         verbose_name = _("questionnaire")
+
+
+# --- peer review (MON-02..MON-08) ----------------------------------------------------------------------
+
+REVIEW_KIND_LABELS = {"visit": _("review visit"), "mission": _("review mission")}
+REVIEW_STATUS_LABELS = {"planned": _("planned"), "visited": _("visited"), "report_submitted": _("report submitted"),
+                        "report_published": _("report published"), "closed": _("closed")}
+CONSTITUENCY_LABELS = {"government": _("government"), "industry": _("industry"),
+                       "civil_society": _("civil society")}
+RECOMMENDATION_STATUS_LABELS = {"open": _("open"), "in_progress": _("in progress"),
+                                "implemented": _("implemented"), "closed": _("closed")}
+assert tuple(REVIEW_KIND_LABELS) == rules.REVIEW_KINDS and tuple(REVIEW_STATUS_LABELS) == rules.REVIEW_STATUSES
+assert tuple(CONSTITUENCY_LABELS) == rules.CONSTITUENCIES
+assert tuple(RECOMMENDATION_STATUS_LABELS) == rules.RECOMMENDATION_STATUSES
+
+
+class Review(models.Model):
+    """A peer review of one participant: a review visit on its invitation (MON-06) or a review mission by
+    decision (MON-02, MON-03), with a mandate, dates, a team, a report (private full text and a public summary,
+    MON-04) and recommendations. Its cycle: planned → visited → report_submitted → report_published → closed."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=list(REVIEW_KIND_LABELS.items()))
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="reviews",
+                                    verbose_name=_("participant reviewed"))
+    decision_reference = models.CharField(_("decision"), max_length=200, blank=True, default="",
+                                          help_text=_("the decision that sent a review mission (a free reference "
+                                                      "until decisions are recorded on this node)"))
+    mandate = models.TextField(_("mandate"))
+    starts_on = models.DateField(_("visit starts on"))
+    ends_on = models.DateField(_("visit ends on"))
+    status = models.CharField(_("status"), max_length=32, choices=list(REVIEW_STATUS_LABELS.items()),
+                              default="planned")
+    report_submitted_on = models.DateField(_("report submitted on"), null=True, blank=True)
+    report_published_on = models.DateField(_("report published on"), null=True, blank=True)
+    report_text = models.TextField(_("full report (restricted)"), blank=True, default="")
+    public_summary = models.TextField(_("public summary"), blank=True, default="")
+    closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    created_by = models.CharField(_("created by"), max_length=200)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        ordering = ["-starts_on", "-pk"]
+        verbose_name = _("review")
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gte=F("starts_on")), name="review_dates_ordered"),
+            models.CheckConstraint(condition=Q(kind__in=rules.REVIEW_KINDS), name="review_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=rules.REVIEW_STATUSES), name="review_status_valid"),
+            models.CheckConstraint(condition=Q(status="planned") | Q(status="visited")
+                                   | Q(report_submitted_on__isnull=False), name="review_report_dated"),
+            models.CheckConstraint(condition=~Q(status="report_published") | Q(report_published_on__isnull=False),
+                                   name="review_publication_dated"),
+        ]
+        indexes = [models.Index(fields=["participant", "status"], name="review_participant_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.participant_id} {self.starts_on}"
+
+
+class ReviewTeamMember(models.Model):
+    """One member of a review team, tagged by constituency (government, industry, civil society); each team has
+    exactly one leader (at most one by constraint, at least one before the visit by the service)."""
+
+    review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="team", verbose_name=_("review"))
+    name = models.CharField(_("name"), max_length=200)
+    constituency = models.CharField(_("constituency"), max_length=16, choices=list(CONSTITUENCY_LABELS.items()))
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                    verbose_name=_("participant"))
+    organisation = models.CharField(_("organisation"), max_length=200, blank=True, default="")
+    is_leader = models.BooleanField(_("team leader"), default=False)
+
+    class Meta:
+        ordering = ["-is_leader", "pk"]
+        verbose_name = _("review team member")
+        constraints = [
+            models.UniqueConstraint(fields=["review"], condition=Q(is_leader=True), name="review_one_leader"),
+            models.CheckConstraint(condition=Q(participant__isnull=False) | ~Q(organisation=""),
+                                   name="review_member_affiliated"),
+            models.CheckConstraint(condition=Q(constituency__in=rules.CONSTITUENCIES),
+                                   name="review_member_constituency_valid"),
+        ]
+
+
+class Recommendation(models.Model):
+    """A recommendation of a review report, owned by a participant, due on a date, followed up until it is
+    implemented or closed."""
+
+    review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="recommendations",
+                               verbose_name=_("review"))
+    text = models.TextField(_("recommendation"))
+    owner = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+", verbose_name=_("owner"))
+    due_on = models.DateField(_("due on"))
+    status = models.CharField(_("status"), max_length=16, choices=list(RECOMMENDATION_STATUS_LABELS.items()),
+                              default="open")
+    created_by = models.CharField(_("created by"), max_length=200)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        ordering = ["due_on", "pk"]
+        verbose_name = _("recommendation")
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=rules.RECOMMENDATION_STATUSES),
+                                   name="recommendation_status_valid"),
+        ]
+
+
+class FollowUp(models.Model):
+    """One follow-up note on a recommendation: who, when, what was said, and the status it moved to."""
+
+    recommendation = models.ForeignKey(Recommendation, on_delete=models.PROTECT, related_name="follow_ups",
+                                       verbose_name=_("recommendation"))
+    from_status = models.CharField(_("from"), max_length=16)
+    to_status = models.CharField(_("to"), max_length=16)
+    note = models.TextField(_("note"))
+    by = models.CharField(_("by"), max_length=200)
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("follow-up")

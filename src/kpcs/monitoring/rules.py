@@ -586,3 +586,92 @@ def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdu
                 + embargoed_trade(facts, statuses or {}, th))
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(findings, key=lambda f: (order[f.severity], f.rule, f.participant, f.period, f.subject))
+
+
+# --- peer review (MON-02..MON-08) -------------------------------------------------------------------
+# Review visits (on invitation, MON-06) and review missions (by decision, MON-02/03): a mandate, a team tagged by
+# constituency with one leader, a report due three weeks after the visit and published three weeks after that
+# (MON-04), recommendations followed up until each is implemented or closed.
+
+REVIEW_KINDS = ("visit", "mission")
+REVIEW_STATUSES = ("planned", "visited", "report_submitted", "report_published", "closed")
+CONSTITUENCIES = ("government", "industry", "civil_society")
+RECOMMENDATION_STATUSES = ("open", "in_progress", "implemented", "closed")
+RECOMMENDATION_DONE = frozenset({"implemented", "closed"})
+REPORT_DAYS = 21  # MON-04: the report within three weeks of the visit …
+PUBLICATION_DAYS = 21  # … and posted within three weeks after that
+
+# (from, action) -> to: the cycle of a review
+REVIEW_WORKFLOW = {
+    ("planned", "record_visit"): "visited",
+    ("visited", "submit_report"): "report_submitted",
+    ("report_submitted", "publish_report"): "report_published",
+    ("report_published", "close"): "closed",
+}
+# Team changes before the report; recommendations from the visit until the review closes.
+TEAM_OPEN = frozenset({"planned", "visited"})
+RECOMMENDATIONS_OPEN = frozenset({"visited", "report_submitted", "report_published"})
+# Follow-up moves a recommendation forward; closing it ends it.
+FOLLOW_UP_TO = ("in_progress", "implemented")
+
+
+def report_due(visit_end: dt.date) -> dt.date:
+    """MON-04: the report goes to the Chair and the participant within three weeks of the visit's end."""
+    return visit_end + dt.timedelta(days=REPORT_DAYS)
+
+
+def publication_due(visit_end: dt.date) -> dt.date:
+    """MON-04: posted within three weeks of the report's due date (a late report does not move it)."""
+    return report_due(visit_end) + dt.timedelta(days=PUBLICATION_DAYS)
+
+
+def next_review_status(status: str, action: str) -> str | None:
+    return REVIEW_WORKFLOW.get((status, action))
+
+
+class ReviewFlags(NamedTuple):
+    report_overdue: bool
+    publication_overdue: bool
+
+
+def review_flags(status: str, visit_end: dt.date, submitted_on: dt.date | None, published_on: dt.date | None,
+                 as_of: dt.date) -> ReviewFlags:
+    """Overdue as of a day: the report not submitted by its due date, the report not published by its due date.
+
+    Judged as of `as_of`, like reporting obligations: a report submitted after that day was not in then.
+    """
+    if status == "planned":
+        return ReviewFlags(False, False)
+    submitted = submitted_on is not None and submitted_on <= as_of
+    published = published_on is not None and published_on <= as_of
+    return ReviewFlags(report_overdue=not submitted and as_of > report_due(visit_end),
+                       publication_overdue=not published and as_of > publication_due(visit_end))
+
+
+def recommendation_overdue(status: str, due_on: dt.date, as_of: dt.date) -> bool:
+    return status not in RECOMMENDATION_DONE and as_of > due_on
+
+
+def may_close_review(recommendation_statuses: Iterable[str]) -> bool:
+    """A review closes only once every recommendation is implemented or closed (none at all is fine)."""
+    return all(s in RECOMMENDATION_DONE for s in recommendation_statuses)
+
+
+def team_problems(leaders: int, members: int) -> list[str]:
+    """What keeps a team from visiting: it needs members and exactly one leader."""
+    problems = []
+    if members == 0:
+        problems.append("the review team has no members")
+    if leaders != 1:
+        problems.append(f"the review team needs exactly one leader, not {leaders}")
+    return problems
+
+
+def next_recommendation_status(status: str, action: str, to: str | None = None) -> str | None:
+    """follow_up: open → in_progress | implemented, in_progress → in_progress | implemented (a note on the way);
+    close: anything not closed → closed."""
+    if action == "close":
+        return "closed" if status != "closed" else None
+    if action == "follow_up" and status in ("open", "in_progress") and to in FOLLOW_UP_TO:
+        return to
+    return None

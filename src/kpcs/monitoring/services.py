@@ -22,7 +22,15 @@ from kpcs.audit import services as audit
 from kpcs.certificates.models import Certificate
 from kpcs.errors import Conflict, NotFound, ValidationFailed
 from kpcs.monitoring import rules
-from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire
+from kpcs.monitoring.models import (
+    Finding,
+    FindingEvent,
+    FollowUp,
+    Questionnaire,
+    Recommendation,
+    Review,
+    ReviewTeamMember,
+)
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 from kpcs.statistics import services as statistics
@@ -225,7 +233,7 @@ def to_dict(f: Finding, events: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {"id": f.pk, "rule": f.rule, "participant": f.participant, "period": f.period,
                             "subject": f.subject, "severity": f.severity, "summary": f.summary,
                             "evidence": f.evidence, "status": f.status, "first_seen": f.first_seen,
-                            "last_seen": f.last_seen}
+                            "last_seen": f.last_seen, "review": f.review_id}
     if events:
         data["events"] = [{"from": e.from_status, "to": e.to_status, "by": e.by, "at": e.at, "note": e.note}
                           for e in f.events.all()]
@@ -320,3 +328,328 @@ def escalate(actor: Actor, pk: int, note: str) -> Finding:
     if not note.strip():
         raise ValidationFailed(_("say why the finding is escalated"), code="note_required")
     return _move(actor, pk, "escalate", note.strip())
+
+
+# --- peer review (MON-02..MON-08) --------------------------------------------------------------------
+# Review visits and missions of the Working Group on Monitoring: every change is audited in its transaction with
+# the actor; texts (mandate, report, summary, recommendations, notes) are bound by record hashes, never copied
+# into the log, since the full report is restricted (MON-04).
+
+def _text(value: str | None, what: str, code: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise ValidationFailed(f"{what} must not be blank", code=code)
+    return text
+
+
+def _not_future(day: dt.date, what: str) -> dt.date:
+    if day > clock.today():
+        raise ValidationFailed(f"{what} ({day}) is after today", code="date_in_future", rule="MON-04")
+    return day
+
+
+def reviews_visible(actor: Actor) -> QuerySet[Review]:
+    registry.require(actor, "review.read")
+    scope = actor.participants_for("review.read")
+    qs = Review.objects.select_related("participant")
+    return qs if scope is None else qs.filter(participant_id__in=scope)
+
+
+def search_reviews(actor: Actor, *, participant: str | None = None, status: str | None = None,
+                   kind: str | None = None) -> QuerySet[Review]:
+    qs = reviews_visible(actor)
+    if participant:
+        qs = qs.filter(participant_id=participant)
+    if status:
+        qs = qs.filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("-starts_on", "-pk")
+
+
+def get_review(actor: Actor, pk: int) -> Review:
+    """A review the actor may read; another participant's is the same 404 as a missing one."""
+    row = reviews_visible(actor).filter(pk=pk).first()
+    if row is None:
+        raise NotFound(f"review {pk} not found")
+    return row
+
+
+def published_reviews() -> QuerySet[Review]:
+    """Public: reviews whose report is published (MON-06), newest first. Only `public_review_dict` of them."""
+    return (Review.objects.select_related("participant")
+            .filter(status__in=("report_published", "closed"), report_published_on__isnull=False)
+            .order_by("-report_published_on", "-pk"))
+
+
+def public_review_dict(r: Review) -> dict[str, Any]:
+    """What the public sees of a review: never the restricted full text, the mandate or the team's notes."""
+    return {"id": r.pk, "kind": r.kind, "participant": r.participant_id, "participant_name": r.participant.name,
+            "starts_on": r.starts_on, "ends_on": r.ends_on, "report_published_on": r.report_published_on,
+            "public_summary": r.public_summary}
+
+
+def review_dict(r: Review, detail: bool = False, as_of: dt.date | None = None) -> dict[str, Any]:
+    as_of = as_of or clock.today()
+    flags = rules.review_flags(r.status, r.ends_on, r.report_submitted_on, r.report_published_on, as_of)
+    data: dict[str, Any] = {
+        "id": r.pk, "kind": r.kind, "participant": r.participant_id, "participant_name": r.participant.name,
+        "decision_reference": r.decision_reference, "mandate": r.mandate, "starts_on": r.starts_on,
+        "ends_on": r.ends_on, "status": r.status, "report_due_on": rules.report_due(r.ends_on),
+        "publication_due_on": rules.publication_due(r.ends_on), "report_submitted_on": r.report_submitted_on,
+        "report_published_on": r.report_published_on, "closed_on": r.closed_on,
+        "report_overdue": flags.report_overdue, "publication_overdue": flags.publication_overdue,
+        "created_by": r.created_by, "created_at": r.created_at}
+    if detail:
+        data["report_text"] = r.report_text
+        data["public_summary"] = r.public_summary
+        data["team"] = [{"id": m.pk, "name": m.name, "constituency": m.constituency,
+                         "participant": m.participant_id, "organisation": m.organisation, "is_leader": m.is_leader}
+                        for m in r.team.all()]
+        data["recommendations"] = [recommendation_dict(x, as_of) for x in
+                                   r.recommendations.prefetch_related("follow_ups").all()]
+        data["findings"] = list(r.findings.order_by("pk").values_list("pk", flat=True))
+    return data
+
+
+def recommendation_dict(x: Recommendation, as_of: dt.date | None = None) -> dict[str, Any]:
+    as_of = as_of or clock.today()
+    return {"id": x.pk, "review": x.review_id, "text": x.text, "owner": x.owner_id, "due_on": x.due_on,
+            "status": x.status, "overdue": rules.recommendation_overdue(x.status, x.due_on, as_of),
+            "follow_ups": [{"from_status": f.from_status, "to_status": f.to_status, "note": f.note, "by": f.by,
+                            "at": f.at}
+                           for f in x.follow_ups.all()]}
+
+
+def recommendations_due(actor: Actor) -> QuerySet[Recommendation]:
+    """Recommendations not yet implemented or closed, of the reviews the actor may read, soonest due first."""
+    ids = reviews_visible(actor).values("pk")
+    return (Recommendation.objects.filter(review__in=ids, status__in=("open", "in_progress"))
+            .select_related("review", "review__participant").order_by("due_on", "pk"))
+
+
+def annual_reports(actor: Actor, year: int, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+    """MON-01: every participant's annual report on `year` and its status, as the statistics app recorded it."""
+    from kpcs.statistics import selectors as statistics_selectors
+
+    registry.require(actor, "review.read")
+    scope = actor.participants_for("review.read")
+    codes = sorted(registry.snapshot().participants)
+    if scope is not None:
+        codes = [c for c in codes if c in scope]
+    return statistics_selectors.annual_report_status(year, codes, as_of or clock.today())
+
+
+def _review_state(r: Review) -> dict[str, Any]:
+    return {"status": r.status, "starts_on": r.starts_on.isoformat(), "ends_on": r.ends_on.isoformat(),
+            "record_hash": audit.record_hash({"mandate": r.mandate, "report_text": r.report_text,
+                                              "public_summary": r.public_summary})}
+
+
+def _create_review(actor: Actor, *, kind: str, participant: str, mandate: str, starts_on: dt.date,
+                   ends_on: dt.date, decision_reference: str = "") -> Review:
+    """Inside the caller's transaction."""
+    if kind not in rules.REVIEW_KINDS:
+        raise ValidationFailed(f"a review is one of {', '.join(rules.REVIEW_KINDS)}", code="invalid_kind")
+    mandate = _text(mandate, "the mandate", "mandate_required")
+    if ends_on < starts_on:
+        raise ValidationFailed(f"the visit ends ({ends_on}) before it starts ({starts_on})", code="invalid_dates")
+    registry.get_participant(participant)
+    r = Review.objects.create(
+        kind=kind, participant_id=participant, mandate=mandate, starts_on=starts_on, ends_on=ends_on,
+        decision_reference=(decision_reference or "").strip(), created_by=actor.label, created_at=clock.now())
+    audit.record(actor=actor.label, action="review.created", object_type="review", object_id=str(r.pk),
+                 participant=participant,
+                 payload={"kind": kind, "decision_reference": r.decision_reference, **_review_state(r)})
+    return r
+
+
+def create_review(actor: Actor, *, kind: str, participant: str, mandate: str, starts_on: dt.date, ends_on: dt.date,
+                  decision_reference: str = "") -> Review:
+    """A review visit (on the participant's invitation) or a review mission (by decision) with its mandate."""
+    registry.require(actor, "review.manage", participant)
+    with transaction.atomic():
+        return _create_review(actor, kind=kind, participant=participant, mandate=mandate, starts_on=starts_on,
+                              ends_on=ends_on, decision_reference=decision_reference)
+
+
+def _locked_review(actor: Actor, pk: int) -> Review:
+    """The review, visible to the actor (else 404) and managed by it (else 403), locked for the change."""
+    get_review(actor, pk)
+    registry.require(actor, "review.manage")
+    return Review.objects.select_for_update().select_related("participant").get(pk=pk)
+
+
+def _step(actor: Actor, r: Review, action: str, fields: dict[str, Any], payload: dict[str, Any]) -> Review:
+    new = rules.next_review_status(r.status, action)
+    if new is None:
+        raise Conflict(f"a review that is {r.status} cannot take the action {action}", code="invalid_transition",
+                       details={"status": r.status, "action": action})
+    old = r.status
+    for name, value in fields.items():
+        setattr(r, name, value)
+    r.status = new
+    r.save(update_fields=["status", *fields])
+    audit.record(actor=actor.label, action=f"review.{new}", object_type="review", object_id=str(r.pk),
+                 participant=r.participant_id, payload={"from": old, "to": new, **payload, **_review_state(r)})
+    return r
+
+
+def add_team_member(actor: Actor, pk: int, *, name: str, constituency: str, participant: str | None = None,
+                    organisation: str = "", is_leader: bool = False) -> ReviewTeamMember:
+    """A member tagged by constituency; a team has one leader (MON-07)."""
+    name = _text(name, "the member's name", "name_required")
+    if constituency not in rules.CONSTITUENCIES:
+        raise ValidationFailed(f"constituency is one of {', '.join(rules.CONSTITUENCIES)}", code="invalid_constituency")
+    organisation = (organisation or "").strip()
+    if not participant and not organisation:
+        raise ValidationFailed("name the member's participant or organisation", code="affiliation_required")
+    if participant:
+        registry.get_participant(participant)
+    with transaction.atomic():
+        r = _locked_review(actor, pk)
+        if r.status not in rules.TEAM_OPEN:
+            raise Conflict(f"the team of a review that is {r.status} is settled", code="invalid_transition",
+                           details={"status": r.status, "action": "add_team_member"})
+        if is_leader and r.team.filter(is_leader=True).exists():
+            raise Conflict("the team already has its leader", code="leader_exists")
+        member = ReviewTeamMember.objects.create(review=r, name=name, constituency=constituency,
+                                                   participant_id=participant or None, organisation=organisation,
+                                                   is_leader=is_leader)
+        audit.record(actor=actor.label, action="review.member_added", object_type="review", object_id=str(r.pk),
+                     participant=r.participant_id,
+                     payload={"member": member.pk, "constituency": constituency, "participant": participant or "",
+                              "is_leader": is_leader,
+                              "record_hash": audit.record_hash({"name": name, "organisation": organisation})})
+    return member
+
+
+def record_visit(actor: Actor, pk: int, *, starts_on: dt.date | None = None, ends_on: dt.date | None = None) -> Review:
+    """The visit took place (on the dates given, if they moved): the report is due three weeks after (MON-04)."""
+    with transaction.atomic():
+        r = _locked_review(actor, pk)
+        starts_on, ends_on = starts_on or r.starts_on, ends_on or r.ends_on
+        if ends_on < starts_on:
+            raise ValidationFailed(f"the visit ends ({ends_on}) before it starts ({starts_on})", code="invalid_dates")
+        _not_future(ends_on, "the visit's last day")
+        members = list(r.team.values_list("is_leader", flat=True))
+        problems = rules.team_problems(sum(members), len(members))
+        if problems and r.status == "planned":
+            raise ValidationFailed("; ".join(problems), code="team_incomplete", rule="MON-03")
+        return _step(actor, r, "record_visit", {"starts_on": starts_on, "ends_on": ends_on}, {})
+
+
+def submit_report(actor: Actor, pk: int, *, text: str, on: dt.date | None = None) -> Review:
+    """The report goes to the Chair and the participant (MON-04); its full text stays restricted."""
+    text = _text(text, "the report", "report_required")
+    with transaction.atomic():
+        r = _locked_review(actor, pk)
+        on = _not_future(on or clock.today(), "the submission date")
+        if r.status == "visited" and on < r.ends_on:
+            raise ValidationFailed(f"a report is submitted after the visit, which ended on {r.ends_on}",
+                                   code="invalid_dates", rule="MON-04")
+        return _step(actor, r, "submit_report", {"report_text": text, "report_submitted_on": on}, {})
+
+
+def publish_report(actor: Actor, pk: int, *, public_summary: str, on: dt.date | None = None) -> Review:
+    """The report is posted (MON-04); the public sees its summary, never the full text."""
+    summary = _text(public_summary, "the public summary", "summary_required")
+    with transaction.atomic():
+        r = _locked_review(actor, pk)
+        on = _not_future(on or clock.today(), "the publication date")
+        if r.report_submitted_on and on < r.report_submitted_on:
+            raise ValidationFailed(f"a report is published after its submission on {r.report_submitted_on}",
+                                   code="invalid_dates", rule="MON-04")
+        return _step(actor, r, "publish_report", {"public_summary": summary, "report_published_on": on}, {})
+
+
+def close_review(actor: Actor, pk: int, *, on: dt.date | None = None) -> Review:
+    """Closes once every recommendation is implemented or closed; names those still open otherwise (409)."""
+    with transaction.atomic():
+        r = _locked_review(actor, pk)
+        pending = list(r.recommendations.exclude(status__in=rules.RECOMMENDATION_DONE).values_list("pk", flat=True))
+        if r.status == "report_published" and not rules.may_close_review(
+                r.recommendations.values_list("status", flat=True)):
+            raise Conflict(f"{len(pending)} recommendation(s) are not implemented or closed yet",
+                           code="recommendations_open", details={"recommendations": pending})
+        on = _not_future(on or clock.today(), "the closing date")
+        return _step(actor, r, "close", {"closed_on": on}, {})
+
+
+def add_recommendation(actor: Actor, pk: int, *, text: str, owner: str, due_on: dt.date) -> Recommendation:
+    text = _text(text, "the recommendation", "text_required")
+    registry.get_participant(owner)
+    with transaction.atomic():
+        r = _locked_review(actor, pk)
+        if r.status not in rules.RECOMMENDATIONS_OPEN:
+            raise Conflict(f"a review that is {r.status} takes no recommendation", code="invalid_transition",
+                           details={"status": r.status, "action": "add_recommendation"})
+        x = Recommendation.objects.create(review=r, text=text, owner_id=owner, due_on=due_on,
+                                                           created_by=actor.label, created_at=clock.now())
+        audit.record(actor=actor.label, action="recommendation.added", object_type="recommendation",
+                     object_id=str(x.pk), participant=r.participant_id,
+                     payload={"review": r.pk, "owner": owner, "due_on": due_on.isoformat(), "status": x.status,
+                              "record_hash": audit.record_hash({"text": text})})
+    return x
+
+
+def _move_recommendation(actor: Actor, review_pk: int, pk: int, action: str, note: str,
+                         to: str | None) -> Recommendation:
+    note = _text(note, "the follow-up note", "note_required")
+    with transaction.atomic():
+        r = _locked_review(actor, review_pk)
+        x = Recommendation.objects.select_for_update().filter(pk=pk, review=r).first()
+        if x is None:
+            raise NotFound(f"recommendation {pk} of review {review_pk} not found")
+        if r.status == "closed":
+            raise Conflict("the review is closed", code="invalid_transition",
+                           details={"status": r.status, "action": action})
+        new = rules.next_recommendation_status(x.status, action, to)
+        if new is None:
+            raise Conflict(f"a recommendation that is {x.status} cannot take the action {action}"
+                           + (f" to {to}" if to else ""), code="invalid_transition",
+                           details={"status": x.status, "action": action})
+        old = x.status
+        now = clock.now()
+        FollowUp.objects.create(recommendation=x, from_status=old, to_status=new, note=note,
+                                                 by=actor.label, at=now)
+        x.status = new
+        x.save(update_fields=["status"])
+        audit.record(actor=actor.label, action=f"recommendation.{new}", object_type="recommendation",
+                     object_id=str(x.pk), participant=r.participant_id,
+                     payload={"review": r.pk, "from": old, "to": new,
+                              "note_hash": audit.record_hash({"note": note})})
+    return x
+
+
+def follow_up(actor: Actor, review_pk: int, pk: int, *, note: str, status: str = "in_progress") -> Recommendation:
+    """A follow-up note on a recommendation, moving it to in progress or implemented."""
+    return _move_recommendation(actor, review_pk, pk, "follow_up", note, status)
+
+
+def close_recommendation(actor: Actor, review_pk: int, pk: int, *, note: str) -> Recommendation:
+    return _move_recommendation(actor, review_pk, pk, "close", note, None)
+
+
+def escalate_to_review(actor: Actor, finding_pk: int, *, mandate: str, starts_on: dt.date, ends_on: dt.date,
+                       decision_reference: str = "") -> Review:
+    """MON-11: an escalated finding becomes a review mission case on its participant; the finding names the
+    mission and the mission lists the finding."""
+    finding = get(actor, finding_pk)
+    registry.require(actor, "review.manage", finding.participant)
+    with transaction.atomic():
+        row = Finding.objects.select_for_update().filter(pk=finding.pk).order_by("pk").first()
+        assert row is not None
+        if row.status != "escalated":
+            raise Conflict(f"only an escalated finding becomes a review mission; this one is {row.status}",
+                           code="not_escalated", details={"status": row.status})
+        if row.review_id is not None:
+            raise Conflict(f"this finding is already the case of review {row.review_id}", code="already_linked",
+                           details={"review": row.review_id})
+        r = _create_review(actor, kind="mission", participant=row.participant, mandate=mandate,
+                           starts_on=starts_on, ends_on=ends_on, decision_reference=decision_reference)
+        row.review = r
+        row.save(update_fields=["review"])
+        audit.record(actor=actor.label, action="finding.review_opened", object_type="finding",
+                     object_id=str(row.pk), participant=row.participant, payload={"review": r.pk})
+    return r

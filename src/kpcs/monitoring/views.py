@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from kpcs.errors import BadRequest, DomainError, PermissionDenied
 from kpcs.monitoring import rules, services
-from kpcs.monitoring.forms import ClarificationForm, NoteForm, answer_form
+from kpcs.monitoring.forms import ClarificationForm, MissionForm, NoteForm, answer_form
 from kpcs.monitoring.models import STATUSES, Finding
 from kpcs.registry.services import Actor
 from kpcs.statistics.rules import parse_period
@@ -122,6 +122,12 @@ def detail_context(request: HttpRequest, actor: Actor, pk: int, **forms_: Any) -
     if context["may_answer"]:
         context["answer_form"] = forms_.get("answer_form") or answer_form(q["questions"])
     context["error"] = forms_.get("error", "")
+    # MON-11: an escalated finding becomes a review mission case; the finding names it
+    context["review"] = finding.review_id
+    context["may_open_mission"] = (finding.status == "escalated" and finding.review_id is None
+                                   and actor.may("review.manage"))
+    if context["may_open_mission"]:
+        context["mission_form"] = forms_.get("mission_form") or MissionForm()
     return context
 
 

@@ -130,6 +130,11 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "keys.manage": {},
     "certificate.expire": {},
     "statistics.rebuild": {},
+    # peer review (MON-02..MON-08): review visits and missions, their reports and recommendations. Until the
+    # governance roles land, the Working Group on Statistics (which escalates findings to monitoring) and the
+    # secretariat run the cycle; the reviewed participant's statistics officers read their own reviews.
+    "review.read": {"statistics_officer": OWN, "kp_analyst": ALL, "wgs_analyst": ALL, "admin": ALL},
+    "review.manage": {"wgs_analyst": ALL, "admin": ALL},
 }
 # Writes that legitimately span participants, and why.
 WRITES_ACROSS_PARTICIPANTS = {
@@ -137,6 +142,8 @@ WRITES_ACROSS_PARTICIPANTS = {
     ("statistics.import", "admin"): "the secretariat loads the scheme's published statistics",
     ("finding.manage", "wgs_analyst"): "the Working Group on Statistics follows up every participant (MON-09)",
     ("people.manage", "admin"): "the secretariat deactivates accounts and sends reset links; it grants nothing",
+    ("review.manage", "wgs_analyst"): "reviews of every participant, for the Working Group on Monitoring (MON-08)",
+    ("review.manage", "admin"): "the secretariat organises review visits and posts their reports (MON-04)",
 }
 
 

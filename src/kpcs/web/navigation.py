@@ -27,10 +27,12 @@ ENTRIES = (
     Entry(_("Operators"), "operator_list", "operator.read"),
     Entry(_("Statistics"), "statistics_desk", "statistics.read"),
     Entry(_("Findings"), "finding_list", "finding.read"),
+    Entry(_("Reviews"), "review_list", "review.read"),
     Entry(_("Secretariat"), "admin:index", "people.manage"),
     Entry(_("Verify"), "verify", PUBLIC),
     Entry(_("Public statistics"), "public_statistics", PUBLIC),
     Entry(_("Participants"), "participants", PUBLIC),
+    Entry(_("Review reports"), "review_published", PUBLIC),
 )
 
 ROLE_LABELS = {
