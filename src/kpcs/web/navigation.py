@@ -31,6 +31,7 @@ ENTRIES = (
     Entry(_("Verify"), "verify", PUBLIC),
     Entry(_("Public statistics"), "public_statistics", PUBLIC),
     Entry(_("Participants"), "participants", PUBLIC),
+    Entry(_("Decisions"), "governance_decisions", PUBLIC),
 )
 
 ROLE_LABELS = {
@@ -40,6 +41,9 @@ ROLE_LABELS = {
     "kp_analyst": _("KP analyst"),
     "wgs_analyst": _("Working Group on Statistics"),
     "admin": _("secretariat"),
+    "kp_chair": _("KP Chair"),
+    "delegate": _("delegate"),
+    "observer": _("observer"),
 }
 assert set(ROLE_LABELS) == set(rules.ROLES)
 
