@@ -19,6 +19,8 @@ from kpcs import clock
 from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
+from kpcs.governance import services as governance
+from kpcs.governance.models import Decision, Position
 from kpcs.monitoring import services as monitoring
 from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire
 from kpcs.registry import rules
@@ -210,6 +212,28 @@ MATRIX: tuple[Row, ...] = (
         "401   403    403    403    403    404      403    403     200   403   403   403   403"),
     row("POST", "/findings/{finding_id}/escalation", "finding.manage", "bw_closed",
         "401   403    403    403    403    403      403    403     409   403   403   403   403"),
+    # governance (issue 8): decisions are public once adopted; proposed = a plenary decision open to positions,
+    # objected = one a ZA delegate objects to, adopted = one already adopted
+    row("GET", "/decisions", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("GET", "/decisions/{decision_id}", PUBLIC, "adopted",
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("GET", "/chairs", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("GET", "/meetings", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("GET", "/participants/{code}/history", PUBLIC, "BW",
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("POST", "/decisions", "decision.propose", None,
+        "401   403    403    403    403    403      403    403     403   403   201   403   403"),
+    row("POST", "/decisions/{decision_id}/positions", "decision.position", "proposed",
+        "401   403    403    403    403    403      403    403     403   403   403   201   201"),
+    row("POST", "/decisions/{decision_id}/positions", "decision.position", "adopted",
+        "401   403    403    403    403    403      403    403     403   403   403   409   409"),
+    row("POST", "/decisions/{decision_id}/adoption", "decision.adopt", "proposed",
+        "401   403    403    403    403    403      403    403     403   403   200   403   403"),
+    row("POST", "/decisions/{decision_id}/adoption", "decision.adopt", "objected",
+        "401   403    403    403    403    403      403    403     403   403   409   403   403"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
@@ -224,7 +248,9 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
            "/statistics/reconciliation": "participant={code}&period={year}",
            "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
-WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, AuditEntry)
+WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Decision, Position,
+           AuditEntry)
+DECISIONS = ("proposed", "objected", "adopted")
 BYSTANDER = "bystander@perm.kpcs"  # holds tokens nobody else may revoke
 
 
@@ -350,6 +376,21 @@ class World:
             self.shared[target] = self.finding(target)
         return self.shared[target]
 
+    def decision(self, target: str) -> str:
+        """A plenary decision about ZA that changes nothing on adoption, in the state the target names."""
+        d = governance.propose(self.kp.SYSTEM, type="administrative", participant="ZA", effective_on=clock.today(),
+                               text="Administrative decision on the matrix", procedure="plenary")
+        if target == "objected":
+            governance.take_position(self.kp.SYSTEM, d.pk, "object", participant="ZA")
+        elif target == "adopted":
+            governance.adopt(self.kp.SYSTEM, d.pk)
+        return str(d.pk)
+
+    def ensure_decision(self, target: str, fresh: bool = False) -> str:
+        if fresh or target not in self.shared:
+            self.shared[target] = self.decision(target)
+        return self.shared[target]
+
     def token_prefix(self, target: str, role: str) -> str:
         """A fresh token (the caller's own, or a bystander's), so that revoking it leaves the caller's own."""
         spec = ROLES[role]
@@ -367,6 +408,8 @@ class World:
             return path
         if r.target in FINDINGS:
             return r.path.replace("{finding_id}", self.ensure_finding(r.target, fresh))
+        if r.target in DECISIONS:
+            return r.path.replace("{decision_id}", self.ensure_decision(r.target, fresh))
         if r.method == "GET" and r.path in QUERIES:
             return r.path + "?" + QUERIES[r.path].format(code=str(r.target).upper(), year=clock.today().year)
         if "{operator_id}" in r.path:
@@ -410,6 +453,13 @@ class World:
         if r.path.endswith(("/closure", "/escalation")):
             return {"note": "the stock records explain it"}
         if r.path.endswith("/revocation"):
+            return {}
+        if r.path == "/decisions":
+            return {"type": "notice", "effective_on": clock.today().isoformat(), "procedure": "plenary",
+                    "text": f"Notice {self.seq}"}
+        if r.path.endswith("/positions"):
+            return {"position": "support", "comment": "agreed"}
+        if r.path.endswith("/adoption"):
             return {}
         raise AssertionError(f"no body for {r.id}: add it to World.body_for")
 
