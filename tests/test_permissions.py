@@ -19,6 +19,8 @@ from kpcs import clock
 from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
+from kpcs.governance import services as governance
+from kpcs.governance.models import Decision, Position
 from kpcs.monitoring import services as monitoring
 from kpcs.monitoring.models import (
     Finding,
@@ -52,6 +54,9 @@ ROLES: dict[str, tuple[str, str, str | None, str | None] | None] = {
     "analyst": ("analyst@perm.kpcs", "kp_analyst", None, None),
     "wgs": ("wgs@perm.kpcs", "wgs_analyst", None, None),
     "admin": ("admin@perm.kpcs", "admin", None, None),
+    "chair": ("chair@perm.kpcs", "kp_chair", None, None),
+    "bw_del": ("bw.del@perm.kpcs", "delegate", "BW", None),
+    "observer": ("observer@perm.kpcs", "observer", None, None),
 }
 HEADER = tuple(ROLES)
 
@@ -81,182 +86,204 @@ def row(method: str, path: str, permission: str, target: str | None, cells: str)
 # bw_open / za_open = an open finding of BW / ZA, bw_asked / za_asked = one awaiting the answer to its
 # questionnaire, bw_closed = a closed one (see FINDINGS).
 MATRIX: tuple[Row, ...] = (
-    #    anon  bw_exp bw_imp eu_exp eu_imp bw_stats za_imp analyst wgs   admin
+    #    anon  bw_exp bw_imp eu_exp eu_imp bw_stats za_imp analyst wgs   admin chair bw_del observer
     row("GET", "/participants", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("GET", "/participants/{code}", PUBLIC, "BW",
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("GET", "/authorities", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("GET", "/observers", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("GET", "/trust-list", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("GET", "/trust-list/anchor", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("POST", "/verification", PUBLIC, "bw_eu",
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("GET", "/me", AUTHENTICATED, None,
-        "401   200    200    200    200    200      200    200     200   200"),
+        "401   200    200    200    200    200      200    200     200   200   200   200   200"),
     # the caller's own tokens: own_token = a fresh token of the caller, other_token = one of somebody else
     row("GET", "/me/tokens", AUTHENTICATED, None,
-        "401   200    200    200    200    200      200    200     200   200"),
+        "401   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("POST", "/me/tokens/{prefix}/revocation", AUTHENTICATED, "own_token",
-        "401   200    200    200    200    200      200    200     200   200"),
+        "401   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("POST", "/me/tokens/{prefix}/revocation", AUTHENTICATED, "other_token",
-        "401   404    404    404    404    404      404    404     404   404"),
+        "401   404    404    404    404    404      404    404     404   404   404   404   404"),
     row("GET", "/operators", "operator.read", "bw_op",
-        "401   sees   sees   blind  blind  sees     blind  sees    403   sees"),
+        "401   sees   sees   blind  blind  sees     blind  sees    403   sees   403   403   403"),
     row("GET", "/operators", "operator.read", "za_op",
-        "401   blind  blind  blind  blind  blind    sees   sees    403   sees"),
+        "401   blind  blind  blind  blind  blind    sees   sees    403   sees   403   403   403"),
     row("GET", "/operators/{operator_id}", "operator.read", "bw_op",
-        "401   200    200    404    404    200      404    200     403   200"),
+        "401   200    200    404    404    200      404    200     403   200   403   403   403"),
     row("GET", "/operators/{operator_id}", "operator.read", "za_op",
-        "401   404    404    404    404    404      200    200     403   200"),
+        "401   404    404    404    404    404      200    200     403   200   403   403   403"),
     row("POST", "/operators", "operator.write", "bw",
-        "401   201    201    403    403    403      403    403     403   403"),
+        "401   201    201    403    403    403      403    403     403   403   403   403   403"),
     row("POST", "/operators", "operator.write", "za",
-        "401   403    403    403    403    403      201    403     403   403"),
+        "401   403    403    403    403    403      201    403     403   403   403   403   403"),
     row("POST", "/certificates", "certificate.issue", "bw",
-        "401   201    403    403    403    403      403    403     403   403"),
+        "401   201    403    403    403    403      403    403     403   403   403   403   403"),
     row("POST", "/certificates", "certificate.issue", "eu",
-        "401   403    403    201    403    403      403    403     403   403"),
+        "401   403    403    201    403    403      403    403     403   403   403   403   403"),
     row("POST", "/certificates", "certificate.issue", "za",
-        "401   403    403    403    403    403      403    403     403   403"),
+        "401   403    403    403    403    403      403    403     403   403   403   403   403"),
     row("GET", "/certificates", "certificate.read", "bw_eu",
-        "401   sees   sees   sees   sees   sees     blind  sees    403   403"),
+        "401   sees   sees   sees   sees   sees     blind  sees    403   403   403   403   403"),
     row("GET", "/certificates", "certificate.read", "za_na",
-        "401   blind  blind  blind  blind  blind    sees   sees    403   403"),
+        "401   blind  blind  blind  blind  blind    sees   sees    403   403   403   403   403"),
     row("GET", "/certificates/{number}", "certificate.read", "bw_eu",
-        "401   200    200    200    200    200      404    200     403   403"),
+        "401   200    200    200    200    200      404    200     403   403   403   403   403"),
     row("GET", "/certificates/{number}", "certificate.read", "za_na",
-        "401   404    404    404    404    404      200    200     403   403"),
+        "401   404    404    404    404    404      200    200     403   403   403   403   403"),
     row("GET", "/certificates/{number}/verification", PUBLIC, "bw_eu",
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("GET", "/certificates/{number}/verification", PUBLIC, "za_na",
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("POST", "/certificates/{number}/confirmation", "certificate.confirm", "bw_eu",
-        "401   403    403    403    200    403      404    403     403   403"),
+        "401   403    403    403    200    403      404    403     403   403   403   403   403"),
     row("POST", "/certificates/{number}/confirmation", "certificate.confirm", "za_na",
-        "401   404    404    404    404    404      403    403     403   403"),
+        "401   404    404    404    404    404      403    403     403   403   403   403   403"),
     row("POST", "/certificates/{number}/rejection", "certificate.reject", "bw_eu",
-        "401   403    403    403    200    403      404    403     403   403"),
+        "401   403    403    403    200    403      404    403     403   403   403   403   403"),
     row("POST", "/certificates/{number}/rejection", "certificate.reject", "za_na",
-        "401   404    404    404    404    404      403    403     403   403"),
+        "401   404    404    404    404    404      403    403     403   403   403   403   403"),
     row("POST", "/certificates/{number}/cancellation", "certificate.cancel", "bw_eu",
-        "401   200    403    403    403    403      404    403     403   403"),
+        "401   200    403    403    403    403      404    403     403   403   403   403   403"),
     row("POST", "/certificates/{number}/cancellation", "certificate.cancel", "za_na",
-        "401   404    404    404    404    404      403    403     403   403"),
+        "401   404    404    404    404    404      403    403     403   403   403   403   403"),
     row("GET", "/audit", "audit.read", None,
-        "401   403    403    403    403    403      403    200     403   200"),
+        "401   403    403    403    403    403      403    200     403   200   403   403   403"),
     row("GET", "/audit/verification", "audit.read", None,
-        "401   403    403    403    403    403      403    200     403   200"),
+        "401   403    403    403    403    403      403    200     403   200   403   403   403"),
     row("GET", "/audit/checkpoint", "audit.read", None,
-        "401   403    403    403    403    403      403    200     403   200"),
+        "401   403    403    403    403    403      403    200     403   200   403   403   403"),
     # statistics (STAT-01..11): bw_stats reads and submits for BW only; admin reads no statistics
     row("GET", "/statistics/trade", "statistics.read", "bw",
-        "401   403    403    403    403    200      403    200     200   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
     row("GET", "/statistics/trade", "statistics.read", "za",
-        "401   403    403    403    403    403      403    200     200   403"),
+        "401   403    403    403    403    403      403    200     200   403   403   403   403"),
     row("GET", "/statistics/reconciliation", "statistics.read", "bw",
-        "401   403    403    403    403    200      403    200     200   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
     row("GET", "/statistics/reconciliation", "statistics.read", "za",
-        "401   403    403    403    403    403      403    200     200   403"),
+        "401   403    403    403    403    403      403    200     200   403   403   403   403"),
     row("GET", "/statistics/production", "statistics.read", "bw",
-        "401   403    403    403    403    200      403    200     200   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
     row("GET", "/statistics/production", "statistics.read", "za",
-        "401   403    403    403    403    403      403    200     200   403"),
+        "401   403    403    403    403    403      403    200     200   403   403   403   403"),
     row("GET", "/statistics/compliance", "statistics.read", "bw",
-        "401   403    403    403    403    200      403    200     200   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
     row("GET", "/statistics/compliance", "statistics.read", "za",
-        "401   403    403    403    403    403      403    200     200   403"),
+        "401   403    403    403    403    403      403    200     200   403   403   403   403"),
     row("GET", "/statistics/non-reporting", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("POST", "/statistics/production", "statistics.submit", "bw",
-        "401   403    403    403    403    201      403    403     403   403"),
+        "401   403    403    403    403    201      403    403     403   403   403   403   403"),
     row("POST", "/statistics/production", "statistics.submit", "za",
-        "401   403    403    403    403    403      403    403     403   403"),
+        "401   403    403    403    403    403      403    403     403   403   403   403   403"),
     row("POST", "/statistics/annual-reports", "statistics.submit", "bw",
-        "401   403    403    403    403    201      403    403     403   403"),
+        "401   403    403    403    403    201      403    403     403   403   403   403   403"),
     row("POST", "/statistics/annual-reports", "statistics.submit", "za",
-        "401   403    403    403    403    403      403    403     403   403"),
+        "401   403    403    403    403    403      403    403     403   403   403   403   403"),
     # findings: another participant's finding does not exist for a statistics officer (404)
     row("GET", "/findings", "finding.read", "bw_open",
-        "401   403    403    403    403    sees     403    sees    sees  403"),
+        "401   403    403    403    403    sees     403    sees    sees  403   403   403   403"),
     row("GET", "/findings", "finding.read", "za_open",
-        "401   403    403    403    403    blind    403    sees    sees  403"),
+        "401   403    403    403    403    blind    403    sees    sees  403   403   403   403"),
     row("GET", "/findings/{finding_id}", "finding.read", "bw_open",
-        "401   403    403    403    403    200      403    200     200   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
     row("GET", "/findings/{finding_id}", "finding.read", "za_open",
-        "401   403    403    403    403    404      403    200     200   403"),
+        "401   403    403    403    403    404      403    200     200   403   403   403   403"),
     row("POST", "/findings/scan", "finding.manage", None,
-        "401   403    403    403    403    403      403    403     200   403"),
+        "401   403    403    403    403    403      403    403     200   403   403   403   403"),
     row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "bw_open",
-        "401   403    403    403    403    403      403    403     200   403"),
+        "401   403    403    403    403    403      403    403     200   403   403   403   403"),
     row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "za_open",
-        "401   403    403    403    403    404      403    403     200   403"),
+        "401   403    403    403    403    404      403    403     200   403   403   403   403"),
     row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "bw_asked",
-        "401   403    403    403    403    403      403    403     409   403"),
+        "401   403    403    403    403    403      403    403     409   403   403   403   403"),
     row("POST", "/findings/{finding_id}/answer", "finding.answer", "bw_asked",
-        "401   403    403    403    403    200      403    403     403   403"),
+        "401   403    403    403    403    200      403    403     403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/answer", "finding.answer", "za_asked",
-        "401   403    403    403    403    404      403    403     403   403"),
+        "401   403    403    403    403    404      403    403     403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/answer", "finding.answer", "bw_open",
-        "401   403    403    403    403    409      403    403     403   403"),
+        "401   403    403    403    403    409      403    403     403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/closure", "finding.manage", "bw_asked",
-        "401   403    403    403    403    403      403    403     200   403"),
+        "401   403    403    403    403    403      403    403     200   403   403   403   403"),
     row("POST", "/findings/{finding_id}/closure", "finding.manage", "za_open",
-        "401   403    403    403    403    404      403    403     200   403"),
+        "401   403    403    403    403    404      403    403     200   403   403   403   403"),
     row("POST", "/findings/{finding_id}/closure", "finding.manage", "bw_closed",
-        "401   403    403    403    403    403      403    403     409   403"),
+        "401   403    403    403    403    403      403    403     409   403   403   403   403"),
     row("POST", "/findings/{finding_id}/escalation", "finding.manage", "bw_open",
-        "401   403    403    403    403    403      403    403     200   403"),
+        "401   403    403    403    403    403      403    403     200   403   403   403   403"),
     row("POST", "/findings/{finding_id}/escalation", "finding.manage", "za_asked",
-        "401   403    403    403    403    404      403    403     200   403"),
+        "401   403    403    403    403    404      403    403     200   403   403   403   403"),
     row("POST", "/findings/{finding_id}/escalation", "finding.manage", "bw_closed",
-        "401   403    403    403    403    403      403    403     409   403"),
+        "401   403    403    403    403    403      403    403     409   403   403   403   403"),
     # an escalated finding becomes a review mission: the WGS reads findings and manages reviews; the secretariat
     # manages reviews but reads no findings
     row("POST", "/findings/{finding_id}/review-mission", "review.manage", "bw_escalated",
-        "401   403    403    403    403    403      403    403     201   403"),
+        "401   403    403    403    403    403      403    403     201   403   403   403   403"),
     # peer review (MON-02..MON-08): the reviewed participant's statistics officers read its reviews; the WGS and
     # the secretariat run the cycle; the public reads published summaries (see REVIEWS for the targets)
     row("GET", "/reviews", "review.read", "bw_planned",
-        "401   403    403    403    403    sees     403    sees    sees  sees"),
+        "401   403    403    403    403    sees     403    sees    sees  sees   403   403   403"),
     row("GET", "/reviews", "review.read", "za_planned",
-        "401   403    403    403    403    blind    403    sees    sees  sees"),
+        "401   403    403    403    403    blind    403    sees    sees  sees   403   403   403"),
     row("GET", "/reviews/published", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     row("GET", "/reviews/{review_id}", "review.read", "bw_planned",
-        "401   403    403    403    403    200      403    200     200   200"),
+        "401   403    403    403    403    200      403    200     200   200   403   403   403"),
     row("GET", "/reviews/{review_id}", "review.read", "za_planned",
-        "401   403    403    403    403    404      403    200     200   200"),
+        "401   403    403    403    403    404      403    200     200   200   403   403   403"),
     row("POST", "/reviews", "review.manage", "bw",
-        "401   403    403    403    403    403      403    403     201   201"),
+        "401   403    403    403    403    403      403    403     201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/team", "review.manage", "bw_planned",
-        "401   403    403    403    403    403      403    403     201   201"),
+        "401   403    403    403    403    403      403    403     201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/team", "review.manage", "za_planned",
-        "401   403    403    403    403    404      403    403     201   201"),
+        "401   403    403    403    403    404      403    403     201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/visit", "review.manage", "bw_planned",
-        "401   403    403    403    403    403      403    403     200   200"),
+        "401   403    403    403    403    403      403    403     200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/visit", "review.manage", "bw_published",
-        "401   403    403    403    403    403      403    403     409   409"),
+        "401   403    403    403    403    403      403    403     409   409   403   403   403"),
     row("POST", "/reviews/{review_id}/report", "review.manage", "bw_visited",
-        "401   403    403    403    403    403      403    403     200   200"),
+        "401   403    403    403    403    403      403    403     200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/publication", "review.manage", "bw_submitted",
-        "401   403    403    403    403    403      403    403     200   200"),
+        "401   403    403    403    403    403      403    403     200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/closure", "review.manage", "bw_published",
-        "401   403    403    403    403    403      403    403     200   200"),
+        "401   403    403    403    403    403      403    403     200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/closure", "review.manage", "bw_open_rec",
-        "401   403    403    403    403    403      403    403     409   409"),
+        "401   403    403    403    403    403      403    403     409   409   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations", "review.manage", "bw_submitted",
-        "401   403    403    403    403    403      403    403     201   201"),
+        "401   403    403    403    403    403      403    403     201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/follow-up", "review.manage",
-        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200"),
+        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/closure", "review.manage",
-        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200"),
+        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/closure", "review.manage",
-        "za_planned", "401   403    403    403    403    404      403    403     404   404"),
+        "za_planned", "401   403    403    403    403    404      403    403     404   404   403   403   403"),
+    # governance (issue 8): decisions are public once adopted; proposed = a plenary decision open to positions,
+    # objected = one a ZA delegate objects to, adopted = one already adopted
+    row("GET", "/decisions", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("GET", "/decisions/{decision_id}", PUBLIC, "adopted",
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("GET", "/chairs", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("GET", "/meetings", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("GET", "/participants/{code}/history", PUBLIC, "BW",
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    row("POST", "/decisions", "decision.propose", None,
+        "401   403    403    403    403    403      403    403     403   403   201   403   403"),
+    row("POST", "/decisions/{decision_id}/positions", "decision.position", "proposed",
+        "401   403    403    403    403    403      403    403     403   403   403   201   201"),
+    row("POST", "/decisions/{decision_id}/positions", "decision.position", "adopted",
+        "401   403    403    403    403    403      403    403     403   403   403   409   409"),
+    row("POST", "/decisions/{decision_id}/adoption", "decision.adopt", "proposed",
+        "401   403    403    403    403    403      403    403     403   403   200   403   403"),
+    row("POST", "/decisions/{decision_id}/adoption", "decision.adopt", "objected",
+        "401   403    403    403    403    403      403    403     403   403   409   403   403"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
@@ -281,7 +308,8 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
            "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
 WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Review, ReviewTeamMember,
-           Recommendation, FollowUp, AuditEntry)
+           Recommendation, FollowUp, Decision, Position, AuditEntry)
+DECISIONS = ("proposed", "objected", "adopted")
 BYSTANDER = "bystander@perm.kpcs"  # holds tokens nobody else may revoke
 
 
@@ -435,6 +463,21 @@ class World:
             self.shared[target] = self.review(target)
         return self.shared[target]
 
+    def decision(self, target: str) -> str:
+        """A plenary decision about ZA that changes nothing on adoption, in the state the target names."""
+        d = governance.propose(self.kp.SYSTEM, type="administrative", participant="ZA", effective_on=clock.today(),
+                               text="Administrative decision on the matrix", procedure="plenary")
+        if target == "objected":
+            governance.take_position(self.kp.SYSTEM, d.pk, "object", participant="ZA")
+        elif target == "adopted":
+            governance.adopt(self.kp.SYSTEM, d.pk)
+        return str(d.pk)
+
+    def ensure_decision(self, target: str, fresh: bool = False) -> str:
+        if fresh or target not in self.shared:
+            self.shared[target] = self.decision(target)
+        return self.shared[target]
+
     def token_prefix(self, target: str, role: str) -> str:
         """A fresh token (the caller's own, or a bystander's), so that revoking it leaves the caller's own."""
         spec = ROLES[role]
@@ -458,6 +501,8 @@ class World:
             if "{recommendation_id}" in path:
                 path = path.replace("{recommendation_id}", self.recommendations[review])
             return path
+        if r.target in DECISIONS:
+            return r.path.replace("{decision_id}", self.ensure_decision(r.target, fresh))
         if r.method == "GET" and r.path in QUERIES:
             return r.path + "?" + QUERIES[r.path].format(code=str(r.target).upper(), year=clock.today().year)
         if "{operator_id}" in r.path:
@@ -520,6 +565,13 @@ class World:
         if r.path.endswith(("/closure", "/escalation")):
             return {"note": "the stock records explain it"}
         if r.path.endswith("/revocation"):
+            return {}
+        if r.path == "/decisions":
+            return {"type": "notice", "effective_on": clock.today().isoformat(), "procedure": "plenary",
+                    "text": f"Notice {self.seq}"}
+        if r.path.endswith("/positions"):
+            return {"position": "support", "comment": "agreed"}
+        if r.path.endswith("/adoption"):
             return {}
         raise AssertionError(f"no body for {r.id}: add it to World.body_for")
 

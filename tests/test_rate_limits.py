@@ -49,14 +49,25 @@ def test_the_client_address_behind_trusted_proxies_cannot_be_chosen_by_the_clien
     assert ratelimit.client_address(request) == "198.51.100.7"
 
 
+def _adopted_decision() -> str:
+    from kpcs import clock
+    from kpcs.governance import services as governance
+    from kpcs.registry.services import SYSTEM
+
+    decision = governance.propose(SYSTEM, type="administrative", participant="ZA", effective_on=clock.today(),
+                                  text="An adopted decision, public", procedure="plenary")
+    return str(governance.adopt(SYSTEM, decision.pk).pk)
+
+
 def _public_operations(issued: Any) -> list[tuple[str, str, Any]]:
     doc = Client().get("/api/v1/openapi.json").json()
+    decision = _adopted_decision()
     ops = []
     for path, methods in doc["paths"].items():
         for method, op in methods.items():
             if op.get("x-kpcs-permission") != "public":
                 continue
-            filled = (path.removeprefix("/api/v1").replace("{code}", "BW")
+            filled = (path.removeprefix("/api/v1").replace("{code}", "BW").replace("{decision_id}", decision)
                       .replace("/certificates/{number}", path_of(issued.number)))
             if filled.endswith("/verification") and method == "get":
                 filled += "?code=" + code_of(issued)

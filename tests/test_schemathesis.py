@@ -28,9 +28,9 @@ MAX_EXAMPLES = int(os.environ.get("KPCS_FUZZ_EXAMPLES", "8"))
 SEED = int(os.environ.get("KPCS_FUZZ_SEED", "20261201"))
 # Every kind of caller of the demo: an officer of one participant (exporting, importing, statistics), an EU
 # officer (the regional organisation's authority), the KP analyst, the Working Group on Statistics, the
-# secretariat, and nobody.
+# secretariat, the KP Chair, a delegate, and nobody.
 ROLES = ("bw.officer@demo.kpcs", "eu.officer@demo.kpcs", "analyst@demo.kpcs", "wgs@demo.kpcs", "admin@demo.kpcs",
-         None)
+         "chair@demo.kpcs", "bw.delegate@demo.kpcs", None)
 # Generation phases; the stateful phase chains operations through links the document does not declare.
 PHASES = ["examples", "coverage", "fuzzing"]
 

@@ -88,6 +88,14 @@ def _ensure_users() -> list[tuple[str, str]]:
                 ("analyst@demo.kpcs", "kp_analyst: reads every participant")]
     _grant("admin@demo.kpcs", "admin")
     _grant("analyst@demo.kpcs", "kp_analyst")
+    _grant("chair@demo.kpcs", "kp_chair")
+    _grant("bw.delegate@demo.kpcs", "delegate", "BW")
+    _grant("za.delegate@demo.kpcs", "delegate", "ZA")
+    _grant("observer@demo.kpcs", "observer")
+    accounts += [("chair@demo.kpcs", "kp_chair: proposes and adopts decisions"),
+                 ("bw.delegate@demo.kpcs", "delegate of BW: positions on decisions"),
+                 ("za.delegate@demo.kpcs", "delegate of ZA: positions on decisions"),
+                 ("observer@demo.kpcs", "observer: comments on decisions (never a block)")]
     for code in DEMO_PARTICIPANTS:
         email = _officer_email(code)
         authority = EU_AUTHORITY if code == "EU" else None

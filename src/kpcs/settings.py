@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "kpcs.certificates",
     "kpcs.statistics",
     "kpcs.monitoring",
+    "kpcs.governance",
     "kpcs.web",
 ]
 

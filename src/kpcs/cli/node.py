@@ -29,6 +29,9 @@ def init() -> None:
     if audit.ensure_baseline(local_actor().label):  # a log begun before entries kept their payloads
         out.print("audit log: recorded the baseline the state replay starts from")
     created = registry.seed_reference_data()
+    from kpcs.governance import services as governance
+
+    governance.seed_chairs()
     registry.ensure_node_key()
     from django.conf import settings
 

@@ -56,7 +56,25 @@ class ParticipantOut(Schema):
     confirmation_days: int
 
 
+class ZoneOut(Schema):
+    name: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+
+
+class MeasureOut(Schema):
+    kind: str
+    scope: str
+    valid_from: dt.date
+    valid_to: dt.date | None
+    zones: list[ZoneOut]
+    zones_in_force: list[str]
+
+
 class ParticipantDetailOut(ParticipantOut):
+    on: dt.date
+    admitted_on: dt.date | None
+    measures: list[MeasureOut]
     history: list[StatusOut]
     authorities: list[str]
 
@@ -83,11 +101,17 @@ def list_participants(request: HttpRequest, on: Day | None = None, limit: Limit 
 
 
 @router.get("/participants/{code}", response={200: ParticipantDetailOut, **PUBLIC_ERRORS}, auth=None,
-            openapi_extra=permission(PUBLIC), summary="One participant, its status history and authorities")
+            openapi_extra=permission(PUBLIC),
+            summary="One participant: its status, scope and measures in force on a day (`on`, default today), "
+                    "its admission date, status history (as judged) and authorities")
 @decorate_view(ratelimit.public)
 def get_participant(request: HttpRequest, code: ParticipantCode, on: Day | None = None) -> dict[str, Any]:
     p = services.get_participant(code.upper())
-    data = _participant(p, on or clock.today())
+    day = on or clock.today()
+    data = _participant(p, day)
+    data["on"], data["admitted_on"] = day, p.admitted_on
+    data["measures"] = [{**m.as_dict(), "zones_in_force": m.zones_on(day)}
+                        for m in services.snapshot().measures_on(p.code, day)]
     data["history"] = [{"status": s.status, "scope": s.scope, "valid_from": s.valid_from, "valid_to": s.valid_to}
                        for s in services.status_history(p.code)]
     data["authorities"] = list(p.authorities.values_list("id", flat=True))

@@ -21,6 +21,12 @@ class Participant(models.Model):
         _("certificate validity (days)"), default=60, help_text=_("longest allowed validity, CERT-09"))
     confirmation_days = models.PositiveIntegerField(
         _("import confirmation deadline (days)"), default=15, help_text=_("IMP-02"))
+    admitted_on = models.DateField(
+        _("admitted on"), null=True, blank=True,
+        help_text=_("first day as a participant; a non-participant before it; empty = not (yet) admitted"))
+    admission_precision = models.CharField(
+        _("precision of the admission date"), max_length=16, blank=True, default="",
+        help_text=_("day, month, year, or unknown (see docs/decisions.md)"))
 
     class Meta:
         ordering = ["code"]
@@ -41,17 +47,52 @@ class ParticipantStatus(models.Model):
     valid_to = models.DateField(_("valid to"), null=True, blank=True,
                                 help_text=_("first day the status no longer applies; empty = open"))
     cause = models.TextField(_("cause"), blank=True, default="")
+    decision_id = models.PositiveBigIntegerField(_("decision"), null=True, blank=True,
+                                                 help_text=_("the governance decision that recorded it"))
+    source = models.CharField(_("source"), max_length=64, blank=True, default="", db_default="",
+                              help_text=_("status-history.csv for the seed; empty when recorded by a decision"))
+    closed_by = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                  verbose_name=_("closed by"))
+    recorded_at = models.DateTimeField(_("recorded at"), null=True, blank=True)
 
     class Meta:
-        ordering = ["participant", "valid_from"]
+        ordering = ["participant", "valid_from", "pk"]
         verbose_name = _("participant status")
         verbose_name_plural = _("participant statuses")
         constraints = [
-            models.UniqueConstraint(fields=["participant", "status", "valid_from"],
-                                    name="registry_status_unique_start"),
-            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
-                                   name="registry_status_valid_range"),
+            # valid_to == valid_from: superseded by a corrected record (kept, never applied)
+            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                                   name="registry_status_valid_range_v2"),
         ]
+
+
+class Measure(models.Model):
+    """A structured measure on a participant (SPEC-01, SPEC-03, SPEC-04), in force from its date."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="measures",
+                                    verbose_name=_("participant"))
+    kind = models.CharField(_("kind"), max_length=32, choices=[(k, k) for k in rules.MEASURE_KINDS])
+    scope = models.CharField(_("scope"), max_length=200, blank=True, default="")
+    valid_from = models.DateField(_("valid from"))
+    valid_to = models.DateField(_("valid to"), null=True, blank=True,
+                                help_text=_("first day the measure no longer applies; empty = open"))
+    zones = models.JSONField(_("zones"), default=list, blank=True,
+                             help_text=_("compliant zones: [{name, valid_from, valid_to}]"))
+    decision_id = models.PositiveBigIntegerField(_("decision"), null=True, blank=True)
+    recorded_at = models.DateTimeField(_("recorded at"))
+
+    class Meta:
+        ordering = ["participant", "valid_from", "pk"]
+        verbose_name = _("measure")
+        constraints = [
+            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                                   name="registry_measure_valid_range"),
+        ]
+
+    def as_rule(self) -> rules.Measure:
+        return rules.measure_from_dict({"kind": self.kind, "scope": self.scope, "zones": self.zones,
+                                        "valid_from": self.valid_from.isoformat(),
+                                        "valid_to": self.valid_to.isoformat() if self.valid_to else None})
 
 
 class Authority(models.Model):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pycountry
@@ -38,14 +38,25 @@ NO_EXPORT = NO_TRADE | {"embargoed"}
 AUTHORITY_ROLES = ("issue_export", "validate_export", "verify_import", "statistics")
 OPERATOR_KINDS = ("exporter", "importer", "miner", "digger", "buyer", "dealer", "agent", "courier")
 OBSERVER_CONSTITUENCIES = ("industry", "civil_society", "international", "non_participant_government")
-ROLES = ("exporting_officer", "importing_officer", "statistics_officer", "kp_analyst", "wgs_analyst", "admin")
+ROLES = ("exporting_officer", "importing_officer", "statistics_officer", "kp_analyst", "wgs_analyst", "admin",
+         "kp_chair", "delegate", "observer")
 # The authority role an officer's authority must hold for the officer's role.
 ROLE_NEEDS_AUTHORITY_ROLE = {
     "exporting_officer": "issue_export",
     "importing_officer": "verify_import",
     "statistics_officer": "statistics",
 }
-CROSS_SCHEME_ROLES = frozenset({"kp_analyst", "wgs_analyst", "admin"})
+CROSS_SCHEME_ROLES = frozenset({"kp_analyst", "wgs_analyst", "admin", "kp_chair", "observer"})
+# Roles scoped to a participant but to none of its authorities: a delegate represents the participant itself.
+PARTICIPANT_ONLY_ROLES = frozenset({"delegate"})
+# The scheme started on 1 January 2003 (GOV-13): a participant admitted later is a non-participant before.
+SCHEME_START = dt.date(2003, 1, 1)
+# Structured measures (SPEC-01, SPEC-03, SPEC-04): what each does to standing, from its date.
+MEASURE_KINDS = ("import_ban_by_origin", "compliant_zones_only", "enhanced_vigilance")
+# The status a measure amounts to when judging trade: a ban refuses exports from and diamonds mined in its
+# participant (as `embargoed`); compliant zones still trade (zones are enforced when custody lands);
+# enhanced vigilance is a flag only.
+MEASURE_STATUS = {"import_ban_by_origin": "embargoed", "compliant_zones_only": "restricted"}
 
 _CODE = re.compile(r"^[A-Z]{2}$")
 
@@ -71,9 +82,105 @@ def status_on(history: Iterable[StatusPeriod], day: dt.date) -> StatusPeriod | N
     covering = [p for p in history if p.valid_from <= day and (p.valid_to is None or day < p.valid_to)]
     if not covering:
         return None
-    severity = {s: i for i, s in enumerate(
-        ("removed", "suspended", "self_suspended", "applicant", "embargoed", "restricted", "active"))}
-    return min(covering, key=lambda p: severity.get(p.status, 99))
+    return min(covering, key=lambda p: _SEVERITY.get(p.status, 99))
+
+
+_SEVERITY = {s: i for i, s in enumerate(("removed", "suspended", "self_suspended", "applicant", "non_participant",
+                                         "embargoed", "restricted", "active"))}
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None  # exclusive
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+                "valid_to": self.valid_to.isoformat() if self.valid_to else None}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A structured measure on a participant (its exports, or diamonds mined in it), from its date."""
+
+    kind: str
+    valid_from: dt.date
+    valid_to: dt.date | None  # exclusive
+    zones: tuple[Zone, ...] = ()
+    scope: str = ""
+
+    def in_force(self, day: dt.date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day < self.valid_to)
+
+    def zones_on(self, day: dt.date) -> list[str]:
+        return [z.name for z in self.zones if (z.valid_from is None or z.valid_from <= day)
+                and (z.valid_to is None or day < z.valid_to)]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "scope": self.scope, "valid_from": self.valid_from.isoformat(),
+                "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+                "zones": [z.as_dict() for z in self.zones]}
+
+
+def measure_from_dict(data: dict) -> Measure:
+    """Read a measure as the trust list (and the API) write it; raises KeyError, TypeError or ValueError."""
+    def day(value: object) -> dt.date | None:
+        return dt.date.fromisoformat(str(value)) if value else None
+
+    kind = str(data["kind"])
+    if kind not in MEASURE_KINDS:
+        raise ValueError(f"unknown measure kind {kind!r}")
+    start = day(data["valid_from"])
+    if start is None:
+        raise ValueError("a measure starts on a day")
+    zones = tuple(Zone(str(z["name"]), day(z.get("valid_from")), day(z.get("valid_to")))
+                  for z in data.get("zones") or [])
+    return Measure(kind, start, day(data.get("valid_to")), zones, str(data.get("scope") or ""))
+
+
+def live(period: StatusPeriod) -> bool:
+    """A period closed at its own start was superseded (a corrected record): it never applied."""
+    return period.valid_to is None or period.valid_to > period.valid_from
+
+
+def effective_history(recorded: Iterable[StatusPeriod], admitted_on: dt.date | None,
+                      measures: Iterable[Measure] = ()) -> list[StatusPeriod]:
+    """The periods that judge a participant's standing: its recorded statuses, `non_participant` from the
+    scheme's start until its admission (None: not admitted), and the status each measure amounts to.
+
+    Written into the trust list's `statuses` as they are, so a verifier that knows nothing of admissions or
+    measures still judges them as the node does.
+    """
+    out = [p for p in recorded if live(p)]
+    if admitted_on is None:
+        out.append(StatusPeriod("non_participant", SCHEME_START, None, "not admitted"))
+    elif admitted_on > SCHEME_START:
+        out.append(StatusPeriod("non_participant", SCHEME_START, admitted_on, "before admission"))
+    for m in measures:
+        status = MEASURE_STATUS.get(m.kind)
+        if status and (m.valid_to is None or m.valid_to > m.valid_from):
+            out.append(StatusPeriod(status, m.valid_from, m.valid_to, f"measure: {m.kind}"))
+    return sorted(out, key=lambda p: (p.valid_from, p.status))
+
+
+def plan_status_change(existing: Iterable[tuple[int, StatusPeriod]], new: StatusPeriod) -> list[tuple[int, dt.date]]:
+    """How recording `new` closes the periods it overlaps: [(id, new valid_to)], never anything else.
+
+    A period that began before the new one ends where it begins; one that begins on or inside it is
+    superseded (closed at its own start: kept, but it never applied). Periods already closed before the new
+    one begins, or beginning after it ends, are left alone.
+    """
+    closures = []
+    for pk, old in existing:
+        if not live(old):
+            continue
+        ends_before = old.valid_to is not None and old.valid_to <= new.valid_from
+        starts_after = new.valid_to is not None and old.valid_from >= new.valid_to
+        if ends_before or starts_after:
+            continue
+        closures.append((pk, old.valid_from if old.valid_from >= new.valid_from else new.valid_from))
+    return closures
 
 
 def may_trade(status: str) -> bool:
@@ -135,6 +242,15 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     # secretariat run the cycle; the reviewed participant's statistics officers read their own reviews.
     "review.read": {"statistics_officer": OWN, "kp_analyst": ALL, "wgs_analyst": ALL, "admin": ALL},
     "review.manage": {"wgs_analyst": ALL, "admin": ALL},
+    # governance (GOV-02, GOV-03, GOV-05): the Chair proposes and adopts; delegates take the positions that
+    # count, for their own participant; observers comment (never a block); all three read proposed decisions
+    # (the public reads adopted ones). Recording a status or a measure outside a decision is the node
+    # operator's (the seed).
+    "decision.propose": {"kp_chair": ALL},
+    "decision.adopt": {"kp_chair": ALL},
+    "decision.position": {"delegate": OWN, "observer": ALL},
+    "decision.read": {"kp_chair": ALL, "delegate": ALL, "observer": ALL},
+    "participant_status.record": {},
 }
 # Writes that legitimately span participants, and why.
 WRITES_ACROSS_PARTICIPANTS = {
@@ -144,6 +260,9 @@ WRITES_ACROSS_PARTICIPANTS = {
     ("people.manage", "admin"): "the secretariat deactivates accounts and sends reset links; it grants nothing",
     ("review.manage", "wgs_analyst"): "reviews of every participant, for the Working Group on Monitoring (MON-08)",
     ("review.manage", "admin"): "the secretariat organises review visits and posts their reports (MON-04)",
+    ("decision.propose", "kp_chair"): "the Chair puts the scheme's decisions about any participant to it (GOV-03)",
+    ("decision.adopt", "kp_chair"): "the Chair declares consensus (or its absence) on any decision (GOV-03)",
+    ("decision.position", "observer"): "observers comment on any decision; their comments never block (GOV-04)",
 }
 
 
@@ -202,6 +321,11 @@ class TrustList:
     signer_thumbprint: str
     keys: dict[str, dict]  # kid -> key entry of an authority key
     statuses: dict[str, list[StatusPeriod]]  # participant code -> its status history
+    # participant code -> its measures (a key of lists issued since governance; older lists carry none)
+    measures: dict[str, list[Measure]] = field(default_factory=dict)
+
+    def measures_on(self, code: str, day: dt.date) -> list[Measure]:
+        return [m for m in self.measures.get(code, []) if m.in_force(day)]
 
     def status_on(self, code: str, day: dt.date) -> str:
         """As the node judges it (SPEC-07): an unknown code is a non-participant; no period is plainly active."""
@@ -305,8 +429,10 @@ def _check_trust_list(document: object, anchor: str, min_sequence: int | None) -
         raise UntrustedList(f"the trust list is issue {sequence}, older than issue {min_sequence} already seen: "
                             "a list is never replaced by an older one")
     statuses: dict[str, list[StatusPeriod]] = {}
+    measures: dict[str, list[Measure]] = {}
     for p in body.get("participants") or []:
         try:
+            measures[str(p["code"])] = [measure_from_dict(m) for m in p.get("measures") or []]
             statuses[str(p["code"])] = [
                 StatusPeriod(str(s["status"]), dt.date.fromisoformat(s["valid_from"]),
                              dt.date.fromisoformat(s["valid_to"]) if s.get("valid_to") else None, str(s["scope"]))
@@ -317,7 +443,8 @@ def _check_trust_list(document: object, anchor: str, min_sequence: int | None) -
             if isinstance(k, dict) and isinstance(k.get("kid"), str) and isinstance(k.get("jwk"), dict)}
     return TrustList(sequence=sequence, issued_at=_parse_time(body.get("issued_at"), "issued_at"),
                      next_update=_parse_time(body.get("next_update"), "next_update"), signer_kid=str(kid),
-                     signer_thumbprint=thumb, keys=keys, statuses=statuses)
+                     signer_thumbprint=thumb, keys=keys, statuses=statuses,
+                     measures=measures)
 
 
 def anchor_of(document: object) -> str:

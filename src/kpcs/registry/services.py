@@ -38,6 +38,7 @@ from kpcs.registry import rules, selectors
 from kpcs.registry.models import (
     ApiToken,
     Authority,
+    Measure,
     Membership,
     Observer,
     Operator,
@@ -69,23 +70,20 @@ def authority_id_for(code: str, member_state: str = "", city: str = "") -> str:
 @transaction.atomic
 def seed_reference_data() -> dict[str, int]:
     """Load participants, status history and authorities from the packaged reference data. Idempotent."""
-    created = {"participants": 0, "statuses": 0, "authorities": 0, "observers": 0}
+    created = {"participants": 0, "statuses": 0, "admissions": 0, "authorities": 0, "observers": 0}
     names: dict[str, list[str]] = {"participants": [], "authorities": [], "observers": []}  # for the entry
     for row in _csv("participants.csv"):
         _participant, new = Participant.objects.get_or_create(code=row["code"],
                                                    defaults={"name": row["name"], "kind": row["kind"]})
         created["participants"] += new
         names["participants"] += [row["code"]] if new else []
+    for row in _csv("admissions.csv"):
+        if Participant.objects.filter(code=row["code"]).exists():
+            changed = record_admission(row["code"], dt.date.fromisoformat(row["admitted_on"]) if row["admitted_on"]
+                                       else None, row["precision"] or "unknown", actor=SYSTEM)
+            created["admissions"] += changed
     for row in _csv("status-history.csv"):
-        status, new = ParticipantStatus.objects.get_or_create(
-            participant_id=row["participant"], status=row["status"], valid_from=dt.date.fromisoformat(row["from"]),
-            defaults={"scope": row["scope"], "cause": row["note"],
-                      "valid_to": dt.date.fromisoformat(row["to"]) if row["to"] else None})
-        created["statuses"] += new
-        if new:
-            audit.record(actor=SYSTEM.label, action="participant_status.created", object_type="participant_status",
-                         object_id=str(status.pk), participant=status.participant_id,
-                         payload={"state": selectors.participant_status_state(status)})
+        created["statuses"] += _seed_status(row)
     all_roles = list(rules.AUTHORITY_ROLES)
     for p in Participant.objects.exclude(code="EU"):
         authority, new = Authority.objects.get_or_create(
@@ -110,6 +108,165 @@ def seed_reference_data() -> dict[str, int]:
     return created
 
 
+SEED_SOURCE = "status-history.csv"
+
+
+def _seed_status(row: dict[str, str]) -> int:
+    """One row of status-history.csv through record_status: nothing when the same period stands (or a decision
+    has since closed it), a corrected period when its dates or scope changed in the file."""
+    start = dt.date.fromisoformat(row["from"])
+    end = dt.date.fromisoformat(row["to"]) if row["to"] else None
+    seeded = ParticipantStatus.objects.filter(participant_id=row["participant"], status=row["status"],
+                                              valid_from=start, source=SEED_SOURCE).order_by("-pk")
+    for old in seeded:
+        if not rules.live(rules.StatusPeriod(old.status, old.valid_from, old.valid_to)):
+            continue  # superseded by an earlier correction
+        if old.valid_to == end and old.scope == row["scope"]:
+            return 0
+        if old.closed_by_id is not None and old.closed_by is not None and old.closed_by.source != SEED_SOURCE:
+            return 0  # a decision closed it since: decisions win over the seed
+    record_status(row["participant"], row["status"], row["scope"], start, end, actor=SYSTEM, cause=row["note"],
+                  source=SEED_SOURCE)
+    return 1
+
+
+def _audit_status(actor: Actor, action: str, status: ParticipantStatus, **extra: Any) -> None:
+    audit.record(actor=actor.label, action=action, object_type="participant_status", object_id=str(status.pk),
+                 participant=status.participant_id,
+                 payload={**extra, "state": selectors.participant_status_state(status)})
+
+
+def record_status(participant: str, status: str, scope: str, from_on: dt.date, to_on: dt.date | None = None, *,
+                  decision: int | None = None, actor: Actor, cause: str = "", source: str = "") -> ParticipantStatus:
+    """Add a status period from `from_on` (to `to_on`, exclusive) and close every period it overlaps (SPEC-07).
+
+    Nothing is edited in place: an overlapped period only gets its end (a period beginning on or inside the new
+    one is closed at its own start: superseded, kept, never applied). `active` ends a restriction (a
+    readmission). With a decision (its id) the caller must be the one who adopts decisions; without one, only
+    the node operator may record (the seed). Audited in the transaction: each closure and the new period.
+    """
+    if decision is None:
+        require(actor, "participant_status.record")
+    else:
+        require(actor, "decision.adopt")
+    if status not in rules.STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(rules.STATUSES)}", code="invalid_status")
+    if to_on is not None and to_on <= from_on:
+        raise ValidationFailed("a status period ends after it begins", code="invalid_dates")
+    with transaction.atomic():
+        get_participant(participant)
+        rows = list(ParticipantStatus.objects.select_for_update().filter(participant_id=participant).order_by("pk"))
+        new_period = rules.StatusPeriod(status, from_on, to_on, scope)
+        same = next((r for r in rows if r.status == status and r.valid_from == from_on and r.valid_to == to_on
+                     and r.scope == scope and rules.live(rules.StatusPeriod(status, from_on, to_on))), None)
+        if same is not None:
+            return same
+        closures = rules.plan_status_change(
+            [(r.pk, rules.StatusPeriod(r.status, r.valid_from, r.valid_to, r.scope)) for r in rows], new_period)
+        new = ParticipantStatus.objects.create(
+            participant_id=participant, status=status, scope=scope[:200], valid_from=from_on, valid_to=to_on,
+            cause=cause, decision_id=decision, source=source, recorded_at=clock.now())
+        by_pk = {r.pk: r for r in rows}
+        for pk, end in closures:
+            old = by_pk[pk]
+            old.valid_to = end
+            old.closed_by = new
+            old.save(update_fields=["valid_to", "closed_by"])
+            _audit_status(actor, "participant_status.closed", old, closed_by=new.pk, decision=decision)
+        _audit_status(actor, "participant_status.created", new, decision=decision, source=source)
+    return new
+
+
+def record_measure(participant: str, kind: str, from_on: dt.date, to_on: dt.date | None = None, *,
+                   zones: list[dict[str, Any]] | None = None, scope: str = "", decision: int | None = None,
+                   actor: Actor) -> Measure:
+    """A structured measure from its date (SPEC-01, SPEC-03, SPEC-04); as record_status, by a decision (or the
+    node operator). Zones: [{"name", "valid_from", "valid_to"}] with ISO days or null."""
+    if decision is None:
+        require(actor, "participant_status.record")
+    else:
+        require(actor, "decision.adopt")
+    data = {"kind": kind, "scope": scope, "zones": zones or [], "valid_from": from_on.isoformat(),
+            "valid_to": to_on.isoformat() if to_on else None}
+    try:
+        parsed = rules.measure_from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationFailed(f"not a valid measure: {exc}", code="invalid_measure") from None
+    if to_on is not None and to_on <= from_on:
+        raise ValidationFailed("a measure ends after it begins", code="invalid_dates")
+    with transaction.atomic():
+        get_participant(participant)
+        measure = Measure.objects.create(participant_id=participant, kind=kind, scope=scope[:200],
+                                         valid_from=from_on, valid_to=to_on,
+                                         zones=[z.as_dict() for z in parsed.zones], decision_id=decision,
+                                         recorded_at=clock.now())
+        audit.record(actor=actor.label, action="measure.recorded", object_type="measure", object_id=str(measure.pk),
+                     participant=participant, payload={**parsed.as_dict(), "decision": decision})
+    return measure
+
+
+def record_admission(code: str, admitted_on: dt.date | None, precision: str, *, actor: Actor,
+                     decision: int | None = None) -> bool:
+    """Set a participant's admission date (a non-participant before it); audited; False when unchanged.
+
+    An unknown date (None from the seed) counts from the scheme's start, precision `unknown`
+    (docs/decisions.md, "Governance")."""
+    if decision is None:
+        require(actor, "participant_status.record")
+    else:
+        require(actor, "decision.adopt")
+    day = admitted_on or rules.SCHEME_START
+    with transaction.atomic():
+        p = Participant.objects.select_for_update().filter(code=code).first()
+        if p is None:
+            raise NotFound(f"{code!r} is not a participant of the Kimberley Process")
+        if p.admitted_on == day and p.admission_precision == precision:
+            return False
+        before = p.admitted_on.isoformat() if p.admitted_on else None
+        p.admitted_on, p.admission_precision = day, precision
+        p.save(update_fields=["admitted_on", "admission_precision"])
+        audit.record(actor=actor.label, action="participant.admission_recorded", object_type="participant",
+                     object_id=code, participant=code,
+                     payload={"before": before, "admitted_on": day.isoformat(), "precision": precision,
+                              "decision": decision})
+    return True
+
+
+def register_applicant(code: str, name: str, kind: str, applied_on: dt.date, *, actor: Actor) -> Participant:
+    """An applicant (GOV-05): a participant row not admitted, with status `applicant` from its application; it
+    cannot trade (EXP-01) until an admission decision takes effect."""
+    require(actor, "decision.propose")
+    code = code.strip().upper()
+    if not rules.is_participant_code(code):
+        raise ValidationFailed(f"{code!r} is not an ISO 3166-1 alpha-2 code", code="invalid_code")
+    if kind not in rules.PARTICIPANT_KINDS:
+        raise ValidationFailed(f"kind must be one of {', '.join(rules.PARTICIPANT_KINDS)}", code="invalid_kind")
+    if not name.strip():
+        raise ValidationFailed("an applicant has a name", code="name_required")
+    with transaction.atomic():
+        if Participant.objects.filter(code=code).exists():
+            raise Conflict(f"{code} is already in the registry", code="already_registered")
+        p = Participant.objects.create(code=code, name=name.strip()[:200], kind=kind, admitted_on=None,
+                                       admission_precision="")
+        audit.record(actor=actor.label, action="participant.applied", object_type="participant", object_id=code,
+                     participant=code, payload={"name": p.name, "kind": kind, "applied_on": applied_on.isoformat()})
+        Authority.objects.create(id=authority_id_for(code), participant=p, roles=list(rules.AUTHORITY_ROLES),
+                                 name=f"{p.name} Kimberley Process Authority")
+        new = ParticipantStatus.objects.create(participant=p, status="applicant", scope="application under "
+                                               "consideration", valid_from=applied_on, recorded_at=clock.now())
+        _audit_status(actor, "participant_status.created", new)
+    return p
+
+
+def status_records(code: str) -> list[ParticipantStatus]:
+    """Every recorded period of a participant, superseded ones included, in the order they apply."""
+    return list(ParticipantStatus.objects.filter(participant_id=code).order_by("valid_from", "pk"))
+
+
+def measures_of(code: str) -> list[Measure]:
+    return list(Measure.objects.filter(participant_id=code).order_by("valid_from", "pk"))
+
+
 def get_participant(code: str) -> Participant:
     try:
         return Participant.objects.get(code=code)
@@ -130,9 +287,16 @@ class Snapshot:
 
     stamp: str
     participants: dict[str, tuple[int, int]]  # code -> (validity_days, confirmation_days)
+    # what judges standing: recorded periods, non-participation before admission, measures' effects
+    # (rules.effective_history); the trust list carries exactly these
     statuses: dict[str, list[rules.StatusPeriod]]
     authorities: dict[str, dict[str, Any]]
     keys: dict[str, SigningKey]
+    measures: dict[str, list[rules.Measure]] = field(default_factory=dict)
+    admitted: dict[str, dt.date | None] = field(default_factory=dict)
+
+    def measures_on(self, code: str, day: dt.date) -> list[rules.Measure]:
+        return [m for m in self.measures.get(code, []) if m.in_force(day)]
 
     def status_on(self, code: str, day: dt.date) -> rules.StatusPeriod:
         """Status of a participant on a day (SPEC-07). An unknown code is a non-participant."""
@@ -165,15 +329,24 @@ def snapshot() -> Snapshot:
     stamp = _current_stamp()
     if stamp is not None and _snapshot is not None and _snapshot.stamp == stamp:
         return _snapshot
-    statuses: dict[str, list[rules.StatusPeriod]] = {}
-    for st in ParticipantStatus.objects.order_by("participant_id", "valid_from"):
-        statuses.setdefault(st.participant_id, []).append(
+    recorded: dict[str, list[rules.StatusPeriod]] = {}
+    for st in ParticipantStatus.objects.order_by("participant_id", "valid_from", "pk"):
+        recorded.setdefault(st.participant_id, []).append(
             rules.StatusPeriod(st.status, st.valid_from, st.valid_to, st.scope))
+    measures: dict[str, list[rules.Measure]] = {}
+    for m in Measure.objects.order_by("participant_id", "valid_from", "pk"):
+        measures.setdefault(m.participant_id, []).append(m.as_rule())
+    rows = list(Participant.objects.values_list("code", "validity_days", "confirmation_days", "admitted_on"))
+    admitted = {code: admitted_on for code, _, _, admitted_on in rows}
+    statuses = {code: history for code in admitted
+                if (history := rules.effective_history(recorded.get(code, []), admitted[code],
+                                                       measures.get(code, [])))}
     fresh = Snapshot(
         stamp=stamp or "",
-        participants={code: (v, c) for code, v, c in Participant.objects.values_list(
-            "code", "validity_days", "confirmation_days")},
+        participants={code: (v, c) for code, v, c, _ in rows},
         statuses=statuses,
+        measures=measures,
+        admitted=admitted,
         authorities={a.id: {"id": a.id, "name": a.name, "participant": a.participant_id, "roles": a.roles}
                      for a in Authority.objects.all()},
         keys={k.kid: k for k in SigningKey.objects.select_related("authority")},
@@ -403,8 +576,12 @@ def create_user(email: str, password: str | None, role: str, participant: str | 
             raise ValidationFailed(_("role %(role)s needs --participant") % {"role": role}, code="participant_required")
         get_participant(participant)
         needed = rules.ROLE_NEEDS_AUTHORITY_ROLE.get(role)
+        if role in rules.PARTICIPANT_ONLY_ROLES:
+            authority = None
         candidates = Authority.objects.filter(participant_id=participant).order_by("id")
-        if authority:
+        if role in rules.PARTICIPANT_ONLY_ROLES:
+            pass
+        elif authority:
             found = candidates.filter(id=authority).first()
             if found is None:
                 raise ValidationFailed(_("authority %(authority)s does not belong to %(participant)s")
@@ -924,7 +1101,11 @@ def _trust_list_content(now: dt.datetime) -> dict[str, Any]:
             {"code": code, "name": names.get(code, ""),
              "statuses": [{"status": p.status, "scope": p.scope, "valid_from": p.valid_from.isoformat(),
                            "valid_to": p.valid_to.isoformat() if p.valid_to else None}
-                          for p in snap.statuses.get(code, [])]}
+                          for p in snap.statuses.get(code, [])],
+             # keys added by governance (issue 8): verifiers of earlier lists ignore them, and the statuses
+             # above already carry what admission and measures mean for trade
+             "admitted_on": admitted.isoformat() if (admitted := snap.admitted.get(code)) else None,
+             "measures": [m.as_dict() for m in snap.measures.get(code, [])]}
             for code in sorted(snap.participants)],
     }
 

@@ -33,6 +33,7 @@ ENTRIES = (
     Entry(_("Public statistics"), "public_statistics", PUBLIC),
     Entry(_("Participants"), "participants", PUBLIC),
     Entry(_("Review reports"), "review_published", PUBLIC),
+    Entry(_("Decisions"), "governance_decisions", PUBLIC),
 )
 
 ROLE_LABELS = {
@@ -42,6 +43,9 @@ ROLE_LABELS = {
     "kp_analyst": _("KP analyst"),
     "wgs_analyst": _("Working Group on Statistics"),
     "admin": _("secretariat"),
+    "kp_chair": _("KP Chair"),
+    "delegate": _("delegate"),
+    "observer": _("observer"),
 }
 assert set(ROLE_LABELS) == set(rules.ROLES)
 

@@ -1,0 +1,65 @@
+"""`kpcs governance`: decisions, written procedures, chairs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import typer
+
+from kpcs.cli.common import out, setup
+
+governance_app = typer.Typer(help="Governance: decisions, written procedures, chairs.", no_args_is_help=True)
+decisions_app = typer.Typer(help="Decisions of the scheme.", no_args_is_help=True)
+governance_app.add_typer(decisions_app, name="decisions")
+
+
+def _day(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+@decisions_app.command("list")
+def list_decisions(status: str = typer.Option(None, help="proposed, adopted, rejected or withdrawn"),
+                   participant: str = typer.Option(None, help="participant code")) -> None:
+    """Every decision (the node operator sees them all), newest first."""
+    setup()
+    from kpcs.governance import services
+    from kpcs.registry.services import SYSTEM
+
+    for d in services.visible(SYSTEM, status=status, participant=participant):
+        when = d.deadline.isoformat() if d.deadline else (d.meeting.starts_on.isoformat() if d.meeting else "")
+        objecting = services.objectors(d)
+        out.print(f"{d.pk:>5}  {d.status:<9} {d.type:<16} {d.participant_id or '--'}  effective "
+                  f"{d.effective_on.isoformat()}  {d.procedure}{' until ' + when if when else ''}"
+                  f"{'  objecting: ' + ', '.join(objecting) if objecting else ''}  {d.text[:60]}", highlight=False)
+
+
+@governance_app.command("close-procedures")
+def close_procedures(today: str = typer.Option(None, help="judge as of this day (default: today)")) -> None:
+    """Close written procedures past their deadline: adopted without a participant's objection, else rejected."""
+    setup()
+    from kpcs.governance import services
+
+    closed = services.close_procedures(_day(today))
+    for d in closed:
+        out.print(f"decision {d.pk} ({d.type} {d.participant_id or ''}): {d.status}"
+                  f"{' — ' + d.outcome if d.outcome else ''}", highlight=False)
+    out.print(f"{len(closed)} written procedure(s) closed")
+
+
+@governance_app.command("chairs")
+def chairs(on: str = typer.Option(None, help="the Chair on this day (default: today)")) -> None:
+    """The Chair and Vice-Chair per year, and who chairs on a day (the Vice-Chair becomes Chair on 1 January)."""
+    setup()
+    from kpcs import clock
+    from kpcs.governance import services
+
+    for year, (chair, vice) in sorted(services.chairs().items()):
+        out.print(f"{year}  Chair {chair or '?'}  Vice-Chair {vice or '?'}")
+    day = _day(on) or clock.today()
+    chair, vice = services.chair_on(day)
+    out.print(f"on {day.isoformat()}: Chair {chair or 'unknown'}, Vice-Chair {vice or 'unknown'}")
