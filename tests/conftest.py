@@ -144,6 +144,17 @@ def api_as(token_for: Callable[[str], str]) -> Callable[[str | None], Api]:
 
 
 @pytest.fixture(autouse=True)
+def _english_unless_asked() -> Any:
+    """A request with Accept-Language: fr leaves French active in the thread (LocaleMiddleware activates, nothing
+    deactivates; under gunicorn every request activates its own): each test starts in English."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _no_rate_limits(settings: Any) -> None:
     """Tests hammer one address with many calls; tests/test_rate_limits.py turns the limits back on."""
     settings.KPCS_RATE_PUBLIC = 0

@@ -74,11 +74,11 @@ def clients(make_user: Any, token_for: Any, bw_officer: Any) -> list[Client]:
 
 
 def test_no_operation_answers_5xx_to_junk(operations: list[tuple[str, str]], clients: list[Client]) -> None:
+    """Every operation gets its own share of junk (a dozen cases each), so a new route is never left out."""
     seen: set[str] = set()
 
-    @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(st.sampled_from(operations), st.sampled_from(clients), JSON, PATH_VALUE, QUERY, st.booleans(),
-           st.integers(0, 20))
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.sampled_from(clients), JSON, PATH_VALUE, QUERY, st.booleans(), st.integers(0, 20))
     def probe(op: tuple[str, str], client: Client, body: Any, value: str, query: dict[str, str], mutate: bool,
               pick: int) -> None:
         method, template = op
@@ -96,5 +96,6 @@ def test_no_operation_answers_5xx_to_junk(operations: list[tuple[str, str]], cli
             assert "error" in resp.json(), (method, path, resp.content[:300])
         seen.add(template)
 
-    probe()
-    assert len(seen) >= len(operations) * 0.8  # the junk reached (nearly) every operation
+    for op in operations:
+        probe(op)
+    assert seen == {template for _, template in operations}

@@ -68,6 +68,10 @@ def cert_verify(file: Path,
     """Verify offline a signed certificate (the JWS, the QR code's KP1: text, or a JSON object holding "jws")
     against an anchored trust list: exit 0 genuine and issued in good standing, 1 not, 2 when the input or the
     trust list is refused."""
+    from django.conf import settings
+
+    if not settings.configured:  # offline: no node settings; the rules' words in English, untranslated
+        settings.configure(USE_I18N=False)
     from kpcs.certificates import rules
     from kpcs.registry import rules as registry_rules
 
