@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 TEXT = 4000
 DATE_HELP = _("YYYY-MM-DD")
@@ -15,8 +16,8 @@ TYPE_LABELS = {"administrative": _("administrative decision"), "admission": _("a
                "readmission": _("readmission"), "measure": _("measure"),
                "amendment": _("core-document amendment"), "notice": _("notice")}
 PROCEDURE_LABELS = {"plenary": _("Plenary (consensus)"), "written": _("written procedure")}
-STATUS_LABELS = {"proposed": _("proposed"), "adopted": _("adopted"), "rejected": _("rejected"),
-                 "withdrawn": _("withdrawn")}
+STATUS_LABELS = {"proposed": pgettext_lazy("decision", "proposed"), "adopted": pgettext_lazy("decision", "adopted"),
+                 "rejected": pgettext_lazy("decision", "rejected"), "withdrawn": pgettext_lazy("decision", "withdrawn")}
 POSITION_LABELS = {"support": _("support"), "object": _("objection"), "abstain": _("abstention"),
                    "comment": _("comment")}
 MEASURE_LABELS = {"import_ban_by_origin": _("import ban by origin"),
