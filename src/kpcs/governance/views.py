@@ -323,4 +323,5 @@ def chairs(request: HttpRequest) -> HttpResponse:
                  "starts_on": m.starts_on, "ends_on": m.ends_on}
                 for m in Meeting.objects.order_by("-starts_on", "-pk")[:100]]
     return render(request, "governance/chairs.html", {
-        "today": today, "chair": chair, "vice_chair": vice, "years": years, "meetings": meetings})
+        "today": today, "chair": chair, "vice_chair": vice, "chair_name": names.get(chair or "", ""),
+        "vice_chair_name": names.get(vice or "", ""), "years": years, "meetings": meetings})
