@@ -221,6 +221,59 @@ def _ensure_review(today: dt.date) -> None:
     monitoring.close_recommendation(DEMO, r.pk, first.pk, note="Implementation confirmed in the annual report.")
 
 
+def _plenary_dates(today: dt.date) -> tuple[dt.date, dt.date]:
+    """Last November's Plenary: this year's in December, else last year's."""
+    year = today.year if today.month == 12 else today.year - 1
+    return dt.date(year, 11, 10), dt.date(year, 11, 13)
+
+
+def _ensure_governance(now: dt.datetime) -> None:
+    """A year of governance, through the governance services: the chairs from chairs.csv; last November's
+    Plenary hosted by the Chair with two decisions adopted by consensus (an administrative decision the delegates
+    supported, an observer commenting; a notice); a written procedure in progress, its deadline in two weeks,
+    Botswana's support recorded. Skipped when the node already holds meetings or decisions."""
+    from kpcs.governance import services as governance
+    from kpcs.governance.models import Decision, Meeting
+
+    governance.seed_chairs()
+    if Meeting.objects.exists() or Decision.objects.exists():
+        return
+    delegate = {code: registry.actor_for_user(get_user_model().objects.get(username=f"{code.lower()}.delegate"
+                                                                                    f"{DEMO_DOMAIN}"), "demo")
+                for code in ("BW", "ZA")}
+    observer = registry.actor_for_user(get_user_model().objects.get(username=f"observer{DEMO_DOMAIN}"), "demo")
+    starts, ends = _plenary_dates(now.date())
+    host = governance.chair_on(starts)[0]
+    place = registry.get_participant(host).name if host else ""
+    plenary = governance.add_meeting(DEMO, kind="plenary", year=starts.year, host=host, place=place,
+                                     starts_on=starts, ends_on=ends)
+    opened = dt.datetime.combine(starts, dt.time(9), tzinfo=dt.UTC)
+    closing = dt.datetime.combine(ends, dt.time(16), tzinfo=dt.UTC)
+    budget = governance.propose(
+        DEMO, type="administrative", participant=None, effective_on=dt.date(starts.year + 1, 1, 1),
+        procedure="plenary", meeting=plenary.pk, now=opened,
+        text="Administrative decision on the KP Administrative Support Mechanism: the budget and work plan for "
+             f"{starts.year + 1} are approved, and participants contribute according to the agreed scale.")
+    governance.take_position(delegate["BW"], budget.pk, "support", now=opened + dt.timedelta(hours=2))
+    governance.take_position(delegate["ZA"], budget.pk, "support", "With the scale reviewed next year.",
+                             now=opened + dt.timedelta(hours=3))
+    governance.take_position(observer, budget.pk, "comment", "Civil society asks for the work plan to be "
+                             "published.", now=opened + dt.timedelta(hours=4))
+    governance.adopt(DEMO, budget.pk, now=closing)
+    notice = governance.propose(
+        DEMO, type="notice", participant=None, effective_on=ends, procedure="plenary", meeting=plenary.pk,
+        now=closing - dt.timedelta(hours=1),
+        text=f"Final communiqué of the Plenary of {starts.year}: the Plenary welcomed the annual reports of the "
+             "participants, the review visits of the year and the reports of the working groups.")
+    governance.adopt(DEMO, notice.pk, now=closing)
+    written = governance.propose(
+        DEMO, type="administrative", participant=None, effective_on=dt.date(now.year + 1, 1, 1),
+        procedure="written", deadline=now.date() + dt.timedelta(days=14), now=now,
+        text="Administrative decision on electronic statistics: from next year participants submit their quarterly "
+             "trade statistics in the exchange format, by the deadlines of the statistics guidelines.")
+    governance.take_position(delegate["BW"], written.pk, "support", now=now)
+
+
 def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
     _mark_as_demo()
     now = clock.now()
@@ -230,6 +283,7 @@ def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
     _ensure_certificates(now)
     findings = _ensure_statistics(now.date())
     _ensure_review(now.date())
+    _ensure_governance(now)
     _grant("wgs@demo.kpcs", "wgs_analyst")
     accounts.append(("wgs@demo.kpcs", "wgs_analyst: Working Group on Statistics, runs the findings workflow"))
     out.print("\n[bold]Demo data loaded.[/bold] Accounts (password for all: "
@@ -244,5 +298,8 @@ def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
     out.print("Peer review: a review visit to RU with its team, published report and recommendations (one closed, one "
               f"open) at {base_url}/reviews/ (sign in as wgs@demo.kpcs) and {base_url}/reviews/published.",
               highlight=False)
+    out.print(f"Governance: last November's Plenary with two adopted decisions and a written procedure in "
+              f"progress at {base_url}/governance/decisions (sign in as chair@demo.kpcs, bw.delegate@demo.kpcs or "
+              "observer@demo.kpcs to see proposals and take positions).", highlight=False)
     out.print(f"Statistics: 10 years of generated figures for 30 participants; {findings} finding(s) from the "
               "anomaly analysis (kpcs analyse, GET /api/v1/findings).", highlight=False)

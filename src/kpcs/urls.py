@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("kpcs.registry.urls")),
     path("", include("kpcs.statistics.urls")),
     path("", include("kpcs.monitoring.urls")),
+    path("", include("kpcs.governance.urls")),
     path("", include("kpcs.web.urls")),
 ]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from kpcs import clock
 from kpcs.audit import services as audit
@@ -64,9 +65,10 @@ def add_meeting(actor: Actor, *, kind: str, year: int, host: str | None, place: 
                 ends_on: dt.date) -> Meeting:
     registry.require(actor, "decision.propose")
     if kind not in rules.MEETING_KINDS:
-        raise ValidationFailed(f"kind must be one of {', '.join(rules.MEETING_KINDS)}", code="invalid_kind")
+        raise ValidationFailed(_("kind must be one of %(kinds)s") % {"kinds": ", ".join(rules.MEETING_KINDS)},
+                               code="invalid_kind")
     if ends_on < starts_on:
-        raise ValidationFailed("a meeting ends after it starts", code="invalid_dates")
+        raise ValidationFailed(_("a meeting ends after it starts"), code="invalid_dates")
     with transaction.atomic():
         if host:
             registry.get_participant(host)
@@ -94,31 +96,33 @@ def propose(actor: Actor, *, type: str, participant: str | None, effective_on: d
     now = now or clock.now()
     today = now.date()
     if type not in rules.DECISION_TYPES:
-        raise ValidationFailed(f"type must be one of {', '.join(rules.DECISION_TYPES)}", code="invalid_type")
+        raise ValidationFailed(_("type must be one of %(types)s") % {"types": ", ".join(rules.DECISION_TYPES)},
+                               code="invalid_type")
     if procedure not in rules.PROCEDURES:
-        raise ValidationFailed("procedure is plenary or written", code="invalid_procedure")
+        raise ValidationFailed(_("procedure is plenary or written"), code="invalid_procedure")
     if not text.strip():
-        raise ValidationFailed("a decision has a text", code="text_required")
+        raise ValidationFailed(_("a decision has a text"), code="text_required")
     code = participant.upper() if participant else None
     if type in rules.NEEDS_PARTICIPANT and not code:
-        raise ValidationFailed(f"a {type} decision names its participant", code="participant_required")
+        raise ValidationFailed(_("a %(type)s decision names its participant") % {"type": type},
+                               code="participant_required")
     if procedure == "written":
         if deadline is None:
-            raise ValidationFailed("a written procedure has a deadline", code="deadline_required", rule="GOV-03")
+            raise ValidationFailed(_("a written procedure has a deadline"), code="deadline_required", rule="GOV-03")
         if deadline < today:
-            raise ValidationFailed("the deadline of a written procedure is not in the past", code="deadline_past",
+            raise ValidationFailed(_("the deadline of a written procedure is not in the past"), code="deadline_past",
                                    rule="GOV-03")
     elif deadline is not None:
-        raise ValidationFailed("only a written procedure has a deadline", code="deadline_not_for_plenary")
+        raise ValidationFailed(_("only a written procedure has a deadline"), code="deadline_not_for_plenary")
     if until is not None and until <= effective_on:
-        raise ValidationFailed("until is after effective_on", code="invalid_dates")
+        raise ValidationFailed(_("until is after effective_on"), code="invalid_dates")
     if type == "measure":
         kind = (measure or {}).get("kind")
         if kind not in registry_rules.MEASURE_KINDS:
-            raise ValidationFailed(f"a measure decision says which measure: {', '.join(registry_rules.MEASURE_KINDS)}",
-                                   code="invalid_measure")
+            raise ValidationFailed(_("a measure decision says which measure: %(kinds)s")
+                                   % {"kinds": ", ".join(registry_rules.MEASURE_KINDS)}, code="invalid_measure")
     elif measure is not None:
-        raise ValidationFailed("only a measure decision carries a measure", code="invalid_measure")
+        raise ValidationFailed(_("only a measure decision carries a measure"), code="invalid_measure")
     with transaction.atomic():
         if code:
             registry.get_participant(code)
@@ -126,16 +130,18 @@ def propose(actor: Actor, *, type: str, participant: str | None, effective_on: d
         if meeting is not None:
             held = Meeting.objects.filter(pk=meeting).first()
             if held is None:
-                raise NotFound(f"no meeting {meeting}")
+                raise NotFound(_("no meeting %(id)s") % {"id": meeting})
         if type == "amendment":
             plenary = held if held is not None and held.kind != "intersessional" else next_plenary(today)
             if plenary is None:
-                raise ValidationFailed("an amendment is proposed for a Plenary on record (GOV-07); none is "
-                                       "scheduled", code="plenary_unknown", rule="GOV-07")
+                raise ValidationFailed(_("an amendment is proposed for a Plenary on record (GOV-07); none is "
+                                         "scheduled"), code="plenary_unknown", rule="GOV-07")
             if not rules.amendment_in_time(today, plenary.starts_on):
                 raise ValidationFailed(
-                    f"an amendment to the core document is proposed at least {rules.AMENDMENT_NOTICE_DAYS} days "
-                    f"before the Plenary ({plenary.starts_on.isoformat()}) (GOV-07)", code="amendment_too_late",
+                    _("an amendment to the core document is proposed at least %(days)s days before the Plenary "
+                      "(%(plenary)s) (GOV-07)") % {"days": rules.AMENDMENT_NOTICE_DAYS,
+                                                   "plenary": plenary.starts_on.isoformat()},
+                    code="amendment_too_late",
                     rule="GOV-07", details={"plenary": plenary.starts_on.isoformat()})
             held = held or plenary
         decision = Decision.objects.create(
@@ -163,20 +169,22 @@ def _speaker(actor: Actor, participant: str | None) -> tuple[str | None, str]:
         code = participant.upper()
         if code in scope or actor.system:
             return code, ""
-        raise PermissionDenied(f"you are not a delegate of {code}", details={"action": "decision.position"})
+        raise PermissionDenied(_("you are not a delegate of %(code)s") % {"code": code},
+                               details={"action": "decision.position"})
     if len(scope) == 1:
         return next(iter(scope)), ""
     if len(scope) > 1:
-        raise ValidationFailed("you are a delegate of several participants: name one", code="participant_required")
+        raise ValidationFailed(_("you are a delegate of several participants: name one"), code="participant_required")
     if actor.may("decision.position"):
         return None, actor.label.split(" (")[0]
-    raise PermissionDenied("you may not perform decision.position", details={"action": "decision.position"})
+    raise PermissionDenied(_("you may not perform %(action)s") % {"action": "decision.position"},
+                           details={"action": "decision.position"})
 
 
 def _locked(decision_id: int) -> Decision:
     decision = Decision.objects.select_for_update().filter(pk=decision_id).first()
     if decision is None:
-        raise NotFound(f"no decision {decision_id}")
+        raise NotFound(_("no decision %(id)s") % {"id": decision_id})
     return decision
 
 
@@ -186,16 +194,18 @@ def take_position(actor: Actor, decision_id: int, position: str, comment: str = 
     GOV-04). Later positions supersede earlier ones; all are kept."""
     registry.require(actor, "decision.position")
     if position not in rules.POSITIONS:
-        raise ValidationFailed(f"position must be one of {', '.join(rules.POSITIONS)}", code="invalid_position")
+        raise ValidationFailed(_("position must be one of %(positions)s") % {"positions": ", ".join(rules.POSITIONS)},
+                               code="invalid_position")
     now = now or clock.now()
     code, observer = _speaker(actor, participant)
     with transaction.atomic():
         decision = _locked(decision_id)
         if decision.status != "proposed":
-            raise Conflict(f"decision {decision.pk} is {decision.status}: positions are closed",
+            raise Conflict(_("decision %(id)s is %(status)s: positions are closed")
+                           % {"id": decision.pk, "status": decision.status},
                            code="invalid_transition")
         if decision.deadline is not None and rules.deadline_passed(decision.deadline, now.date()):
-            raise Conflict(f"the written procedure closed on {decision.deadline.isoformat()}",
+            raise Conflict(_("the written procedure closed on %(day)s") % {"day": decision.deadline.isoformat()},
                            code="invalid_transition", rule="GOV-03")
         taken = Position.objects.create(
             decision=decision, participant_id=code, observer=observer,
@@ -213,7 +223,8 @@ def _apply_effects(actor: Actor, decision: Decision) -> None:
     if decision.type == "admission":
         application = Application.objects.filter(participant_id=code).first()
         if application is None or application.recommendation != "admit":
-            raise Conflict(f"{code} has no recommendation to admit from the participation committee (GOV-05)",
+            raise Conflict(_("%(code)s has no recommendation to admit from the participation committee (GOV-05)")
+                           % {"code": code},
                            code="recommendation_required", rule="GOV-05")
         registry.record_admission(code, decision.effective_on, "day", actor=actor, decision=decision.pk)
     status = rules.STATUS_EFFECT.get(decision.type)
@@ -242,14 +253,16 @@ def adopt(actor: Actor, decision_id: int, *, now: dt.datetime | None = None) -> 
     with transaction.atomic():
         decision = _locked(decision_id)
         if decision.status != "proposed":
-            raise Conflict(f"decision {decision.pk} is already {decision.status}", code="invalid_transition")
+            raise Conflict(_("decision %(id)s is already %(status)s") % {"id": decision.pk, "status": decision.status},
+                           code="invalid_transition")
         if decision.procedure == "written" and decision.deadline is not None \
                 and not rules.deadline_passed(decision.deadline, now.date()):
-            raise Conflict(f"the written procedure runs until {decision.deadline.isoformat()}",
+            raise Conflict(_("the written procedure runs until %(day)s") % {"day": decision.deadline.isoformat()},
                            code="invalid_transition", rule="GOV-03")
         against = objectors(decision)
         if against:
-            raise Conflict(f"no consensus: {', '.join(against)} object(s)", code="invalid_transition",
+            raise Conflict(_("no consensus: %(objectors)s object(s)") % {"objectors": ", ".join(against)},
+                           code="invalid_transition",
                            rule="GOV-03", details={"objectors": against})
         _decide(actor, decision, "adopted", now)
     return decision
@@ -260,7 +273,8 @@ def withdraw(actor: Actor, decision_id: int, *, now: dt.datetime | None = None) 
     with transaction.atomic():
         decision = _locked(decision_id)
         if decision.status != "proposed":
-            raise Conflict(f"decision {decision.pk} is already {decision.status}", code="invalid_transition")
+            raise Conflict(_("decision %(id)s is already %(status)s") % {"id": decision.pk, "status": decision.status},
+                           code="invalid_transition")
         _decide(actor, decision, "withdrawn", now or clock.now())
     return decision
 
@@ -309,7 +323,7 @@ def visible(actor: Actor, *, status: str | None = None, type: str | None = None,
 def get(actor: Actor, decision_id: int) -> Decision:
     decision = visible(actor).filter(pk=decision_id).first()
     if decision is None:
-        raise NotFound(f"no decision {decision_id}")
+        raise NotFound(_("no decision %(id)s") % {"id": decision_id})
     return decision
 
 
@@ -328,7 +342,7 @@ def apply_to_join(actor: Actor, *, code: str, name: str, kind: str = "state", ap
 def _application(code: str) -> Application:
     application = Application.objects.select_for_update().filter(participant_id=code.upper()).first()
     if application is None:
-        raise NotFound(f"no application from {code!r}")
+        raise NotFound(_("no application from %(code)s") % {"code": repr(code)})
     return application
 
 
@@ -339,7 +353,8 @@ def circulate(actor: Actor, code: str, *, now: dt.datetime | None = None) -> Dec
     with transaction.atomic():
         application = _application(code)
         if application.circulated_id is not None:
-            raise Conflict(f"the application of {application.participant_id} was already circulated",
+            raise Conflict(_("the application of %(code)s was already circulated")
+                           % {"code": application.participant_id},
                            code="invalid_transition")
         notice = propose(actor, type="notice", participant=application.participant_id, effective_on=now.date(),
                          procedure="plenary", now=now,
@@ -357,12 +372,13 @@ def recommend(actor: Actor, code: str, recommendation: str, note: str = "", *,
     """The Committee on Participation and Chairmanship's recommendation, recorded by the Chair who presides it."""
     registry.require(actor, "decision.propose")
     if recommendation not in rules.RECOMMENDATIONS:
-        raise ValidationFailed(f"recommendation is one of {', '.join(rules.RECOMMENDATIONS)}",
+        raise ValidationFailed(_("recommendation is one of %(choices)s")
+                               % {"choices": ", ".join(rules.RECOMMENDATIONS)},
                                code="invalid_recommendation")
     with transaction.atomic():
         application = _application(code)
         if application.circulated_id is None:
-            raise Conflict("an application is circulated before the committee recommends (GOV-05)",
+            raise Conflict(_("an application is circulated before the committee recommends (GOV-05)"),
                            code="invalid_transition", rule="GOV-05")
         application.recommendation, application.recommendation_note = recommendation, note.strip()
         application.recommended_on = on or clock.today()
