@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.utils import translation
 
 from kpcs import clock
 from kpcs.audit.models import AuditEntry
@@ -17,13 +16,6 @@ from kpcs.governance.models import Decision, Position
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _english_afterwards() -> Any:
-    """A French request leaves French active in this thread (LocaleMiddleware): later tests expect English."""
-    yield
-    translation.deactivate()
 
 
 @pytest.fixture
