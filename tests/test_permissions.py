@@ -286,6 +286,8 @@ MATRIX: tuple[Row, ...] = (
         "401   403    403    403    403    403      403    403     403   403   200   403   403"),
     row("POST", "/decisions/{decision_id}/adoption", "decision.adopt", "objected",
         "401   403    403    403    403    403      403    403     403   403   409   403   403"),
+    row("GET", "/working-groups", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
     # admission (GOV-05): received = a fresh application, circulated = one circulated to all participants
     row("GET", "/applications", "decision.read", None,
         "401   403    403    403    403    403      403    403     403   403   200   200   200"),

@@ -3,6 +3,8 @@ the participation committee's recommendation, and the stage each application has
 
 The steps themselves are governance.services' (apply_to_join, circulate, recommend); the admission decision is
 an ordinary decision of type `admission` (POST /api/v1/decisions), whose adoption needs a recommendation to admit.
+Also the working groups and committees (the Committee on Participation and Chairmanship recommends admissions) and
+their members.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 
 from kpcs import clock
+from kpcs.audit import services as audit
 from kpcs.errors import NotFound, ValidationFailed
 from kpcs.governance import rules, services
-from kpcs.governance.models import Application, Decision
+from kpcs.governance.models import Application, Decision, WorkingGroup, WorkingGroupMember
 from kpcs.registry import services as registry
+from kpcs.registry.models import Observer
 from kpcs.registry.services import Actor
 
 # The stages an application goes through, in order (`not_admitted`: its admission decision was rejected or
@@ -100,3 +105,44 @@ def as_dict(application: Application) -> dict[str, Any]:
         "admitted_on": application.participant.admitted_on,
         "stage": stage(application, admission),
     }
+
+
+# --- working groups and committees (issue 8, item 2; the Committee on Participation and Chairmanship among them) ---
+
+def add_member(actor: Actor, group: str, *, participant: str | None = None, observer: str | None = None,
+               valid_from: dt.date, valid_to: dt.date | None = None) -> WorkingGroupMember:
+    """A participant or an observer organisation joins a working group (the Chair records it); audited."""
+    registry.require(actor, "decision.propose")
+    if (participant is None) == (observer is None):
+        raise ValidationFailed("a member is a participant or an observer organisation", code="invalid_member")
+    if valid_to is not None and valid_to <= valid_from:
+        raise ValidationFailed("membership ends after it begins", code="invalid_dates")
+    with transaction.atomic():
+        found = WorkingGroup.objects.filter(code=group).first()
+        if found is None:
+            raise NotFound(f"no working group {group!r}")
+        code = registry.get_participant(participant.upper()).code if participant else None
+        org = Observer.objects.filter(name=observer).first() if observer else None
+        if observer and org is None:
+            raise NotFound(f"no observer {observer!r}")
+        member = WorkingGroupMember.objects.create(group=found, participant_id=code, observer=org,
+                                                   valid_from=valid_from, valid_to=valid_to)
+        audit.record(actor=actor.label, action="working_group.member_added", object_type="working_group",
+                     object_id=found.code, participant=code or "",
+                     payload={"participant": code, "observer": observer, "valid_from": valid_from.isoformat(),
+                              "valid_to": valid_to.isoformat() if valid_to else None})
+    return member
+
+
+def working_groups(on: dt.date | None = None) -> list[dict[str, Any]]:
+    """Every working group with its members (those of a day when `on` is given)."""
+    members: dict[str, list[dict[str, Any]]] = {}
+    for m in WorkingGroupMember.objects.select_related("observer").order_by("group_id", "valid_from", "pk"):
+        if on is not None and not (m.valid_from <= on and (m.valid_to is None or on < m.valid_to)):
+            continue
+        members.setdefault(m.group_id, []).append({
+            "participant": m.participant_id, "observer": m.observer.name if m.observer else None,
+            "constituency": m.observer.constituency if m.observer else "government",
+            "from": m.valid_from, "to": m.valid_to})
+    return [{"code": g.code, "name": g.name, "members": members.get(g.code, [])}
+            for g in WorkingGroup.objects.order_by("code")]

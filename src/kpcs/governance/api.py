@@ -394,3 +394,33 @@ def circulate_application(request: HttpRequest, application_id: Id) -> dict[str,
 def recommend_application(request: HttpRequest, application_id: Id, body: RecommendationIn) -> dict[str, Any]:
     return admission.as_dict(admission.recommend(actor_of(request), application_id, admit=body.recommend,
                                                  text=body.text))
+
+
+# --- working groups ------------------------------------------------------------------------------------------
+
+class MemberOut(Schema):
+    participant: str | None
+    observer: str | None
+    constituency: str
+    from_: dt.date = Field(alias="from")
+    to: dt.date | None
+
+
+class WorkingGroupOut(Schema):
+    code: str
+    name: str
+    members: list[MemberOut]
+
+
+class WorkingGroupsOut(Schema):
+    on: dt.date | None
+    items: list[WorkingGroupOut]
+
+
+@router.get("/working-groups", response={200: WorkingGroupsOut, **PUBLIC_ERRORS}, auth=None, by_alias=True,
+            openapi_extra=permission(PUBLIC),
+            summary="The working groups and committees with their members (participants and observers); those of "
+                    "a day with `on`")
+@decorate_view(ratelimit.public)
+def working_groups(request: HttpRequest, on: Day | None = None) -> dict[str, Any]:
+    return {"on": on, "items": admission.working_groups(on)}
