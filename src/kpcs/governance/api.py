@@ -321,7 +321,7 @@ class ApplicationIn(BodyIn):
     applied_on: Day
 
 
-class RecommendationIn(BodyIn):
+class CommitteeRecommendationIn(BodyIn):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"recommend": True, "text": "Meets the minimum requirements of the core document"}]})
 
@@ -391,7 +391,7 @@ def circulate_application(request: HttpRequest, application_id: Id) -> dict[str,
 @router.post("/applications/{application_id}/recommendation", response={200: ApplicationOut, **ERRORS},
              auth=AUTH, openapi_extra=permission("decision.propose"),
              summary="The Chair records the participation committee's recommendation, to admit or not (GOV-05)")
-def recommend_application(request: HttpRequest, application_id: Id, body: RecommendationIn) -> dict[str, Any]:
+def recommend_application(request: HttpRequest, application_id: Id, body: CommitteeRecommendationIn) -> dict[str, Any]:
     return admission.as_dict(admission.recommend(actor_of(request), application_id, admit=body.recommend,
                                                  text=body.text))
 
