@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import pycountry
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -19,8 +20,9 @@ from kpcs import clock
 from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
+from kpcs.governance import admission
 from kpcs.governance import services as governance
-from kpcs.governance.models import Decision, Position
+from kpcs.governance.models import Application, Decision, Position
 from kpcs.monitoring import services as monitoring
 from kpcs.monitoring.models import (
     Finding,
@@ -32,7 +34,7 @@ from kpcs.monitoring.models import (
     ReviewTeamMember,
 )
 from kpcs.registry import rules
-from kpcs.registry.models import ApiToken, Operator
+from kpcs.registry.models import ApiToken, Operator, Participant
 from kpcs.statistics.models import AnnualReport, Figure
 from tests.conftest import PASSWORD, Api, certificate_request, code_of, path_of
 
@@ -284,6 +286,17 @@ MATRIX: tuple[Row, ...] = (
         "401   403    403    403    403    403      403    403     403   403   200   403   403"),
     row("POST", "/decisions/{decision_id}/adoption", "decision.adopt", "objected",
         "401   403    403    403    403    403      403    403     403   403   409   403   403"),
+    row("GET", "/working-groups", PUBLIC, None,
+        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+    # admission (GOV-05): received = a fresh application, circulated = one circulated to all participants
+    row("GET", "/applications", "decision.read", None,
+        "401   403    403    403    403    403      403    403     403   403   200   200   200"),
+    row("POST", "/applications", "decision.propose", None,
+        "401   403    403    403    403    403      403    403     403   403   201   403   403"),
+    row("POST", "/applications/{application_id}/circulation", "decision.propose", "received",
+        "401   403    403    403    403    403      403    403     403   403   200   403   403"),
+    row("POST", "/applications/{application_id}/recommendation", "decision.propose", "circulated",
+        "401   403    403    403    403    403      403    403     403   403   200   403   403"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
@@ -308,8 +321,9 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
            "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
 WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Review, ReviewTeamMember,
-           Recommendation, FollowUp, Decision, Position, AuditEntry)
+           Recommendation, FollowUp, Decision, Position, Application, AuditEntry)
 DECISIONS = ("proposed", "objected", "adopted")
+APPLICATIONS = ("received", "circulated")
 BYSTANDER = "bystander@perm.kpcs"  # holds tokens nobody else may revoke
 
 
@@ -478,6 +492,19 @@ class World:
             self.shared[target] = self.decision(target)
         return self.shared[target]
 
+    def applicant_code(self) -> str:
+        """An ISO 3166-1 code nobody in the registry holds yet: one per application."""
+        taken = set(Participant.objects.values_list("code", flat=True))
+        return next(c.alpha_2 for c in pycountry.countries if c.alpha_2 not in taken)
+
+    def application(self, target: str) -> str:
+        """An application received today, circulated when the target says so."""
+        made = admission.submit(self.kp.SYSTEM, code=self.applicant_code(), name="Applicant",
+                                applied_on=clock.today())
+        if target == "circulated":
+            admission.circulate(self.kp.SYSTEM, made.pk)
+        return str(made.pk)
+
     def token_prefix(self, target: str, role: str) -> str:
         """A fresh token (the caller's own, or a bystander's), so that revoking it leaves the caller's own."""
         spec = ROLES[role]
@@ -503,6 +530,8 @@ class World:
             return path
         if r.target in DECISIONS:
             return r.path.replace("{decision_id}", self.ensure_decision(r.target, fresh))
+        if r.target in APPLICATIONS:  # a fresh one for every call: each may move it a step
+            return r.path.replace("{application_id}", self.application(r.target))
         if r.method == "GET" and r.path in QUERIES:
             return r.path + "?" + QUERIES[r.path].format(code=str(r.target).upper(), year=clock.today().year)
         if "{operator_id}" in r.path:
@@ -573,6 +602,13 @@ class World:
             return {"position": "support", "comment": "agreed"}
         if r.path.endswith("/adoption"):
             return {}
+        if r.path == "/applications":
+            return {"code": self.applicant_code(), "name": f"Applicant {self.seq}",
+                    "applied_on": clock.today().isoformat()}
+        if r.path.endswith("/circulation"):
+            return {}
+        if r.path.endswith("/recommendation"):
+            return {"recommend": True, "text": "meets the minimum requirements"}
         raise AssertionError(f"no body for {r.id}: add it to World.body_for")
 
     def listed(self, r: Row, items: list[dict[str, Any]]) -> bool:

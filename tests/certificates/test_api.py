@@ -411,10 +411,12 @@ def test_public_verification_discloses_no_commercial_details(api_as: Any, bw: An
     assert body["importing_participant"] == {"code": "EU", "status": "active"}
     assert set(body) == {"number", "genuine", "usable", "status", "signature_valid", "kid", "key_valid_at_signing",
                          "issuing_authority", "exporting_participant", "importing_participant", "issued_on",
-                         "expires_on", "reasons"}
+                         "expires_on", "reasons", "measures", "vigilance"}
+    assert body["measures"] == [] and body["vigilance"] is False
     from kpcs.certificates.api import VerificationOut
 
-    assert VerificationOut.model_validate(body).model_dump(mode="json") == body  # written directly, as documented
+    # written directly, as documented
+    assert VerificationOut.model_validate(body).model_dump(mode="json", by_alias=True) == body
     text = resp.content.decode()
     for secret in ("Y BV", "Hoveniersstraat", "BW exporter Ltd", "BW-EXP-1", "1887600", "1650.40", "jws", "eyJ"):
         assert secret not in text

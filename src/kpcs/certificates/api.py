@@ -211,6 +211,16 @@ class ParticipantState(Schema):
     status: str
 
 
+class MeasureInForce(Schema):
+    kind: str = Field(description="import_ban_by_origin, compliant_zones_only or enhanced_vigilance")
+    participant: str = Field(description="the participant the measure names")
+    origin: bool = Field(description="that participant is a country of origin of the goods")
+    zones: list[str] = Field(description="compliant_zones_only: the compliant zones in force on the issue date "
+                                         "(enforced when custody lands)")
+    from_: dt.date = Field(alias="from", description="first day in force")
+    to: dt.date | None = Field(description="first day no longer in force; null when open")
+
+
 class VerificationOut(Schema):
     number: str
     genuine: bool
@@ -225,6 +235,10 @@ class VerificationOut(Schema):
     issued_on: dt.date | None
     expires_on: dt.date | None
     reasons: list[str]
+    measures: list[MeasureInForce] = Field(description="measures in force on the issue date for the exporting "
+                                                       "participant and the countries of origin")
+    vigilance: bool = Field(description="enhanced vigilance applies to shipments from the exporting participant "
+                                        "on the issue date: the importing authority checks more closely")
 
 
 # As printed (XXXXX-XXXXX) or as typed: ten Crockford base32 characters, any case, spaces and dashes anywhere.
@@ -256,7 +270,7 @@ class PresentedIn(BodyIn):
                                  "serialisation, or the QR code's text (KP1:…, at most 8,192 characters)")
 
 
-@verification_router.post("", response={200: VerificationOut, **errors(400)}, auth=None,
+@verification_router.post("", response={200: VerificationOut, **errors(400)}, auth=None, by_alias=True,
                           openapi_extra=permission(PUBLIC),
                           summary="Public check of a whole signed certificate: genuine (against this node's keys) "
                                   "and usable? Its status is given only when the signature is genuine")

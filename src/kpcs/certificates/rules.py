@@ -564,3 +564,41 @@ def standing_at_issue(payload: Mapping[str, Any], status_on: Callable[[str, dt.d
     except ValidationFailed as exc:
         reasons.append(exc.message)
     return reasons
+
+
+# --- measures on verification (issue 8) ----------------------------------------------------------
+
+def measures_at_issue(payload: Mapping[str, Any],
+                      measures_on: Callable[[str, dt.date], Sequence[registry_rules.Measure]],
+                      ) -> tuple[list[dict[str, Any]], bool]:
+    """The measures in force on the certificate's issue date for its exporting participant and its countries of
+    origin, and whether enhanced vigilance applies to the exporting participant that day (SPEC-03, SPEC-04).
+
+    Each measure: {kind, participant (whom it names), origin (that participant is a country of origin of the
+    goods), zones (the compliant zones in force that day, for compliant_zones_only), from, to (exclusive, None
+    when open)}. The online answer and `kpcs certificate verify` both read this, so they say the same."""
+    try:
+        day = dt.date.fromisoformat(str(payload.get("issued_on")))
+        exporting = str(payload["exporting_participant"])
+        origin = payload.get("origin") or {}
+        countries = sorted({str(c) for c in (origin.get("countries") or [])} if isinstance(origin, Mapping)
+                           else set())
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return [], False
+    found: list[dict[str, Any]] = []
+    vigilance = False
+    for code in [exporting, *(c for c in countries if c != exporting)]:
+        for m in measures_on(code, day):
+            found.append({"kind": m.kind, "participant": code, "origin": code in countries,
+                          "zones": m.zones_on(day) if m.kind == "compliant_zones_only" else [],
+                          "from": m.valid_from, "to": m.valid_to})
+            vigilance = vigilance or (m.kind == "enhanced_vigilance" and code == exporting)
+    return found, vigilance
+
+
+def measure_line(m: Mapping[str, Any]) -> str:
+    """One measure as `kpcs certificate verify` prints it (plain English, as the trust list names kinds)."""
+    to = m["to"].isoformat() if m.get("to") else "open"
+    zones = f" (compliant zones: {', '.join(m['zones']) or 'none yet'})" if m["kind"] == "compliant_zones_only" else ""
+    return (f"{m['participant']}{' (origin)' if m['origin'] else ''} {m['kind']}{zones}, "
+            f"from {m['from'].isoformat()} to {to}")

@@ -606,6 +606,9 @@ def _answer(cert: Stored | None, result: rules.Verification, today: dt.date,
     if genuine and (not registry.may_trade_status(exporting.status) or not registry.may_trade_status(importing.status)):
         reasons.append(_("a participant is not in good standing today"))
     authority = payload.get("issuing_authority")
+    # Measures from the registry snapshot (its stamp changes when one is recorded); said only of a genuine
+    # document, so a forgery learns nothing it did not write itself.
+    measures, vigilance = rules.measures_at_issue(payload, snap.measures_on) if genuine else ([], False)
     return {
         "number": str(payload.get("number") or (cert.number if cert else "")),
         "genuine": genuine,
@@ -620,6 +623,8 @@ def _answer(cert: Stored | None, result: rules.Verification, today: dt.date,
         "issued_on": _safe_date(payload.get("issued_on")),
         "expires_on": _safe_date(payload.get("expires_on")),
         "reasons": reasons,
+        "measures": measures,
+        "vigilance": vigilance,
     }
 
 

@@ -111,18 +111,16 @@ def cert_verify(file: Path,
     out.print(f"[green]GENUINE[/green] {p.get('number')} issued {p.get('issued_on')} by {authority.get('id')} "
               f"({p.get('exporting_participant')} → {p.get('importing_participant')}), expires {p.get('expires_on')}; "
               f"key {result.kid}; verification code {code}", highlight=False)
-    try:  # measures on either side or the origin that day (zones are enforced when custody lands)
-        day = dt.date.fromisoformat(str(p.get("issued_on")))
-        codes = {str(p.get("exporting_participant")), str(p.get("importing_participant")),
-                 *(str(c) for c in (p.get("origin") or {}).get("countries") or [])}
-        for c in sorted(codes):
-            for m in listed.measures_on(c, day):
-                zones = m.zones_on(day)
-                out.print(f"measure in force on {day.isoformat()}: {c} {m.kind}"
-                          + (f" (compliant zones: {', '.join(zones)})" if m.kind == "compliant_zones_only" else ""),
-                          highlight=False)
-    except (ValueError, TypeError, AttributeError):
-        pass
+    # the measures in force on the issue date for the exporting participant and the origin, as the online answer
+    # lists them (compliant zones are enforced when custody lands), and enhanced vigilance on the exporter
+    measures, vigilance = rules.measures_at_issue(p, listed.measures_on)
+    if measures:
+        out.print(f"measures in force on {p.get('issued_on')} (the issue date):", highlight=False)
+        for m in measures:
+            out.print(f"  {rules.measure_line(m)}", highlight=False)
+    if vigilance:
+        out.print(f"[yellow]ENHANCED VIGILANCE[/yellow]: shipments from {p.get('exporting_participant')} are under "
+                  "enhanced vigilance on the issue date; check this one closely", highlight=False)
     standing = rules.standing_at_issue(p, listed.status_on)
     if standing:
         out.print("[red]NOT ACCEPTABLE[/red]: " + "; ".join(standing), highlight=False)

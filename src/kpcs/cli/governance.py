@@ -1,4 +1,4 @@
-"""`kpcs governance`: decisions, written procedures, chairs."""
+"""`kpcs governance`: decisions, written procedures, chairs, applications."""
 
 from __future__ import annotations
 
@@ -63,3 +63,35 @@ def chairs(on: str = typer.Option(None, help="the Chair on this day (default: to
     day = _day(on) or clock.today()
     chair, vice = services.chair_on(day)
     out.print(f"on {day.isoformat()}: Chair {chair or 'unknown'}, Vice-Chair {vice or 'unknown'}")
+
+
+applications_app = typer.Typer(help="Applications to participate (GOV-05).", no_args_is_help=True)
+governance_app.add_typer(applications_app, name="applications")
+
+
+@applications_app.command("list")
+def list_applications(stage: str = typer.Option(None, help="received, circulated, recommended, "
+                                                           "admission_proposed, admitted or not_admitted")) -> None:
+    """Every application with the stage it has reached: circulated (due within one month), the committee's
+    recommendation, the admission decision."""
+    setup()
+    from kpcs.governance import admission
+
+    if stage is not None and stage not in admission.STAGES:
+        raise typer.BadParameter(f"stage is one of {', '.join(admission.STAGES)}")
+    shown = 0
+    for a in admission.listed():
+        row = admission.as_dict(a)
+        if stage is not None and row["stage"] != stage:
+            continue
+        circulation = row["circulation"]
+        circulated = (f"circulated {circulation['on'].isoformat()}{' (late)' if circulation['late'] else ''}"
+                      if circulation else f"to circulate by {row['circulation_due'].isoformat()}")
+        decided = (f"  admission decision {row['admission']['decision']} {row['admission']['status']}, effective "
+                   f"{row['admission']['effective_on'].isoformat()}" if row["admission"] else "")
+        out.print(f"{row['id']:>4}  {row['code']}  {row['name'][:30]:<30} applied {row['applied_on'].isoformat()}  "
+                  f"{row['stage']:<18} {circulated}"
+                  f"{'  recommendation: ' + row['recommendation'] if row['recommendation'] else ''}{decided}",
+                  highlight=False)
+        shown += 1
+    out.print(f"{shown} application(s)")

@@ -30,9 +30,9 @@ from kpcs.api import (
     paginate,
     permission,
 )
-from kpcs.governance import services
+from kpcs.governance import admission, services
 from kpcs.governance.models import Decision, Meeting
-from kpcs.registry.services import ANONYMOUS, Actor
+from kpcs.registry.services import ANONYMOUS, Actor, require
 
 router = Router(tags=["governance"])
 PUBLIC_ERRORS = errors(400, 404)
@@ -306,3 +306,121 @@ def history(request: HttpRequest, code: ParticipantCode) -> dict[str, Any]:
 
 
 
+
+# --- admission (GOV-05) --------------------------------------------------------------------------------------
+
+Stage = Literal["received", "circulated", "recommended", "admission_proposed", "admitted", "not_admitted"]
+
+
+class ApplicationIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "SS", "name": "South Sudan", "applied_on": "2026-01-10"}]})
+
+    code: ParticipantCode
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+    applied_on: Day
+
+
+class CommitteeRecommendationIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"recommend": True, "text": "Meets the minimum requirements of the core document"}]})
+
+    recommend: bool
+    text: Annotated[str, Field(max_length=TEXT_MAX_LENGTH)] = ""
+
+
+class CirculationOut(Schema):
+    decision: int
+    on: dt.date
+    late: bool
+
+
+class AdmissionOut(Schema):
+    decision: int
+    status: str
+    effective_on: dt.date
+
+
+class ApplicationOut(Schema):
+    id: int
+    code: str
+    name: str
+    applied_on: dt.date
+    circulation_due: dt.date
+    circulation: CirculationOut | None
+    recommendation: str | None
+    recommended_on: dt.date | None
+    recommendation_text: str
+    admission: AdmissionOut | None
+    admitted_on: dt.date | None
+    stage: Stage
+
+
+class ApplicationPage(Page):
+    items: list[ApplicationOut]
+
+
+@router.get("/applications", response={200: ApplicationPage, **ERRORS}, auth=AUTH,
+            openapi_extra=permission("decision.read"),
+            summary="Applications to participate and the stage each has reached (GOV-05)")
+def list_applications(request: HttpRequest, stage: Stage | None = None, limit: Limit = 100,
+                      offset: Offset = 0) -> dict[str, Any]:
+    require(actor_of(request), "decision.read")
+    limit, offset = page_bounds(limit, offset)
+    rows = [admission.as_dict(a) for a in admission.listed()]
+    if stage is not None:
+        rows = [r for r in rows if r["stage"] == stage]
+    return paginate(rows[offset:offset + limit], len(rows), limit, offset, lambda r: r)
+
+
+@router.post("/applications", response={201: ApplicationOut, **ERRORS}, auth=AUTH,
+             openapi_extra=permission("decision.propose"),
+             summary="The Chair records an application on the applicant's behalf: status `applicant` (no trade)")
+def submit_application(request: HttpRequest, body: ApplicationIn) -> Status[dict[str, Any]]:
+    made = admission.submit(actor_of(request), code=body.code, name=body.name, applied_on=body.applied_on)
+    return Status(201, admission.as_dict(admission.get(made.pk)))
+
+
+@router.post("/applications/{application_id}/circulation", response={200: ApplicationOut, **ERRORS}, auth=AUTH,
+             openapi_extra=permission("decision.propose"),
+             summary="The Chair circulates an application to all participants, within one month of it (GOV-05)")
+def circulate_application(request: HttpRequest, application_id: Id) -> dict[str, Any]:
+    return admission.as_dict(admission.circulate(actor_of(request), application_id))
+
+
+@router.post("/applications/{application_id}/recommendation", response={200: ApplicationOut, **ERRORS},
+             auth=AUTH, openapi_extra=permission("decision.propose"),
+             summary="The Chair records the participation committee's recommendation, to admit or not (GOV-05)")
+def recommend_application(request: HttpRequest, application_id: Id, body: CommitteeRecommendationIn) -> dict[str, Any]:
+    return admission.as_dict(admission.recommend(actor_of(request), application_id, admit=body.recommend,
+                                                 text=body.text))
+
+
+# --- working groups ------------------------------------------------------------------------------------------
+
+class MemberOut(Schema):
+    participant: str | None
+    observer: str | None
+    constituency: str
+    from_: dt.date = Field(alias="from")
+    to: dt.date | None
+
+
+class WorkingGroupOut(Schema):
+    code: str
+    name: str
+    members: list[MemberOut]
+
+
+class WorkingGroupsOut(Schema):
+    on: dt.date | None
+    items: list[WorkingGroupOut]
+
+
+@router.get("/working-groups", response={200: WorkingGroupsOut, **PUBLIC_ERRORS}, auth=None, by_alias=True,
+            openapi_extra=permission(PUBLIC),
+            summary="The working groups and committees with their members (participants and observers); those of "
+                    "a day with `on`")
+@decorate_view(ratelimit.public)
+def working_groups(request: HttpRequest, on: Day | None = None) -> dict[str, Any]:
+    return {"on": on, "items": admission.working_groups(on)}

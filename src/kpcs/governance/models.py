@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from kpcs.governance import rules
@@ -102,3 +103,42 @@ class Application(models.Model):
 
     class Meta:
         verbose_name = _("application")
+
+
+class WorkingGroup(models.Model):
+    """A working group or committee of the scheme, working between Plenaries (issue 8, item 2)."""
+
+    code = models.CharField(_("code"), max_length=32, primary_key=True)
+    name = models.CharField(_("name"), max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("working group")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkingGroupMember(models.Model):
+    """A participant or an observer organisation in a working group, from a day (to a day, exclusive)."""
+
+    group = models.ForeignKey(WorkingGroup, on_delete=models.PROTECT, related_name="members",
+                              verbose_name=_("working group"))
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                    verbose_name=_("participant"))
+    observer = models.ForeignKey("registry.Observer", on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="+", verbose_name=_("observer"))
+    valid_from = models.DateField(_("member from"))
+    valid_to = models.DateField(_("member until"), null=True, blank=True,
+                                help_text=_("first day no longer a member; empty = open"))
+
+    class Meta:
+        ordering = ["group", "valid_from", "pk"]
+        verbose_name = _("working group member")
+        constraints = [
+            models.CheckConstraint(condition=Q(participant__isnull=False, observer__isnull=True)
+                                   | Q(participant__isnull=True, observer__isnull=False),
+                                   name="governance_member_participant_or_observer"),
+            models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                                   name="governance_member_valid_range"),
+        ]

@@ -96,3 +96,12 @@ def chair_on(day: dt.date, chairs: Mapping[int, tuple[str | None, str | None]]) 
     if chair is None:
         chair = chairs.get(day.year - 1, (None, None))[1]
     return chair, vice
+
+# The working groups and committees (issue 8, item 2), seeded by a migration.
+WORKING_GROUPS = (
+    ("statistics", "Working Group on Statistics"),
+    ("monitoring", "Working Group on Monitoring"),
+    ("diamond_experts", "Working Group of Diamond Experts"),
+    ("artisanal_alluvial", "Working Group on Artisanal and Alluvial Production"),
+    ("participation_chairmanship", "Committee on Participation and Chairmanship"),
+)

@@ -70,7 +70,7 @@ def authority_id_for(code: str, member_state: str = "", city: str = "") -> str:
 @transaction.atomic
 def seed_reference_data() -> dict[str, int]:
     """Load participants, status history and authorities from the packaged reference data. Idempotent."""
-    created = {"participants": 0, "statuses": 0, "admissions": 0, "authorities": 0, "observers": 0}
+    created = {"participants": 0, "statuses": 0, "measures": 0, "admissions": 0, "authorities": 0, "observers": 0}
     names: dict[str, list[str]] = {"participants": [], "authorities": [], "observers": []}  # for the entry
     for row in _csv("participants.csv"):
         _participant, new = Participant.objects.get_or_create(code=row["code"],
@@ -84,6 +84,8 @@ def seed_reference_data() -> dict[str, int]:
             created["admissions"] += changed
     for row in _csv("status-history.csv"):
         created["statuses"] += _seed_status(row)
+    for row in _csv("measures.csv"):
+        created["measures"] += _seed_measure(row)
     all_roles = list(rules.AUTHORITY_ROLES)
     for p in Participant.objects.exclude(code="EU"):
         authority, new = Authority.objects.get_or_create(
@@ -127,6 +129,20 @@ def _seed_status(row: dict[str, str]) -> int:
             return 0  # a decision closed it since: decisions win over the seed
     record_status(row["participant"], row["status"], row["scope"], start, end, actor=SYSTEM, cause=row["note"],
                   source=SEED_SOURCE)
+    return 1
+
+
+def _seed_measure(row: dict[str, str]) -> int:
+    """One row of measures.csv (the Côte d'Ivoire neighbours' enhanced vigilance) through record_measure, once:
+    nothing when the participant is not in the registry or the same seeded measure stands."""
+    if not Participant.objects.filter(code=row["participant"]).exists():
+        return 0
+    start = dt.date.fromisoformat(row["from"])
+    end = dt.date.fromisoformat(row["to"]) if row["to"] else None
+    if Measure.objects.filter(participant_id=row["participant"], kind=row["kind"], valid_from=start, valid_to=end,
+                              decision_id__isnull=True).exists():
+        return 0
+    record_measure(row["participant"], row["kind"], start, end, scope=row["scope"], actor=SYSTEM)
     return 1
 
 
