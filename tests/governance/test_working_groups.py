@@ -16,6 +16,9 @@ D = dt.date
 
 
 def test_the_five_groups_are_seeded_and_list_their_members(kp: Any, api_as: Any, make_user: Any) -> None:
+    from kpcs.governance import services
+
+    services.seed_working_groups()  # seeded by migration 0002; a transactional test elsewhere may have flushed it
     public = api_as(None)
     listed = public.get("/working-groups").json()
     assert [(g["code"], g["members"]) for g in listed["items"]] == sorted((c, []) for c, _ in rules.WORKING_GROUPS)

@@ -32,6 +32,7 @@ def init() -> None:
     from kpcs.governance import services as governance
 
     governance.seed_chairs()
+    governance.seed_working_groups()
     registry.ensure_node_key()
     from django.conf import settings
 

@@ -34,6 +34,19 @@ def _audit(actor: Actor, action: str, decision: Decision, **extra: Any) -> None:
                           "effective_on": decision.effective_on.isoformat(), **extra})
 
 
+def seed_working_groups() -> int:
+    """The scheme's working groups and committees (rules.WORKING_GROUPS), as the migration seeds them; for a
+    database emptied since (e.g. by a test flush). Idempotent; returns how many were added."""
+    from kpcs.governance.models import WorkingGroup
+
+    added = 0
+    with transaction.atomic():
+        for code, name in rules.WORKING_GROUPS:
+            _, created = WorkingGroup.objects.get_or_create(code=code, defaults={"name": name})
+            added += created
+    return added
+
+
 # --- chairs and meetings -----------------------------------------------------------------------
 
 def seed_chairs() -> int:
