@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from kpcs import clock, ratelimit
+from kpcs import clock
 from kpcs.errors import BadRequest, DomainError, NotFound, PermissionDenied
 from kpcs.governance import rules, services
 from kpcs.governance.forms import (
@@ -32,7 +32,7 @@ from kpcs.governance.models import Decision, Meeting
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 from kpcs.statistics.views import error_page, parse_participant, parse_year
-from kpcs.web.access import PUBLIC, page
+from kpcs.web.access import PUBLIC, page, rate_limited
 from kpcs.web.paging import paginate
 
 STATUS_BADGE = {"proposed": "warn", "adopted": "ok", "rejected": "bad", "withdrawn": ""}
@@ -45,19 +45,6 @@ PROPOSAL_FIELDS = {"invalid_type": "type", "participant_required": "participant"
                    "deadline_not_for_plenary": "deadline", "invalid_dates": "until", "invalid_measure": "measure_kind",
                    "plenary_unknown": "meeting", "amendment_too_late": "meeting"}
 
-
-def _limited(request: HttpRequest) -> HttpResponse | None:
-    """Public pages read many rows: rate-limited per client address like every public API route."""
-    try:
-        ratelimit.check_public(request)
-    except ratelimit.RateLimited as exc:
-        response = render(request, "web/error.html", {"title": _("Too many requests"),
-                                                       "message": _("Too many requests from your address: try again "
-                                                                    "in %(s)s seconds.") % {"s": exc.retry_after}},
-                          status=429)
-        response["Retry-After"] = str(exc.retry_after)
-        return response
-    return None
 
 
 def _names() -> dict[str, str]:
@@ -104,7 +91,7 @@ def _choice(request: HttpRequest, name: str, allowed: tuple[str, ...], label: st
 def decision_list(request: HttpRequest) -> HttpResponse:
     """Adopted decisions for everyone, filtered and paged; for those who read decisions also the proposals under
     consideration with the positions taken so far and their deadlines, and a status filter."""
-    limited = _limited(request)
+    limited = rate_limited(request)
     if limited:
         return limited
     actor: Actor = request.actor  # type: ignore[attr-defined]
@@ -276,7 +263,7 @@ def decision_new(request: HttpRequest) -> HttpResponse:
 def participant_detail(request: HttpRequest, code: str) -> HttpResponse:
     """A participant's status today, its admission date, the measures in force, and its whole history with the
     decision behind each change (as `GET /api/v1/participants/{code}/history`)."""
-    limited = _limited(request)
+    limited = rate_limited(request)
     if limited:
         return limited
     try:
@@ -310,7 +297,7 @@ def participant_detail(request: HttpRequest, code: str) -> HttpResponse:
 @page(PUBLIC)
 def chairs(request: HttpRequest) -> HttpResponse:
     """The Chair and Vice-Chair per year (GOV-02), today's, and the meetings on record (GOV-01)."""
-    limited = _limited(request)
+    limited = rate_limited(request)
     if limited:
         return limited
     names = _names()

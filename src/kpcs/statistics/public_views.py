@@ -12,27 +12,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from kpcs import clock, ratelimit
+from kpcs import clock
 from kpcs.errors import DomainError
 from kpcs.registry import selectors
 from kpcs.statistics import charts, published, services
 from kpcs.statistics.views import error_page, parse_participant, parse_year, year_charts
-from kpcs.web.access import PUBLIC, page
+from kpcs.web.access import PUBLIC, page, rate_limited
 
 TOP = 8  # participants drawn in the chart of a year (all of them are in the table)
 
-
-def _limited(request: HttpRequest) -> HttpResponse | None:
-    try:
-        ratelimit.check_public(request)
-    except ratelimit.RateLimited as exc:
-        response = render(request, "web/error.html", {"title": _("Too many requests"),
-                                                       "message": _("Too many requests from your address: try again "
-                                                                    "in %(s)s seconds.") % {"s": exc.retry_after}},
-                          status=429)
-        response["Retry-After"] = str(exc.retry_after)
-        return response
-    return None
 
 
 def _default_year(years: list[int]) -> int:
@@ -43,7 +31,7 @@ def _default_year(years: list[int]) -> int:
 
 @page(PUBLIC)
 def public_statistics(request: HttpRequest) -> HttpResponse:
-    limited = _limited(request)
+    limited = rate_limited(request)
     if limited:
         return limited
     if request.GET.get("format") == "csv":
@@ -83,7 +71,7 @@ def public_statistics(request: HttpRequest) -> HttpResponse:
 @page(PUBLIC)
 def public_statistics_csv(request: HttpRequest) -> HttpResponse:
     """The same annual totals as CSV (UTF-8, a header row): by participant and year, nothing finer."""
-    return _limited(request) or _csv(request)
+    return rate_limited(request) or _csv(request)
 
 
 def _csv(request: HttpRequest) -> HttpResponse:
@@ -108,7 +96,7 @@ STATUS_BADGE = {"active": "ok", "restricted": "warn", "embargoed": "warn", "appl
 @page(PUBLIC)
 def participants(request: HttpRequest) -> HttpResponse:
     """Every participant with its status today and since when, then those that have not reported (STAT-10)."""
-    limited = _limited(request)
+    limited = rate_limited(request)
     if limited:
         return limited
     today = clock.today()

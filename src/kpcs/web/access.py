@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from kpcs import ratelimit
 from kpcs.registry import services as registry
 
 PUBLIC = "public"
@@ -35,6 +36,21 @@ def actor_of(request: HttpRequest) -> registry.Actor:
              else registry.ANONYMOUS)
     request._kpcs_actor = actor  # type: ignore[attr-defined]
     return actor
+
+
+def rate_limited(request: HttpRequest) -> HttpResponse | None:
+    """For public pages that read many rows: None while the client address is within its share, else the 429
+    page with Retry-After (kpcs.ratelimit, as every public API route)."""
+    try:
+        ratelimit.check_public(request)
+    except ratelimit.RateLimited as exc:
+        response = render(request, "web/error.html", {"title": _("Too many requests"),
+                                                       "message": _("Too many requests from your address: try again "
+                                                                    "in %(s)s seconds.") % {"s": exc.retry_after}},
+                          status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    return None
 
 
 def forbidden(request: HttpRequest, message: str | None = None) -> HttpResponse:
