@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from typing import Any
 
 import pytest
@@ -76,7 +77,9 @@ def test_certificate_entries_carry_no_commercial_details(lifecycle: dict[str, An
     """The admin role reads the log but not values, carats, parties or reasons (only hashes binding them)."""
     texts = list(AuditEntry.objects.filter(object_type="certificate").values_list("payload", flat=True))
     assert len(texts) == 7  # four issued, then confirmed, rejected, cancelled
-    for text in texts:
+    for raw in texts:
+        # Hashes and key ids are random hex/base64: blank them so a digest that happens to contain "1650" is no leak.
+        text = re.sub(r'"(payload_hash|record_hash|kid)":"[^"]*"', r'"\1":"-"', raw)
         for secret in ("1250.40", "1875600", "1650", "Y BV", "Hoveniersstraat", "BW-EXP-1", "buyer", "parcel",
                        "carats", "value", "importer", "exporter\""):
             assert secret not in text, (secret, text)
