@@ -102,3 +102,9 @@ class FollowUpForm(forms.Form):
     note = forms.CharField(label=_("Follow-up"), widget=forms.Textarea, max_length=TEXT)
     status = forms.ChoiceField(label=_("Status"), choices=[("in_progress", _("in progress")),
                                                            ("implemented", _("implemented"))])
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(label=_("Comment"), widget=forms.Textarea, max_length=20_000,
+                           help_text=_("Posted with the report on the restricted section (MON-04); it cannot be "
+                                       "edited afterwards: add another comment to correct it."))
