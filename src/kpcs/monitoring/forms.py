@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from kpcs.monitoring.rules import COMMENT_MAX_LENGTH
+
 TEXT = 4000
 
 
@@ -105,6 +107,6 @@ class FollowUpForm(forms.Form):
 
 
 class CommentForm(forms.Form):
-    text = forms.CharField(label=_("Comment"), widget=forms.Textarea, max_length=20_000,
+    text = forms.CharField(label=_("Comment"), widget=forms.Textarea, max_length=COMMENT_MAX_LENGTH,
                            help_text=_("Posted with the report on the restricted section (MON-04); it cannot be "
                                        "edited afterwards: add another comment to correct it."))
