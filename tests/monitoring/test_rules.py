@@ -96,8 +96,9 @@ def test_reexport_priced_far_from_imports() -> None:
     for q in range(1, 5):  # AE imports CD's goods at ~US$9/ct and re-exports them declared at US$60/ct
         facts.append(fact(f"2024-Q{q}", "AE", "export", "3000000.00", "180000000.00", partner="IN", certificates=8))
         facts.append(fact(f"2024-Q{q}", "IN", "import", "3000000.00", "180000000.00", partner="AE", certificates=8))
-    found = [f for f in findings(facts) if f.rule == "price-outlier" and f.subject == "re-export"]
-    assert [(f.participant, f.period) for f in found] == [("AE", "2024")]
+    found = [f for f in findings(facts) if f.rule == "re-export-valuation"]
+    assert [(f.participant, f.period, f.subject, f.severity) for f in found] == [("AE", "2024", "markup", "high")]
+    assert not [f for f in findings(facts) if f.rule == "price-outlier"]
 
 
 def test_certificate_priced_far_below_its_origin() -> None:

@@ -24,9 +24,10 @@ from kpcs.registry import rules as registry_rules
 from kpcs.statistics.rules import Period, due_on, periods_of_year
 
 RULES = ("exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
-         "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade")
+         "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade", "re-export-valuation")
 SEVERITIES = ("high", "medium", "low")
 ZERO = Decimal("0")
+UNITS = ("carats", "usd")  # volume first: a value-only history is compared on values
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,10 @@ class Thresholds:
     price_history_years: int = 5
     price_peer_factor: Decimal = Decimal("20")  # vs peers' median, only when there is no own history
     price_min_peers: int = 5
-    reexport_factor: Decimal = Decimal("3")  # re-exports' US$/ct vs the same participant's imports
-    reexport_share: Decimal = Decimal("0.10")  # a participant whose production < 10 % of imports re-exports
+    reexport_factor: Decimal = Decimal("3")  # re-exports' US$/ct ×3 from the imports' US$/ct: high severity
+    reexport_share: Decimal = Decimal("0.10")  # a hub: production < 10 % of imports (by carats or by value)
+    reexport_margin: Decimal = Decimal("0.40")  # rough re-traded without processing: markup within ±40 %
+    markup_change: Decimal = Decimal("0.30")  # a hub's markup moving by > 30 points from one year to the next
     certificate_factor: Decimal = Decimal("5")  # a shipment's US$/ct vs its origin's production US$/ct
     certificate_min_carats: Decimal = Decimal("500")
     spike_factor: Decimal = Decimal("3")  # jump ×3 or collapse to ⅓ of the median of previous years
@@ -217,6 +220,21 @@ def _fold(ratio: Decimal) -> Decimal:
     return ratio if ratio >= 1 else (Decimal("Infinity") if ratio == 0 else 1 / ratio)
 
 
+def _downgrade(severity: str) -> str:
+    """One level lower: a comparison against a single previous year is weaker evidence than a longer history."""
+    return {"high": "medium", "medium": "low"}.get(severity, "low")
+
+
+def _missing(unit: str, aggs: Mapping[int, Agg | None]) -> str:
+    """Why `unit` could not be compared: the years (of those looked at) that do not report it."""
+    years = [str(y) for y, a in sorted(aggs.items()) if a is not None and getattr(a, unit) is None]
+    return f"not reported for {', '.join(years)}" if years else "not reported"
+
+
+def _fmt(unit: str) -> Any:
+    return ct if unit == "carats" else usd
+
+
 # --- the rules -----------------------------------------------------------------------------------
 
 def year_complete(year: int, as_of: dt.date | None, th: Thresholds) -> bool:
@@ -226,40 +244,62 @@ def year_complete(year: int, as_of: dt.date | None, th: Thresholds) -> bool:
 
 
 def exports_exceed_supply(view: YearlyView, th: Thresholds, as_of: dt.date | None = None) -> list[Finding]:
-    """Exports beyond production plus imports plus estimated stock (the Republic of Congo case, MON-11)."""
+    """Exports beyond production plus imports plus estimated stock (the Republic of Congo case, MON-11).
+
+    Compared in carats when the year's exports, production and imports all give carats, else on values (a
+    participant that reports values only is still judged); the evidence says which and why."""
     out = []
     for (p, flow, year), exp in view.total.items():
-        if flow != "export" or not exp.carats or exp.carats < th.min_carats or not year_complete(year, as_of, th):
+        if flow != "export" or not year_complete(year, as_of, th):
             continue
         prod = view.get(p, "production", year)
         if prod is None and view.is_producer(p):
             continue  # production not reported this year: missing-report says so; no guess here
         imp = view.get(p, "import", year)
-        supply = (prod.carats if prod and prod.carats else ZERO) + (imp.carats if imp and imp.carats else ZERO)
+        flows = {"exports": exp, "production": prod, "imports": imp}
+        unit, not_compared = None, {}
+        for u in UNITS:
+            lacking = [name for name, a in flows.items() if a is not None and getattr(a, u) is None]
+            if not lacking:
+                unit = u
+                break
+            not_compared[u] = f"not reported for {year} ({', '.join(lacking)})"
+        if unit is None:
+            continue
+        minimum = th.min_carats if unit == "carats" else th.min_usd
+        exported = getattr(exp, unit) or ZERO
+        if exported < minimum:
+            continue
+
+        def amount(a: Agg | None, u: str = unit) -> Decimal:
+            return (getattr(a, u) or ZERO) if a is not None else ZERO
+
+        supply = amount(prod) + amount(imp)
         carry = ZERO
         for y in range(year - th.stock_years, year):
             e, pr, im = view.get(p, "export", y), view.get(p, "production", y), view.get(p, "import", y)
-            carry += sum(((a.carats or ZERO) for a in (pr, im) if a), ZERO) - ((e.carats or ZERO) if e else ZERO)
+            carry += amount(pr) + amount(im) - amount(e)
         carry = max(carry, ZERO)
         available = supply + carry
-        if exp.carats <= available * (1 + th.stock_tolerance) or exp.carats - available < th.min_carats:
+        if exported <= available * (1 + th.stock_tolerance) or exported - available < minimum:
             continue
-        ratio = exp.carats / available if available else Decimal("Infinity")
+        ratio = exported / available if available else Decimal("Infinity")
         severity = "high" if ratio >= 3 else "medium" if ratio >= Decimal("1.75") else "low"
         times = "with no supply at all" if not available else f"{ratio:.1f}× what was available"
+        fmt = _fmt(unit)
         out.append(Finding(
             "exports-exceed-supply", p, str(year), severity,
-            f"{p} exported {ct(exp.carats)} in {year} but produced {ct(prod.carats if prod else ZERO)} and "
-            f"imported {ct(imp.carats if imp else ZERO)} (estimated stock carried {ct(carry)}): "
-            f"exports are {times}.",
+            f"{p} exported {fmt(exported)} in {year} but produced {fmt(amount(prod))} and "
+            f"imported {fmt(amount(imp))} (estimated stock carried {fmt(carry)}): exports are {times}.",
             {"exports": exp.evidence(), "production": prod.evidence() if prod else None,
-             "imports": imp.evidence() if imp else None, "stock_carried_carats": str(carry),
-             "tolerance": str(th.stock_tolerance)}))
+             "imports": imp.evidence() if imp else None, "stock_carried_" + unit: str(carry),
+             "tolerance": str(th.stock_tolerance), "compared": [unit], "not_compared": not_compared}))
     return out
 
 
 def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
-    """US$/ct far from the participant's own history, from peers (no history), or re-exports vs imports."""
+    """US$/ct far from the participant's own history (one previous year is enough, at a lower severity), or from
+    peers when it has none. Re-exports against imports are `reexport_valuation`'s."""
     out = []
     prices: dict[tuple[str, str, int], Decimal] = {}
     for key, agg in view.total.items():
@@ -270,10 +310,17 @@ def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
     for (_, flow, year), price in prices.items():
         peers[(flow, year)].append(price)
     for (p, flow, year), price in prices.items():
-        history = [prices[(p, flow, y)] for y in range(year - th.price_history_years, year) if (p, flow, y) in prices]
+        window = range(year - th.price_history_years, year)
+        history = [prices[(p, flow, y)] for y in window if (p, flow, y) in prices]
+        # years reported without a unit value (carats or value missing, or too few carats to judge)
+        unpriced = {str(y): ("carats not reported" if a.carats is None else "value not reported"
+                             if a.usd is None else "too few carats")
+                    for y in window if (a := view.total.get((p, flow, y))) is not None and (p, flow, y) not in prices}
         agg = view.total[(p, flow, year)]
-        if len(history) >= 2:
-            ref, basis, factor = Decimal(median(history)), "its own median of previous years", th.price_history_factor
+        if history:
+            ref, factor = Decimal(median(history)), th.price_history_factor
+            basis = ("its own median of previous years" if len(history) > 1
+                     else f"its only previous year with a price ({max(y for y in window if (p, flow, y) in prices)})")
         elif len(peers[(flow, year)]) >= th.price_min_peers:
             ref, basis, factor = Decimal(median(peers[(flow, year)])), "the median of all participants", \
                 th.price_peer_factor
@@ -284,6 +331,8 @@ def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
         if folded < factor:
             continue
         severity = "low" if basis.startswith("the median") else _severity(folded, factor)
+        if len(history) == 1:
+            severity = _downgrade(severity)
         word = "above" if ratio > 1 else "below"
         out.append(Finding(
             "price-outlier", p, str(year), severity,
@@ -291,28 +340,72 @@ def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
             f"{folded:.1f}× {word} {basis} ({per_ct(ref)}).",
             {"flow": flow, "price_usd_per_ct": str(price.quantize(Decimal("0.01"))),
              "reference_usd_per_ct": str(ref.quantize(Decimal("0.01"))), "reference": basis,
-             "history": [str(h.quantize(Decimal("0.01"))) for h in history], "figures": agg.evidence()},
+             "history": [str(h.quantize(Decimal("0.01"))) for h in history], "history_years": len(history),
+             "figures": agg.evidence(), "compared": ["usd_per_ct"], "not_compared": unpriced},
             subject=flow))
-    for (p, flow, year), exp_price in prices.items():
-        if flow != "export" or (p, "import", year) not in prices:
+    return out
+
+
+def is_hub(view: YearlyView, participant: str, year: int, th: Thresholds) -> bool:
+    """A trading hub that year: production under `reexport_share` of its imports, by carats or by value (a
+    participant that produces nothing and imports is one)."""
+    imp = view.get(participant, "import", year)
+    if imp is None:
+        return False
+    prod = view.get(participant, "production", year)
+    for unit in UNITS:
+        bought = getattr(imp, unit)
+        if bought and ((getattr(prod, unit) if prod else None) or ZERO) < bought * th.reexport_share:
+            return True
+    return False
+
+
+def reexport_valuation(view: YearlyView, th: Thresholds) -> list[Finding]:
+    """A hub's re-exports move with its imports in volume and in unit value: a re-export US$/ct beyond normal
+    trading margins of the same year's import US$/ct, or a sudden change of that markup from the previous year,
+    is a finding (transfer mispricing through a trading centre, MON-09/STAT-09)."""
+    out = []
+    markups: dict[tuple[str, int], tuple[Decimal, Decimal, Decimal]] = {}  # (exp price, imp price, markup)
+    for (p, flow, year), exp in view.total.items():
+        if flow != "export" or not is_hub(view, p, year, th):
             continue
         imp = view.total[(p, "import", year)]
-        prod = view.get(p, "production", year)
-        if prod and prod.carats and imp.carats and prod.carats >= imp.carats * th.reexport_share:
-            continue  # a producer's exports mix its own goods: not a re-export comparison
-        imp_price = prices[(p, "import", year)]
-        folded = _fold(exp_price / imp_price)
-        if folded < th.reexport_factor:
+        exp_price, imp_price = exp.price(th), imp.price(th)
+        if exp_price is None or imp_price is None or not imp_price:
             continue
-        word = "above" if exp_price > imp_price else "below"
+        markups[(p, year)] = (exp_price, imp_price, exp_price / imp_price - 1)
+    q2, q4 = Decimal("0.01"), Decimal("0.0001")
+    for (p, year), (exp_price, imp_price, markup) in sorted(markups.items()):
+        exp, imp = view.total[(p, "export", year)], view.total[(p, "import", year)]
+        figures = {"import_usd_per_ct": str(imp_price.quantize(q2)), "export_usd_per_ct": str(exp_price.quantize(q2)),
+                   "markup": str(markup.quantize(q4)), "exports": exp.evidence(), "imports": imp.evidence()}
+        folded = _fold(exp_price / imp_price)
+        if folded > 1 + th.reexport_margin:
+            severity = ("high" if folded >= th.reexport_factor
+                        else "medium" if folded >= 1 + 2 * th.reexport_margin else "low")
+            word = "above" if markup > 0 else "below"
+            out.append(Finding(
+                "re-export-valuation", p, str(year), severity,
+                f"{p} re-exported rough diamonds in {year} at {per_ct(exp_price)} ({usd(exp.usd)} for "
+                f"{ct(exp.carats)}), {folded:.1f}× {word} the {per_ct(imp_price)} of its imports ({usd(imp.usd)} "
+                f"for {ct(imp.carats)}): a markup of {markup:+.0%}, beyond the ±{th.reexport_margin:.0%} of "
+                f"trading without processing.",
+                {**figures, "margin": str(th.reexport_margin)}, subject="markup"))
+        previous = markups.get((p, year - 1))
+        if previous is None:
+            continue
+        change = markup - previous[2]
+        if abs(change) <= th.markup_change:
+            continue
         out.append(Finding(
-            "price-outlier", p, str(year), _severity(folded, th.reexport_factor),
-            f"{p} re-exported rough diamonds in {year} at {per_ct(exp_price)}, {folded:.1f}× {word} the "
-            f"{per_ct(imp_price)} of its imports ({ct(imp.carats)}, {usd(imp.usd)}).",
-            {"export_usd_per_ct": str(exp_price.quantize(Decimal("0.01"))),
-             "import_usd_per_ct": str(imp_price.quantize(Decimal("0.01"))),
-             "exports": view.total[(p, flow, year)].evidence(), "imports": imp.evidence()},
-            subject="re-export"))
+            "re-export-valuation", p, str(year), "medium" if abs(change) >= 2 * th.markup_change else "low",
+            f"{p}'s markup on re-exports moved from {previous[2]:+.0%} in {year - 1} ({per_ct(previous[0])} "
+            f"against imports at {per_ct(previous[1])}) to {markup:+.0%} in {year} ({per_ct(exp_price)} against "
+            f"{per_ct(imp_price)}).",
+            {**figures, "previous_markup": str(previous[2].quantize(q4)),
+             "previous_import_usd_per_ct": str(previous[1].quantize(q2)),
+             "previous_export_usd_per_ct": str(previous[0].quantize(q2)),
+             "change": str(change.quantize(q4)), "threshold": str(th.markup_change)}, subject="markup-change"))
     return out
 
 
@@ -367,33 +460,51 @@ def certificate_price_outliers(shipments: Iterable[Shipment], prices: Mapping[tu
 
 
 def volume_spikes(view: YearlyView, th: Thresholds, as_of: dt.date | None = None) -> list[Finding]:
-    """A jump or collapse against the median of previous years; a floor on both sides tames small bases."""
+    """A jump or collapse against the median of previous years; a floor on both sides tames small bases.
+
+    Carats when the year and its history give them, else values (a value-only history is compared on values);
+    a single previous year is enough, at one severity level lower than a longer history."""
     out = []
     for (p, flow, year), agg in view.total.items():
         if not year_complete(year, as_of, th):
             continue
-        unit = "carats" if agg.carats is not None else "usd"
-        current = agg.carats if unit == "carats" else agg.usd
-        if current is None:
+        history = {y: view.total[(p, flow, y)] for y in range(year - th.spike_history_years, year)
+                   if (p, flow, y) in view.total}
+        if not history:
             continue
-        prev = [getattr(view.total[(p, flow, y)], unit) for y in range(year - th.spike_history_years, year)
-                if (p, flow, y) in view.total and getattr(view.total[(p, flow, y)], unit) is not None]
-        if len(prev) < 2:
+        chosen: tuple[str, Decimal, dict[int, Decimal]] | None = None
+        not_compared: dict[str, str] = {}
+        for unit in UNITS:
+            current = getattr(agg, unit)
+            prev = {y: getattr(a, unit) for y, a in history.items() if getattr(a, unit) is not None}
+            if current is not None and prev:
+                chosen = (unit, current, prev)
+                break
+            not_compared[unit] = _missing(unit, {year: agg, **history} if current is None else history)
+        if chosen is None:
             continue
-        base = Decimal(median(prev))
+        unit, current, prev = chosen
+        base = Decimal(median(prev.values()))
         floor = th.spike_floor_carats if unit == "carats" else th.spike_floor_usd
         ratio = (current + floor) / (base + floor)
         folded = _fold(ratio)
         if folded < th.spike_factor:
             continue
-        fmt = ct if unit == "carats" else usd
+        severity = _severity(folded, th.spike_factor)
+        fmt = _fmt(unit)
         word = "jumped" if ratio > 1 else "collapsed"
+        if len(prev) == 1:
+            severity = _downgrade(severity)
+            (only,) = prev
+            since = f"{fmt(base)} in {only}, the only previous year reported"
+        else:
+            since = f"a median of {fmt(base)} over the previous {len(prev)} years"
         out.append(Finding(
-            "volume-spike", p, str(year), _severity(folded, th.spike_factor),
-            f"{p}'s {flow} {word} to {fmt(current)} in {year} from a median of {fmt(base)} over the previous "
-            f"{len(prev)} years ({folded:.1f}×).",
+            "volume-spike", p, str(year), severity,
+            f"{p}'s {flow} {word} to {fmt(current)} in {year} from {since} ({folded:.1f}×).",
             {"flow": flow, "unit": unit, "current": str(current), "baseline_median": str(base),
-             "previous": [str(v) for v in prev], "figures": agg.evidence()},
+             "previous": [str(v) for _, v in sorted(prev.items())], "previous_years": sorted(prev),
+             "figures": agg.evidence(), "compared": [unit], "not_compared": not_compared},
             subject=flow))
     return out
 
@@ -581,6 +692,7 @@ def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdu
     findings = (exports_exceed_supply(view, th, as_of) + price_outliers(view, th)
                 + certificate_price_outliers(shipments, origin_prices(view, th), th)
                 + volume_spikes(view, th, as_of) + mirror_discrepancies(view, th, as_of)
+                + reexport_valuation(view, th)
                 + missing_reports(facts, annual_reports or {}, as_of, th, annual_reports_from)
                 + unconfirmed_certificates(overdue, as_of)
                 + embargoed_trade(facts, statuses or {}, th))
