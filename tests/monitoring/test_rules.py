@@ -207,3 +207,135 @@ def test_a_year_in_progress_is_not_judged_on_volumes() -> None:
     assert not [f for f in rules.analyse(spiked, as_of=dt.date(2026, 2, 27)) if f.rule == "volume-spike"]
     assert [(f.participant, f.period) for f in rules.analyse(spiked, as_of=dt.date(2026, 3, 1))
             if f.rule == "volume-spike"] == [("LS", "2025")]
+
+
+# --- sparse real histories (issue 10 item 1) ------------------------------------------------------
+
+def annual(participant: str, flow: str, figures: dict[int, tuple[str | None, str | None]]) -> list[rules.Fact]:
+    """Annual-only figures, as many participants publish them: {year: (carats, usd)}."""
+    return [fact(str(y), participant, flow, c, u) for y, (c, u) in figures.items()]
+
+
+def test_a_jump_against_a_single_previous_year_is_found_at_a_lower_severity() -> None:
+    short = annual("ZW", "production", {2009: ("962000.00", "20400000.00"), 2010: ("8440000.00", "339800000.00")})
+    (one,) = [f for f in findings(short) if f.rule == "volume-spike"]
+    assert (one.participant, one.period, one.severity) == ("ZW", "2010", "low")  # ×8.7: medium, one level down
+    assert "the only previous year reported" in one.summary and one.evidence["previous_years"] == [2009]
+    longer = short + annual("ZW", "production", {2007: ("900000.00", "20000000.00"),
+                                                 2008: ("1000000.00", "21000000.00")})
+    (two,) = [f for f in findings(longer) if f.rule == "volume-spike"]
+    assert two.severity == "medium" and two.evidence["previous_years"] == [2007, 2008, 2009]
+
+
+def test_an_ordinary_year_after_a_single_previous_year_raises_nothing() -> None:
+    facts = annual("NA", "production", {2004: ("2000000.00", "700000000.00"), 2005: ("1850000.00", "690000000.00")})
+    assert findings(facts) == []
+
+
+def test_a_value_only_history_is_compared_on_values() -> None:
+    facts = annual("GH", "export", {2004: (None, "30000000.00"), 2005: (None, "32000000.00"),
+                                    2006: ("900000.00", "150000000.00")})
+    (spike,) = [f for f in findings(facts) if f.rule == "volume-spike"]
+    assert spike.evidence["compared"] == ["usd"]
+    assert spike.evidence["not_compared"] == {"carats": "not reported for 2004, 2005"}
+    assert "US$150,000,000" in spike.summary and "US$31,000,000" in spike.summary
+
+
+def test_a_year_reported_without_carats_is_compared_on_values_and_says_so() -> None:
+    facts = annual("GH", "export", {2004: ("800000.00", "30000000.00"), 2005: ("820000.00", "31000000.00"),
+                                    2006: (None, "160000000.00")})
+    (spike,) = [f for f in findings(facts) if f.rule == "volume-spike"]
+    assert spike.evidence["unit"] == "usd"
+    assert spike.evidence["not_compared"] == {"carats": "not reported for 2006"}
+
+
+def test_exports_exceeding_supply_are_found_on_values_when_carats_are_missing() -> None:
+    """Carats missing from the production figure never disable the supply check: it falls back to values."""
+    facts = (annual("CG", "production", {2003: (None, "1000000.00")})
+             + annual("CG", "export", {2003: ("5000000.00", "150000000.00")}))
+    (f,) = [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    assert (f.participant, f.period, f.severity) == ("CG", "2003", "high")
+    assert f.evidence["compared"] == ["usd"]
+    assert f.evidence["not_compared"] == {"carats": "not reported for 2003 (production)"}
+
+
+def test_a_price_jump_against_a_single_previous_year_is_found_lower() -> None:
+    facts = annual("SL", "production", {2005: ("600000.00", "120000000.00"), 2006: ("600000.00", "12000000.00")})
+    (f,) = [f for f in findings(facts) if f.rule == "price-outlier"]
+    assert (f.period, f.severity, f.evidence["history_years"]) == ("2006", "medium", 1)
+    assert "its only previous year with a price (2005)" in f.summary
+
+
+def test_price_history_says_which_years_had_no_unit_value() -> None:
+    facts = annual("SL", "production", {2003: (None, "76000000.00"), 2004: ("690000.00", "127000000.00"),
+                                        2005: ("670000.00", "142000000.00"), 2006: ("600000.00", "12000000.00")})
+    (f,) = [f for f in findings(facts) if f.rule == "price-outlier"]
+    assert f.evidence["not_compared"] == {"2003": "carats not reported"} and f.evidence["history_years"] == 2
+
+
+# --- trading hubs: re-export-valuation (issue 10 item 2) ------------------------------------------
+
+def hub(code: str, years: dict[int, tuple[int, int, int, int]], production: int = 0) -> list[rules.Fact]:
+    """A hub's annual figures: {year: (import ct, import US$, export ct, export US$)}."""
+    out = []
+    for y, (ic, iu, ec, eu) in years.items():
+        out += [fact(str(y), code, "import", f"{ic}.00", f"{iu}.00"), fact(str(y), code, "export", f"{ec}.00",
+                                                                           f"{eu}.00")]
+        if production:
+            out.append(fact(str(y), code, "production", f"{production}.00", f"{production * 100}.00"))
+    return out
+
+
+def reexport(facts: list[rules.Fact], th: rules.Thresholds | None = None) -> list[rules.Finding]:
+    th = th or rules.Thresholds()
+    return rules.reexport_valuation(rules.YearlyView(facts), th)
+
+
+def test_a_hub_trading_at_ordinary_margins_raises_nothing() -> None:
+    facts = hub("EU", {2005: (200_000_000, 14_000_000_000, 185_000_000, 14_300_000_000),
+                       2006: (191_000_000, 13_730_000_000, 177_000_000, 13_830_000_000)})
+    assert reexport(facts) == []
+
+
+def test_a_markup_beyond_trading_margins_quotes_the_figures() -> None:
+    facts = hub("AE", {2010: (50_400_000, 3_300_000_000, 54_700_000, 3_800_000_000),
+                       2011: (50_000_000, 3_300_000_000, 50_000_000, 6_600_000_000)})
+    found = {f.subject: f for f in reexport(facts)}
+    assert set(found) == {"markup", "markup-change"}
+    markup = found["markup"]
+    assert (markup.participant, markup.period, markup.severity) == ("AE", "2011", "medium")
+    assert markup.evidence["import_usd_per_ct"] == "66.00" and markup.evidence["export_usd_per_ct"] == "132.00"
+    assert markup.evidence["markup"] == "1.0000" and "+100%" in markup.summary
+    change = found["markup-change"]
+    assert change.evidence["previous_markup"] == "0.0610" and change.severity == "medium"
+    assert "+6% in 2010" in change.summary and "+100% in 2011" in change.summary
+
+
+def test_undervalued_re_exports_are_found_too() -> None:
+    facts = hub("LB", {2011: (400_000, 40_000_000, 400_000, 4_000_000)})
+    (f,) = reexport(facts)
+    assert (f.subject, f.severity) == ("markup", "high") and "below" in f.summary
+
+
+def test_a_sudden_change_of_markup_within_margins_is_a_low_finding() -> None:
+    facts = hub("AE", {2012: (40_000_000, 4_000_000_000, 40_000_000, 3_000_000_000),
+                       2013: (40_000_000, 4_000_000_000, 40_000_000, 5_200_000_000)})
+    (f,) = reexport(facts)
+    assert (f.subject, f.period, f.severity) == ("markup-change", "2013", "low")
+    assert f.evidence["change"] == "0.5500"
+
+
+def test_a_producer_is_not_a_hub_but_a_small_producer_is() -> None:
+    big = hub("ZA", {2006: (1_000_000, 100_000_000, 10_000_000, 2_000_000_000)}, production=9_000_000)
+    assert reexport(big) == []
+    small = hub("IN", {2006: (172_000_000, 8_550_000_000, 20_000_000, 2_000_000_000)}, production=10_000)
+    assert [f.subject for f in reexport(small)] == ["markup"]
+    # a hub by value although not by carats: cheap local goods next to expensive imports
+    by_value = hub("XX", {2006: (1_000_000, 500_000_000, 1_000_000, 1_500_000_000)}, production=200_000)
+    assert rules.is_hub(rules.YearlyView(by_value), "XX", 2006, rules.Thresholds())
+
+
+def test_the_margin_is_a_threshold() -> None:
+    facts = hub("AE", {2005: (37_000_000, 1_484_000_000, 34_000_000, 2_248_000_000)})
+    assert [f.severity for f in reexport(facts)] == ["low"]
+    assert reexport(facts, rules.Thresholds.from_mapping({"reexport_margin": "0.7"})) == []
