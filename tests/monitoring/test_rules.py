@@ -339,3 +339,13 @@ def test_the_margin_is_a_threshold() -> None:
     facts = hub("AE", {2005: (37_000_000, 1_484_000_000, 34_000_000, 2_248_000_000)})
     assert [f.severity for f in reexport(facts)] == ["low"]
     assert reexport(facts, rules.Thresholds.from_mapping({"reexport_margin": "0.7"})) == []
+
+
+def test_an_importer_whose_imports_of_the_year_are_missing_is_not_judged_on_supply() -> None:
+    """A gap is not a zero: Israel's 2010 exports with its 2010 imports unpublished raise nothing."""
+    facts = (annual("IL", "import", {2006: (None, "5500000000.00")})
+             + annual("IL", "export", {2006: (None, "3500000000.00"), 2010: (None, "3740000000.00")}))
+    assert not [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    facts += annual("IL", "import", {2010: (None, "400000000.00")})
+    (f,) = [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    assert (f.period, f.evidence["compared"]) == ("2010", ["usd"])

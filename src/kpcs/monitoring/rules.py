@@ -203,7 +203,11 @@ class YearlyView:
         return self.total.get((participant, flow, year))
 
     def is_producer(self, participant: str) -> bool:
-        return any(a.carats for (p, fl, _), a in self.total.items() if p == participant and fl == "production")
+        return self.reports(participant, "production")
+
+    def reports(self, participant: str, flow: str) -> bool:
+        """Whether the participant ever reported a non-zero figure of this flow (carats or value)."""
+        return any(a.carats or a.usd for (p, fl, _), a in self.total.items() if p == participant and fl == flow)
 
 
 def _severity(ratio: Decimal, factor: Decimal) -> str:
@@ -256,6 +260,8 @@ def exports_exceed_supply(view: YearlyView, th: Thresholds, as_of: dt.date | Non
         if prod is None and view.is_producer(p):
             continue  # production not reported this year: missing-report says so; no guess here
         imp = view.get(p, "import", year)
+        if imp is None and view.reports(p, "import"):
+            continue  # likewise for an importer whose imports of the year are missing: a gap is not a zero
         flows = {"exports": exp, "production": prod, "imports": imp}
         unit, not_compared = None, {}
         for u in UNITS:
