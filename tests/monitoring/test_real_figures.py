@@ -27,7 +27,7 @@ AS_OF = dt.date(2025, 1, 1)
 CASES = {
     ("exports-exceed-supply", "CG", "2003"),  # Republic of Congo: exports ~100× its production, removed July 2004
     ("volume-spike", "ZW", "2010"),  # Marange sales allowed: production value ×17 on 2009
-    ("re-export-valuation", "AE", "2005"),  # Dubai re-exports valued ~60 % above imports
+    ("re-export-valuation", "AE", "2005"),  # Dubai re-exports valued 54–65 % above imports
     ("re-export-valuation", "AE", "2006"),
 }
 
@@ -120,3 +120,10 @@ def test_a_margin_no_trading_centre_comes_close_to_would_miss_dubai() -> None:
     former = rules.Thresholds.from_mapping({"reexport_margin": "2"})  # ×3 either way, as before
     assert not rules.reexport_valuation(view, former)
     assert [f.participant for f in rules.reexport_valuation(view, rules.Thresholds())] == ["AE", "AE"]
+
+
+def test_a_hub_year_known_by_values_only_is_a_hub_but_has_no_unit_value_to_judge() -> None:
+    """Dubai 2015 (US$12.4 bn in, US$13.2 bn out, no carats): a hub by value; the markup needs carats on both sides."""
+    view = rules.YearlyView(FACTS)
+    assert rules.is_hub(view, "AE", 2015, rules.Thresholds())
+    assert not [f for f in judged() if f.participant == "AE" and f.period == "2015"]
