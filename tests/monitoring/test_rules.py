@@ -349,3 +349,12 @@ def test_an_importer_whose_imports_of_the_year_are_missing_is_not_judged_on_supp
     facts += annual("IL", "import", {2010: (None, "400000000.00")})
     (f,) = [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
     assert (f.period, f.evidence["compared"]) == ("2010", ["usd"])
+
+
+def test_mirror_gap_is_measured_on_values_when_one_side_gives_no_carats() -> None:
+    exp = [fact("2010", "BW", "export", "1000000.00", "90000000.00", partner="EU")]
+    same = exp + [fact("2010", "EU", "import", None, "91000000.00", partner="BW")]
+    assert not rules.mirror_discrepancies(rules.YearlyView(same), rules.Thresholds())
+    apart = exp + [fact("2010", "EU", "import", None, "40000000.00", partner="BW")]
+    (f,) = rules.mirror_discrepancies(rules.YearlyView(apart), rules.Thresholds())
+    assert f.evidence["compared"] == ["usd"] and f.evidence["not_compared"] == {"carats": "not reported by EU"}

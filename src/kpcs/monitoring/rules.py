@@ -526,9 +526,21 @@ def mirror_discrepancies(view: YearlyView, th: Thresholds, as_of: dt.date | None
             continue
         if (a, "export", year) not in broken_down or (b, "import", year) not in broken_down:
             continue  # one side did not report, or gives no partner breakdown: not a mirror gap
-        e = view.partner.get((a, "export", year, b), Agg())
-        i = view.partner.get((b, "import", year, a), Agg())
-        unit = "carats" if e.carats is not None or i.carats is not None else "usd"
+        e = view.partner.get((a, "export", year, b))
+        i = view.partner.get((b, "import", year, a))
+        # carats when both sides give them, else values: one side's carats against the other's missing carats
+        # would be a gap of 100 %; a side with no row for the pair reported nothing to it (zero)
+        not_compared: dict[str, str] = {}
+        unit = None
+        for u in UNITS:
+            lacking = [who for who, agg in ((a, e), (b, i)) if agg is not None and getattr(agg, u) is None]
+            if not lacking:
+                unit = u
+                break
+            not_compared[u] = f"not reported by {' and '.join(lacking)}"
+        if unit is None:
+            continue
+        e, i = e or Agg(), i or Agg()
         x, y = getattr(e, unit) or ZERO, getattr(i, unit) or ZERO
         minimum = th.min_carats if unit == "carats" else th.min_usd
         diff = abs(x - y)
@@ -542,7 +554,8 @@ def mirror_discrepancies(view: YearlyView, th: Thresholds, as_of: dt.date | None
             f"In {year} {a} reported exporting {fmt(x)} to {b}, but {b} reported importing {fmt(y)} from {a} "
             f"({rel:.0%} apart).",
             {"unit": unit, "exporter_reports": e.evidence(), "importer_reports": i.evidence(),
-             "relative_difference": str(rel.quantize(Decimal("0.0001")))},
+             "relative_difference": str(rel.quantize(Decimal("0.0001"))), "compared": [unit],
+             "not_compared": not_compared},
             subject=b))
     return out
 
