@@ -346,9 +346,30 @@ def test_an_importer_whose_imports_of_the_year_are_missing_is_not_judged_on_supp
     facts = (annual("IL", "import", {2006: (None, "5500000000.00")})
              + annual("IL", "export", {2006: (None, "3500000000.00"), 2010: (None, "3740000000.00")}))
     assert not [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    # with its imports known, a hub's re-exports worth 9× its imports are a valuation question, on values
     facts += annual("IL", "import", {2010: (None, "400000000.00")})
+    assert not [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    (f,) = [f for f in findings(facts) if f.rule == "re-export-valuation"]
+    assert (f.period, f.subject, f.severity) == ("2010", "markup", "medium")  # ×9.4: high, one level down on values
+    assert f.evidence["compared"] == ["usd"]
+    assert f.evidence["not_compared"] == {"carats": "not reported for 2010 (exports, imports)"}
+    assert "US$3,740,000,000" in f.summary and "9.4×" in f.summary
+
+
+def test_a_cutting_centre_re_exporting_less_than_it_imports_is_not_a_valuation_finding() -> None:
+    facts = hub("IN", {2006: (172_250_000, 8_550_000_000, 0, 0)}) + annual("IN", "export", {2006: (None, "546000000")})
+    facts = [f for f in facts if not (f.flow == "export" and f.carats == 0)]
+    assert reexport(facts) == []
+
+
+def test_exports_on_values_tolerate_the_gap_between_mine_and_sale_valuations() -> None:
+    """Botswana 2011: exports US$5.47 bn against production valued at US$3.9 bn in a year prices rose 45 %."""
+    facts = (annual("BW", "production", {2011: ("22904000", "3900000000")})
+             + annual("BW", "export", {2011: (None, "5470000000")}))
+    assert not [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    facts = [f for f in facts if f.flow == "production"] + annual("BW", "export", {2011: (None, "6000000000")})
     (f,) = [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
-    assert (f.period, f.evidence["compared"]) == ("2010", ["usd"])
+    assert f.evidence["tolerance"] == "0.50" and f.evidence["compared"] == ["usd"]
 
 
 def test_mirror_gap_is_measured_on_values_when_one_side_gives_no_carats() -> None:

@@ -37,6 +37,7 @@ class Thresholds:
     min_carats: Decimal = Decimal("1000")  # below this, volumes are too small to judge
     min_usd: Decimal = Decimal("1000000")
     stock_tolerance: Decimal = Decimal("0.25")  # exports may exceed supply + carried stock by 25 %
+    stock_tolerance_usd: Decimal = Decimal("0.50")  # … by 50 % on values: mine and sale valuations differ
     stock_years: int = 3  # unsold supply of this many previous years counts as stock
     price_history_factor: Decimal = Decimal("3")  # US$/ct vs the participant's own median of previous years
     price_history_years: int = 5
@@ -272,7 +273,10 @@ def exports_exceed_supply(view: YearlyView, th: Thresholds, as_of: dt.date | Non
             not_compared[u] = f"not reported for {year} ({', '.join(lacking)})"
         if unit is None:
             continue
+        if unit == "usd" and is_hub(view, p, year, th):
+            continue  # a hub's re-exports worth more than its imports: reexport_valuation judges that on values
         minimum = th.min_carats if unit == "carats" else th.min_usd
+        tolerance = th.stock_tolerance if unit == "carats" else th.stock_tolerance_usd
         exported = getattr(exp, unit) or ZERO
         if exported < minimum:
             continue
@@ -287,7 +291,7 @@ def exports_exceed_supply(view: YearlyView, th: Thresholds, as_of: dt.date | Non
             carry += amount(pr) + amount(im) - amount(e)
         carry = max(carry, ZERO)
         available = supply + carry
-        if exported <= available * (1 + th.stock_tolerance) or exported - available < minimum:
+        if exported <= available * (1 + tolerance) or exported - available < minimum:
             continue
         ratio = exported / available if available else Decimal("Infinity")
         severity = "high" if ratio >= 3 else "medium" if ratio >= Decimal("1.75") else "low"
@@ -299,7 +303,7 @@ def exports_exceed_supply(view: YearlyView, th: Thresholds, as_of: dt.date | Non
             f"imported {fmt(amount(imp))} (estimated stock carried {fmt(carry)}): exports are {times}.",
             {"exports": exp.evidence(), "production": prod.evidence() if prod else None,
              "imports": imp.evidence() if imp else None, "stock_carried_" + unit: str(carry),
-             "tolerance": str(th.stock_tolerance), "compared": [unit], "not_compared": not_compared}))
+             "tolerance": str(tolerance), "compared": [unit], "not_compared": not_compared}))
     return out
 
 
@@ -366,6 +370,29 @@ def is_hub(view: YearlyView, participant: str, year: int, th: Thresholds) -> boo
     return False
 
 
+def _reexport_values(p: str, year: int, exp: Agg, imp: Agg, th: Thresholds) -> list[Finding]:
+    """Without carats on both sides there is no unit value; values still say something one way: re-exports worth
+    more than everything imported, beyond the margin, are over-valued (or stock sold). Fewer re-exports than
+    imports is what a cutting centre does, so only the upward gap counts, one severity level lower."""
+    if exp.usd is None or not imp.usd or exp.usd < th.min_usd or exp.usd <= imp.usd * (1 + th.reexport_margin):
+        return []
+    ratio = exp.usd / imp.usd
+    lacking = [name for name, a in (("exports", exp), ("imports", imp)) if a.carats is None]
+    reason = (f"not reported for {year} ({', '.join(lacking)})" if lacking
+              else f"under the {th.min_carats:,.0f} ct needed for a unit value")
+    severity = _downgrade("high" if ratio >= th.reexport_factor else "medium" if ratio >= 1 + 2 * th.reexport_margin
+                          else "low")
+    return [Finding(
+        "re-export-valuation", p, str(year), severity,
+        f"{p} re-exported rough diamonds worth {usd(exp.usd)} in {year}, {ratio:.1f}× the {usd(imp.usd)} of all its "
+        f"imports, beyond the +{th.reexport_margin:.0%} of trading without processing (no carats on both sides: "
+        f"the unit values could not be compared).",
+        {"export_usd": str(exp.usd.quantize(Decimal("0.01"))), "import_usd": str(imp.usd.quantize(Decimal("0.01"))),
+         "value_ratio": str(ratio.quantize(Decimal("0.0001"))), "margin": str(th.reexport_margin),
+         "exports": exp.evidence(), "imports": imp.evidence(), "compared": ["usd"],
+         "not_compared": {"carats": reason}}, subject="markup")]
+
+
 def reexport_valuation(view: YearlyView, th: Thresholds) -> list[Finding]:
     """A hub's re-exports move with its imports in volume and in unit value: a re-export US$/ct beyond normal
     trading margins of the same year's import US$/ct, or a sudden change of that markup from the previous year,
@@ -377,9 +404,10 @@ def reexport_valuation(view: YearlyView, th: Thresholds) -> list[Finding]:
             continue
         imp = view.total[(p, "import", year)]
         exp_price, imp_price = exp.price(th), imp.price(th)
-        if exp_price is None or imp_price is None or not imp_price:
-            continue
-        markups[(p, year)] = (exp_price, imp_price, exp_price / imp_price - 1)
+        if exp_price is not None and imp_price:
+            markups[(p, year)] = (exp_price, imp_price, exp_price / imp_price - 1)
+        else:
+            out += _reexport_values(p, year, exp, imp, th)
     q2, q4 = Decimal("0.01"), Decimal("0.0001")
     for (p, year), (exp_price, imp_price, markup) in sorted(markups.items()):
         exp, imp = view.total[(p, "export", year)], view.total[(p, "import", year)]
