@@ -379,3 +379,17 @@ def test_mirror_gap_is_measured_on_values_when_one_side_gives_no_carats() -> Non
     apart = exp + [fact("2010", "EU", "import", None, "40000000.00", partner="BW")]
     (f,) = rules.mirror_discrepancies(rules.YearlyView(apart), rules.Thresholds())
     assert f.evidence["compared"] == ["usd"] and f.evidence["not_compared"] == {"carats": "not reported by EU"}
+
+
+def test_without_prices_in_the_window_the_last_own_price_beats_peers() -> None:
+    """The DRC's US$7/ct of 2022 against its own US$10.6/ct of 2016, not against producers of gem goods."""
+    facts = (annual("CD", "production", {2016: ("23207000", "247000000"), 2022: ("10780000", "77000000")})
+             + [f for y, c, u in ((2022, "24510000", "4700000000"), (2022, "41924000", "3554000000"),
+                                  (2022, "2054000", "1234000000"), (2022, "1276000", "558000000"),
+                                  (2022, "689000", "143000000"))
+                for f in annual(f"P{c[:1]}{u[:1]}", "production", {y: (c, u)})])
+    assert not [f for f in findings(facts) if f.rule == "price-outlier"]
+    cheap = [f for f in facts if f.participant != "CD"] + annual("CD", "production", {
+        2016: ("23207000", "247000000"), 2022: ("10780000", "7000000")})
+    (f,) = [f for f in findings(cheap) if f.rule == "price-outlier"]
+    assert "its only previous year with a price (2016)" in f.summary and f.evidence["history_years"] == 1

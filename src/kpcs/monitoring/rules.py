@@ -327,6 +327,13 @@ def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
                              if a.usd is None else "too few carats")
                     for y in window if (a := view.total.get((p, flow, y))) is not None and (p, flow, y) not in prices}
         agg = view.total[(p, flow, year)]
+        if not history:
+            # years missing: its own last price within twice the window says more than peers that produce
+            # different goods (the DRC's industrial US$10/ct against Lesotho's US$1,000/ct)
+            older = [y for y in range(year - 2 * th.price_history_years, year - th.price_history_years)
+                     if (p, flow, y) in prices]
+            if older:
+                window, history = range(older[-1], year), [prices[(p, flow, older[-1])]]
         if history:
             ref, factor = Decimal(median(history)), th.price_history_factor
             basis = ("its own median of previous years" if len(history) > 1
