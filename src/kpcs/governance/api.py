@@ -74,7 +74,9 @@ class MeasureIn(BodyIn):
 class DecisionIn(BodyIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "type": "suspension", "participant": "CF", "effective_on": "2013-05-23", "procedure": "written",
-        "deadline": "2100-01-01", "text": "Temporary suspension of the Central African Republic"}]})
+        "deadline": "2100-01-01", "text": "Temporary suspension of the Central African Republic"}, {
+        "type": "measure", "participant": "CI", "lift": 1, "effective_on": "2014-04-29", "procedure": "plenary",
+        "text": "The import ban on rough diamonds from Côte d'Ivoire is lifted"}]})
 
     type: DecisionType
     participant: ParticipantCode | None = None
@@ -85,6 +87,8 @@ class DecisionIn(BodyIn):
     meeting: Id | None = None
     until: Day | None = None
     measure: MeasureIn | None = None
+    lift: Id | None = Field(None, description="a measure in force on the participant that this (measure or "
+                                              "administrative) decision lifts from effective_on (SPEC-07)")
 
 
 class PositionIn(BodyIn):
@@ -117,6 +121,7 @@ class DecisionOut(Schema):
     deadline: dt.date | None
     meeting: int | None
     measure: dict[str, Any] | None
+    lift: int | None
     status: str
     proposed_by: str
     proposed_at: dt.datetime
@@ -137,9 +142,9 @@ def _decision(d: Decision, actor: Actor) -> dict[str, Any]:
     shown = positions if services.may_read_all(actor) or d.status == "adopted" else []
     return {"id": d.pk, "type": d.type, "participant": d.participant_id, "text": d.text,
             "effective_on": d.effective_on, "until": d.until, "procedure": d.procedure, "deadline": d.deadline,
-            "meeting": d.meeting_id, "measure": d.measure, "status": d.status, "proposed_by": d.proposed_by,
-            "proposed_at": d.proposed_at, "decided_by": d.decided_by, "decided_at": d.decided_at,
-            "outcome": d.outcome, "objectors": services.objectors(d),
+            "meeting": d.meeting_id, "measure": d.measure, "lift": d.lifts, "status": d.status,
+            "proposed_by": d.proposed_by, "proposed_at": d.proposed_at, "decided_by": d.decided_by,
+            "decided_at": d.decided_at, "outcome": d.outcome, "objectors": services.objectors(d),
             "positions": [{"participant": p.participant_id, "observer": p.observer, "position": p.position,
                            "stated": p.stated, "comment": p.comment, "by": p.by.split(" (")[0], "at": p.at,
                            "current": current[p.participant_id or f"observer:{p.observer}"] == p.pk}
@@ -182,7 +187,7 @@ def propose(request: HttpRequest, body: DecisionIn) -> Status[dict[str, Any]]:
     measure = body.measure.model_dump(mode="json") if body.measure else None
     d = services.propose(actor, type=body.type, participant=body.participant, effective_on=body.effective_on,
                          text=body.text, procedure=body.procedure, deadline=body.deadline, meeting=body.meeting,
-                         until=body.until, measure=measure)
+                         until=body.until, measure=measure, lift=body.lift)
     return Status(201, _decision(d, actor))
 
 
@@ -286,6 +291,7 @@ class MeasureRecordOut(Schema):
     valid_to: dt.date | None
     zones: list[dict[str, Any]]
     decision: DecisionRefOut | None
+    lifted_by: DecisionRefOut | None
 
 
 class HistoryOut(Schema):

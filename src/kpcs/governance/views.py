@@ -283,8 +283,9 @@ def participant_detail(request: HttpRequest, code: str) -> HttpResponse:
     for m in history["measures"]:
         m["label"] = MEASURE_LABELS.get(m["kind"], m["kind"])
         m["in_force"] = m["valid_from"] <= today and (m["valid_to"] is None or today < m["valid_to"])
-        if m["decision"]:
-            m["decision"]["type_label"] = TYPE_LABELS.get(m["decision"]["type"], m["decision"]["type"])
+        for ref in (m["decision"], m["lifted_by"]):
+            if ref:
+                ref["type_label"] = TYPE_LABELS.get(ref["type"], ref["type"])
     in_force = [{"label": MEASURE_LABELS.get(m.kind, m.kind), "scope": m.scope, "valid_from": m.valid_from,
                  "valid_to": m.valid_to, "zones": m.zones_on(today)} for m in snap.measures_on(found, today)]
     decisions = services.visible(registry.ANONYMOUS, participant=found).order_by("-effective_on", "-pk")[:50]

@@ -221,6 +221,40 @@ def record_measure(participant: str, kind: str, from_on: dt.date, to_on: dt.date
     return measure
 
 
+def find_measure(measure_id: int) -> Measure | None:
+    """One recorded measure by its id, or None (for the governance checks of a decision that lifts it)."""
+    return Measure.objects.filter(pk=measure_id).first()
+
+
+def lift_measure(measure_id: int, on: dt.date, *, decision: int | None = None, actor: Actor) -> Measure:
+    """Close a measure's validity from `on` (exclusive end), as a later decision lifts it (SPEC-01, SPEC-07).
+
+    Never edited silently: only the end is set, in a transaction, audited (`measure.lifted`, with the decision
+    and the end it had before). The end is after the start; a measure no longer in force that day (ended or
+    lifted already) is a conflict. Rights as record_measure: by a decision, the one who adopts decisions."""
+    if decision is None:
+        require(actor, "participant_status.record")
+    else:
+        require(actor, "decision.adopt")
+    with transaction.atomic():
+        measure = Measure.objects.select_for_update().filter(pk=measure_id).first()
+        if measure is None:
+            raise NotFound(f"no measure {measure_id}")
+        if on <= measure.valid_from:
+            raise ValidationFailed(f"a measure is lifted after it begins ({measure.valid_from.isoformat()})",
+                                   code="invalid_dates", rule="SPEC-07")
+        if measure.valid_to is not None and measure.valid_to <= on:
+            raise Conflict(f"measure {measure.pk} already ended on {measure.valid_to.isoformat()}",
+                           code="measure_ended", rule="SPEC-07")
+        before = measure.valid_to.isoformat() if measure.valid_to else None
+        measure.valid_to = on
+        measure.save(update_fields=["valid_to"])  # post_save bumps the registry version: snapshots re-read it
+        audit.record(actor=actor.label, action="measure.lifted", object_type="measure", object_id=str(measure.pk),
+                     participant=measure.participant_id,
+                     payload={**measure.as_rule().as_dict(), "valid_to_before": before, "decision": decision})
+    return measure
+
+
 def record_admission(code: str, admitted_on: dt.date | None, precision: str, *, actor: Actor,
                      decision: int | None = None) -> bool:
     """Set a participant's admission date (a non-participant before it); audited; False when unchanged.
