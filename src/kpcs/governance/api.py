@@ -404,10 +404,16 @@ def recommend_application(request: HttpRequest, application_id: Id, body: Commit
 
 # --- working groups ------------------------------------------------------------------------------------------
 
+MemberRole = Literal["chair", "vice_chair", "member"]
+GroupCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
+
+
 class MemberOut(Schema):
+    id: int
     participant: str | None
     observer: str | None
     constituency: str
+    role: str
     from_: dt.date = Field(alias="from")
     to: dt.date | None
 
@@ -423,6 +429,24 @@ class WorkingGroupsOut(Schema):
     items: list[WorkingGroupOut]
 
 
+class MemberIn(BodyIn):
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [
+        {"participant": "ZA", "role": "chair", "from": "2026-01-01"},
+        {"observer": "World Diamond Council", "from": "2026-01-01", "until": "2027-01-01"}]})
+
+    participant: ParticipantCode | None = None
+    observer: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)] | None = None
+    role: MemberRole = "member"
+    from_: Day = Field(alias="from")
+    until: Day | None = Field(None, description="first day no longer a member; empty = open")
+
+
+class MemberEndIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"on": "2027-01-01"}]})
+
+    on: Day = Field(description="first day no longer a member")
+
+
 @router.get("/working-groups", response={200: WorkingGroupsOut, **PUBLIC_ERRORS}, auth=None, by_alias=True,
             openapi_extra=permission(PUBLIC),
             summary="The working groups and committees with their members (participants and observers); those of "
@@ -430,3 +454,21 @@ class WorkingGroupsOut(Schema):
 @decorate_view(ratelimit.public)
 def working_groups(request: HttpRequest, on: Day | None = None) -> dict[str, Any]:
     return {"on": on, "items": admission.working_groups(on)}
+
+
+@router.post("/working-groups/{code}/members", response={201: MemberOut, **ERRORS}, auth=AUTH, by_alias=True,
+             openapi_extra=permission("working_group.manage"),
+             summary="The Chair adds a participant or an observer organisation to a working group, in a role, "
+                     "from a day (GOV-02)")
+def add_member(request: HttpRequest, code: GroupCode, body: MemberIn) -> Status[dict[str, Any]]:
+    made = admission.add_member(actor_of(request), code, participant=body.participant, observer=body.observer,
+                                role=body.role, valid_from=body.from_, valid_to=body.until)
+    return Status(201, admission.member(code, made.pk))
+
+
+@router.post("/working-groups/{code}/members/{member_id}/end", response={200: MemberOut, **ERRORS}, auth=AUTH,
+             by_alias=True, openapi_extra=permission("working_group.manage"),
+             summary="The Chair ends a membership from a day (kept, never deleted); 409 when it has already ended")
+def end_member(request: HttpRequest, code: GroupCode, member_id: Id, body: MemberEndIn) -> dict[str, Any]:
+    ended = admission.end_member(actor_of(request), code, member_id, on=body.on)
+    return admission.member(code, ended.pk)

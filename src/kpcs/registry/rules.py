@@ -250,6 +250,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "decision.adopt": {"kp_chair": ALL},
     "decision.position": {"delegate": OWN, "observer": ALL},
     "decision.read": {"kp_chair": ALL, "delegate": ALL, "observer": ALL},
+    "working_group.manage": {"kp_chair": ALL},
     "participant_status.record": {},
 }
 # Writes that legitimately span participants, and why.
@@ -262,6 +263,8 @@ WRITES_ACROSS_PARTICIPANTS = {
     ("review.manage", "admin"): "the secretariat organises review visits and posts their reports (MON-04)",
     ("decision.propose", "kp_chair"): "the Chair puts the scheme's decisions about any participant to it (GOV-03)",
     ("decision.adopt", "kp_chair"): "the Chair declares consensus (or its absence) on any decision (GOV-03)",
+    ("working_group.manage", "kp_chair"): "the Chair presides the working groups and committees (GOV-02) and "
+                                          "records which participants and observers sit on them",
     ("decision.position", "observer"): "observers comment on any decision; their comments never block (GOV-04)",
 }
 
