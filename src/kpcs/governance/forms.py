@@ -90,3 +90,45 @@ class PositionForm(forms.Form):
 
 class AdoptionForm(forms.Form):
     """No fields: the Chair declares consensus; the service checks that no participant objects."""
+
+
+# --- working groups and applications (issue 8, items 2 and 5) -------------------------------------------------------
+
+MEMBER_ROLE_LABELS = {"chair": _("chair"), "vice_chair": _("vice-chair"), "member": _("member")}
+CONSTITUENCY_LABELS = {"government": _("government"), "industry": _("industry"),
+                       "civil_society": _("civil society"), "international": _("international organisation"),
+                       "non_participant_government": _("non-participating government")}
+STAGE_LABELS = {"received": _("received"), "circulated": _("circulated"), "recommended": _("recommended"),
+                "admission_proposed": _("admission proposed"), "admitted": _("admitted"),
+                "not_admitted": _("not admitted")}
+RECOMMENDATION_LABELS = {"admit": _("admit"), "defer": _("defer"), "reject": _("do not admit")}
+
+
+class MemberForm(forms.Form):
+    """A participant or an observer organisation (one of the two) joining a working group."""
+
+    participant = forms.ChoiceField(label=_("Participant"), required=False, choices=_participants)
+    observer = forms.ChoiceField(label=_("or observer organisation"), required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=list(MEMBER_ROLE_LABELS.items()), initial="member")
+    valid_from = forms.DateField(label=_("Member from"), help_text=DATE_HELP)
+    valid_to = forms.DateField(label=_("Member until"), required=False,
+                               help_text=_("YYYY-MM-DD; the first day no longer a member, if known."))
+
+    def __init__(self, *args: Any, observers: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["observer"].choices = [("", "—"), *((o, o) for o in observers or [])]  # type: ignore[attr-defined]
+
+
+class MemberEndForm(forms.Form):
+    on = forms.DateField(label=_("Member until"), help_text=_("YYYY-MM-DD; the first day no longer a member."))
+
+
+class RecommendationForm(forms.Form):
+    """The Committee on Participation and Chairmanship's recommendation, as the Chair records it (GOV-05)."""
+
+    recommend = forms.TypedChoiceField(label=_("The committee recommends"), widget=forms.RadioSelect,
+                                       choices=[("yes", _("to admit the applicant")),
+                                                ("no", _("not to admit the applicant"))],
+                                       coerce=lambda v: v == "yes")
+    text = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                           max_length=TEXT)
