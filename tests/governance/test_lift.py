@@ -172,3 +172,20 @@ def test_the_participant_page_shows_the_lift(kp: Any, chair: Any) -> None:
                           "effective_on": "2014-04-29", "text": "Lift"})
     page = Client().get("/participants/CI").content.decode()
     assert "lifted from 2014-04-29 by" in page and f"/governance/decisions/{lift['id']}" in page
+
+
+def test_the_chair_proposes_a_lift_through_the_page(kp: Any, chair: Any, make_user: Any) -> None:
+    from kpcs.governance.models import Decision
+    from tests.conftest import client_for
+
+    _, measure = ban(chair)
+    page = client_for("chair@lift.kpcs")
+    form = {"type": "measure", "participant": "CI", "effective_on": "2014-04-29", "text": "Lift the ban",
+            "procedure": "plenary"}
+    refused = page.post("/governance/decisions/new", {**form, "lift": "999999"})
+    assert refused.status_code == 422 and "has-error" in refused.content.decode()
+    assert "CI has no measure 999999" in refused.content.decode()
+    made = page.post("/governance/decisions/new", {**form, "lift": str(measure.pk)})
+    assert made.status_code == 302
+    assert Decision.objects.get(status="proposed").lifts == measure.pk
+    assert f"measure #{measure.pk}" in client_for("chair@lift.kpcs").get("/participants/CI").content.decode()

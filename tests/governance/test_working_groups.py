@@ -116,3 +116,26 @@ def test_the_chair_adds_and_ends_members_over_the_api(kp: Any, make_user: Any, a
     actions = list(AuditEntry.objects.filter(object_type="working_group").values_list("action", flat=True))
     assert actions.count("working_group.member_added") == 3 and actions.count("working_group.member_ended") == 1
     assert AuditEntry.objects.get(action="working_group.member_ended").actor.startswith("chair@wg.kpcs")
+
+
+def test_the_cli_lists_adds_and_ends_members(kp: Any) -> None:
+    from typer.testing import CliRunner
+
+    from kpcs.cli import app as cli
+    from kpcs.governance import services
+
+    services.seed_working_groups()
+    runner = CliRunner()
+    added = runner.invoke(cli, ["governance", "working-groups", "add-member", "monitoring", "--participant", "ZA",
+                                "--role", "chair", "--from", "2020-01-01"])
+    assert added.exit_code == 0, added.output
+    member = WorkingGroupMember.objects.get(group_id="monitoring")
+    listed = runner.invoke(cli, ["governance", "working-groups", "list"])
+    assert listed.exit_code == 0 and "ZA  government  chair  2020-01-01 – open" in listed.output
+    ended = runner.invoke(cli, ["governance", "working-groups", "end-member", "monitoring", str(member.pk),
+                                "--on", "2021-01-01"])
+    assert ended.exit_code == 0, ended.output
+    again = runner.invoke(cli, ["governance", "working-groups", "end-member", "monitoring", str(member.pk),
+                                "--on", "2022-01-01"])
+    assert again.exit_code == 1 and "already ended" in again.output
+    assert AuditEntry.objects.filter(action="working_group.member_ended").get().actor == kp.SYSTEM.label

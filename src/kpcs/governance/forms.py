@@ -57,6 +57,10 @@ class ProposalForm(forms.Form):
     zones = forms.CharField(label=_("Compliant zones"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
                             max_length=TEXT, help_text=_("One zone per line, for exports only from compliant "
                                                          "zones."))
+    lift = forms.IntegerField(label=_("Measure to lift"), required=False, min_value=1, max_value=2**63 - 1,
+                              help_text=_("The number of a measure in force on the participant (shown on its page), "
+                                          "lifted from the effective date; for a measure or administrative decision "
+                                          "only, without a new measure (SPEC-07)."))
 
     def __init__(self, *args: Any, meetings: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

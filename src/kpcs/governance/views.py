@@ -50,7 +50,8 @@ PARTICIPANT_BADGE = {"active": "ok", "restricted": "warn", "embargoed": "warn", 
 PROPOSAL_FIELDS = {"invalid_type": "type", "participant_required": "participant", "text_required": "text",
                    "invalid_procedure": "procedure", "deadline_required": "deadline", "deadline_past": "deadline",
                    "deadline_not_for_plenary": "deadline", "invalid_dates": "until", "invalid_measure": "measure_kind",
-                   "plenary_unknown": "meeting", "amendment_too_late": "meeting"}
+                   "plenary_unknown": "meeting", "amendment_too_late": "meeting", "invalid_lift": "lift",
+                   "unknown_measure": "lift", "measure_ended": "lift"}
 
 
 
@@ -247,7 +248,7 @@ def decision_new(request: HttpRequest) -> HttpResponse:
                                         effective_on=data["effective_on"], text=data["text"],
                                         procedure=data["procedure"], deadline=data["deadline"],
                                         meeting=int(data["meeting"]) if data["meeting"] else None,
-                                        until=data["until"], measure=form.measure())
+                                        until=data["until"], measure=form.measure(), lift=data["lift"])
         except PermissionDenied as exc:
             return error_page(request, exc)
         except DomainError as exc:
