@@ -82,6 +82,7 @@ def test_cote_d_ivoire_ban_lifted_in_2014(kp: Any, chair: Any, make_operator: An
 
     imposed, measure = ban(chair)
     assert (usable(2010), usable(2015)) == (False, False)  # open-ended: still in force in 2015
+    before = kp.trust_list()["trust_list"]
 
     lift = decide(chair, {"type": "measure", "participant": "CI", "lift": measure.pk, "effective_on": "2014-04-29",
                           "text": "The import ban on rough diamonds from Côte d'Ivoire is lifted (SC res. 2153)"})
@@ -92,6 +93,14 @@ def test_cote_d_ivoire_ban_lifted_in_2014(kp: Any, chair: Any, make_operator: An
     snap = registry.snapshot()
     assert [m.kind for m in snap.measures_on("CI", D(2014, 4, 28))] == ["import_ban_by_origin"]
     assert snap.measures_on("CI", D(2014, 4, 29)) == []
+    after = kp.trust_list()["trust_list"]  # a new issue: offline verifiers see the end too
+
+    def ci_measures(listed: dict[str, Any]) -> list[Any]:
+        return [(m["kind"], m["valid_from"], m["valid_to"]) for p in listed["participants"] if p["code"] == "CI"
+                for m in p["measures"]]
+    assert ci_measures(before) == [("import_ban_by_origin", "2005-12-15", None)]
+    assert ci_measures(after) == [("import_ban_by_origin", "2005-12-15", "2014-04-29")]
+    assert after["sequence"] > before["sequence"]
 
     entry = AuditEntry.objects.get(action="measure.lifted", object_id=str(measure.pk))
     payload = json.loads(entry.payload or "{}")

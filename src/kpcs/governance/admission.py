@@ -162,7 +162,7 @@ def end_member(actor: Actor, group: str, member_id: int, *, on: dt.date) -> Work
     registry.require(actor, "working_group.manage")
     with transaction.atomic():
         found = _group(group)
-        member = WorkingGroupMember.objects.select_for_update().select_related("observer").filter(
+        member = WorkingGroupMember.objects.select_for_update(of=("self",)).select_related("observer").filter(
             group=found, pk=member_id).first()
         if member is None:
             raise NotFound(_("no member %(id)s in %(group)s") % {"id": member_id, "group": found.name})
