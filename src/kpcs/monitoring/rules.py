@@ -613,6 +613,20 @@ TEAM_OPEN = frozenset({"planned", "visited"})
 RECOMMENDATIONS_OPEN = frozenset({"visited", "report_submitted", "report_published"})
 # Follow-up moves a recommendation forward; closing it ends it.
 FOLLOW_UP_TO = ("in_progress", "implemented")
+# MON-04: the participant comments on the report once it has it and until it is posted, with its comments.
+COMMENTS_OPEN = frozenset({"report_submitted"})
+COMMENT_MAX_LENGTH = 20_000  # a participant's comments on a report of tens of pages
+
+
+def comment_refusal(status: str) -> str | None:
+    """Why the reviewed participant may not comment on the report of a review in `status` (MON-04), or None.
+
+    `no_report` before the report reaches it (nothing to comment on yet); `comments_closed` once the report is
+    posted with the comments received (publication ends the three weeks MON-04 allows).
+    """
+    if status in COMMENTS_OPEN:
+        return None
+    return "comments_closed" if status in ("report_published", "closed") else "no_report"
 
 
 def report_due(visit_end: dt.date) -> dt.date:

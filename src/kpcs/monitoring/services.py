@@ -29,6 +29,7 @@ from kpcs.monitoring.models import (
     Questionnaire,
     Recommendation,
     Review,
+    ReviewComment,
     ReviewTeamMember,
 )
 from kpcs.registry import services as registry
@@ -409,7 +410,13 @@ def review_dict(r: Review, detail: bool = False, as_of: dt.date | None = None) -
         data["recommendations"] = [recommendation_dict(x, as_of) for x in
                                    r.recommendations.prefetch_related("follow_ups").all()]
         data["findings"] = list(r.findings.order_by("pk").values_list("pk", flat=True))
+        data["comments"] = [comment_dict(c) for c in r.comments.all()]
     return data
+
+
+def comment_dict(c: ReviewComment) -> dict[str, Any]:
+    return {"id": c.pk, "review": c.review_id, "participant": c.participant_id, "author": c.author,
+            "text": c.text, "created_at": c.created_at}
 
 
 def recommendation_dict(x: Recommendation, as_of: dt.date | None = None) -> dict[str, Any]:
@@ -629,6 +636,37 @@ def follow_up(actor: Actor, review_pk: int, pk: int, *, note: str, status: str =
 
 def close_recommendation(actor: Actor, review_pk: int, pk: int, *, note: str) -> Recommendation:
     return _move_recommendation(actor, review_pk, pk, "close", note, None)
+
+
+def comment_on_report(actor: Actor, pk: int, *, text: str) -> ReviewComment:
+    """MON-04: the reviewed participant's delegate comments on the report once it has reached the participant and
+    until it is posted (its comments are posted with it). Another participant's review is the same 404 as a missing
+    one; a comment is never edited, and its text is kept out of the audit log (a record hash binds it)."""
+    with transaction.atomic():
+        found = get_review(actor, pk)
+        registry.require(actor, "review.comment", found.participant_id)
+        r = Review.objects.select_for_update().get(pk=found.pk)
+        refusal = rules.comment_refusal(r.status)
+        if refusal == "comments_closed":
+            raise Conflict(_("the report was posted on %(day)s: comments on it are closed (MON-04)")
+                           % {"day": r.report_published_on}, code=refusal, rule="MON-04",
+                           details={"status": r.status})
+        if refusal is not None:
+            raise Conflict(_("there is no report to comment on yet: it reaches the participant once submitted "
+                             "(MON-04)"), code=refusal, rule="MON-04", details={"status": r.status})
+        cleaned = (text or "").strip()
+        if not cleaned:
+            raise ValidationFailed(_("write the comment"), code="text_required")
+        if len(cleaned) > rules.COMMENT_MAX_LENGTH:
+            raise ValidationFailed(_("a comment is at most %(max)s characters") % {"max": rules.COMMENT_MAX_LENGTH},
+                                   code="text_too_long")
+        c = ReviewComment.objects.create(review=r, participant_id=r.participant_id, author=actor.label,
+                                         text=cleaned, created_at=clock.now())
+        audit.record(actor=actor.label, action="review.commented", object_type="review", object_id=str(r.pk),
+                     participant=r.participant_id,
+                     payload={"comment": c.pk, "status": r.status,
+                              "record_hash": audit.record_hash({"text": cleaned})})
+    return c
 
 
 def escalate_to_review(actor: Actor, finding_pk: int, *, mandate: str, starts_on: dt.date, ends_on: dt.date,

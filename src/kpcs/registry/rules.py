@@ -237,11 +237,16 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "keys.manage": {},
     "certificate.expire": {},
     "statistics.rebuild": {},
-    # peer review (MON-02..MON-08): review visits and missions, their reports and recommendations. Until the
-    # governance roles land, the Working Group on Statistics (which escalates findings to monitoring) and the
-    # secretariat run the cycle; the reviewed participant's statistics officers read their own reviews.
-    "review.read": {"statistics_officer": OWN, "kp_analyst": ALL, "wgs_analyst": ALL, "admin": ALL},
-    "review.manage": {"wgs_analyst": ALL, "admin": ALL},
+    # peer review (MON-02..MON-08): review visits and missions, their reports and recommendations. The Chair
+    # organises visits and missions and appoints their teams (MON-03, GOV-02: the Chair presides over the working
+    # groups); the Working Group on Monitoring has no role of its own yet and is still represented by
+    # `wgs_analyst` (which escalates findings into missions, MON-11); the secretariat posts reports (GOV-09). The
+    # reviewed participant reads its own reviews: its delegate, who comments on the report before it is posted
+    # (MON-04), and its statistics officers. Observers read only the published summaries, as the public does.
+    "review.read": {"statistics_officer": OWN, "kp_analyst": ALL, "wgs_analyst": ALL, "admin": ALL,
+                    "kp_chair": ALL, "delegate": OWN},
+    "review.manage": {"wgs_analyst": ALL, "admin": ALL, "kp_chair": ALL},
+    "review.comment": {"delegate": OWN},
     # governance (GOV-02, GOV-03, GOV-05): the Chair proposes and adopts; delegates take the positions that
     # count, for their own participant; observers comment (never a block); all three read proposed decisions
     # (the public reads adopted ones). Recording a status or a measure outside a decision is the node
@@ -259,8 +264,11 @@ WRITES_ACROSS_PARTICIPANTS = {
     ("statistics.import", "admin"): "the secretariat loads the scheme's published statistics",
     ("finding.manage", "wgs_analyst"): "the Working Group on Statistics follows up every participant (MON-09)",
     ("people.manage", "admin"): "the secretariat deactivates accounts and sends reset links; it grants nothing",
-    ("review.manage", "wgs_analyst"): "reviews of every participant, for the Working Group on Monitoring (MON-08)",
-    ("review.manage", "admin"): "the secretariat organises review visits and posts their reports (MON-04)",
+    ("review.manage", "wgs_analyst"): "reviews of every participant, for the Working Group on Monitoring (MON-08), "
+                                      "which it still stands for",
+    ("review.manage", "admin"): "the secretariat supports review visits and posts their reports (MON-04, GOV-09)",
+    ("review.manage", "kp_chair"): "the Chair sets up review visits and missions of any participant and their "
+                                   "teams (MON-03)",
     ("decision.propose", "kp_chair"): "the Chair puts the scheme's decisions about any participant to it (GOV-03)",
     ("decision.adopt", "kp_chair"): "the Chair declares consensus (or its absence) on any decision (GOV-03)",
     ("working_group.manage", "kp_chair"): "the Chair presides the working groups and committees (GOV-02) and "
