@@ -167,7 +167,8 @@ def test_the_pages_in_french(people: dict[str, Any]) -> None:
     admission.add_member(people["chair"], "monitoring", observer="World Diamond Council", valid_from=D(2020, 1, 1))
     groups = Client().get("/governance/working-groups", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert 'lang="fr"' in groups and "Groupes de travail et comités" in groups and "industrie" in groups
+    assert "Groupe de travail sur le suivi" in groups and "Working Group on Monitoring" not in groups
     page = client_for("chair@pages.kpcs").get(f"/governance/applications/{a.pk}",
                                               HTTP_ACCEPT_LANGUAGE="fr").content.decode()
-    assert "Diffuser à tous les participants" in page and "à faire" in page
+    assert "Diffuser à tous les participants" in page and "à faire" in page and "reçue" in page
     assert "Réunions" in Client().get("/governance/meetings", HTTP_ACCEPT_LANGUAGE="fr").content.decode()

@@ -139,3 +139,9 @@ def test_the_cli_lists_adds_and_ends_members(kp: Any) -> None:
                                 "--on", "2022-01-01"])
     assert again.exit_code == 1 and "already ended" in again.output
     assert AuditEntry.objects.filter(action="working_group.member_ended").get().actor == kp.SYSTEM.label
+
+
+def test_every_group_has_a_translatable_label() -> None:
+    from kpcs.governance.forms import GROUP_LABELS
+
+    assert {code: str(label) for code, label in GROUP_LABELS.items()} == dict(rules.WORKING_GROUPS)

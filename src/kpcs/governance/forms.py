@@ -102,9 +102,17 @@ MEMBER_ROLE_LABELS = {"chair": _("chair"), "vice_chair": _("vice-chair"), "membe
 CONSTITUENCY_LABELS = {"government": _("government"), "industry": _("industry"),
                        "civil_society": _("civil society"), "international": _("international organisation"),
                        "non_participant_government": _("non-participating government")}
-STAGE_LABELS = {"received": _("received"), "circulated": _("circulated"), "recommended": _("recommended"),
-                "admission_proposed": _("admission proposed"), "admitted": _("admitted"),
-                "not_admitted": _("not admitted")}
+STAGE_LABELS = {"received": pgettext_lazy("application", "received"),
+                "circulated": pgettext_lazy("application", "circulated"),
+                "recommended": pgettext_lazy("application", "recommended"),
+                "admission_proposed": pgettext_lazy("application", "admission proposed"),
+                "admitted": pgettext_lazy("application", "admitted"),
+                "not_admitted": pgettext_lazy("application", "not admitted")}
+# The groups' names in the reader's language (the API gives the stored English name).
+GROUP_LABELS = {"statistics": _("Working Group on Statistics"), "monitoring": _("Working Group on Monitoring"),
+                "diamond_experts": _("Working Group of Diamond Experts"),
+                "artisanal_alluvial": _("Working Group on Artisanal and Alluvial Production"),
+                "participation_chairmanship": _("Committee on Participation and Chairmanship")}
 RECOMMENDATION_LABELS = {"admit": _("admit"), "defer": _("defer"), "reject": _("do not admit")}
 
 

@@ -19,6 +19,7 @@ from kpcs.errors import BadRequest, DomainError, NotFound, PermissionDenied
 from kpcs.governance import admission, rules, services
 from kpcs.governance.forms import (
     CONSTITUENCY_LABELS,
+    GROUP_LABELS,
     MEASURE_LABELS,
     MEETING_LABELS,
     MEMBER_ROLE_LABELS,
@@ -340,7 +341,8 @@ def working_groups(request: HttpRequest) -> HttpResponse:
     if limited:
         return limited
     names, today = _names(), clock.today()
-    groups = [{**g, "members": [_member_row(m, names, today) for m in g["members"]]}
+    groups = [{**g, "name": GROUP_LABELS.get(g["code"], g["name"]),
+               "members": [_member_row(m, names, today) for m in g["members"]]}
               for g in admission.working_groups(today)]
     return render(request, "governance/working_groups.html", {"groups": groups, "today": today})
 
@@ -349,12 +351,13 @@ def _group_context(request: HttpRequest, code: str, **given: Any) -> dict[str, A
     actor: Actor = request.actor  # type: ignore[attr-defined]
     names, today = _names(), clock.today()
     group = admission.working_group(code)
+    group["name"] = GROUP_LABELS.get(group["code"], group["name"])
     rows = [_member_row(m, names, today) for m in group["members"]]
     manage = actor.may("working_group.manage")
     context: dict[str, Any] = {"group": group, "today": today, "manage": manage,
                                "current": [r for r in rows if not r["ended"]],
                                "past": [r for r in rows if r["ended"]], "error": given.get("error", ""),
-                               "end_error": given.get("end_error"), "end_form": MemberEndForm()}
+                               "end_error": given.get("end_error")}
     if manage:
         context["form"] = given.get("form") or MemberForm(observers=admission.observer_names(),
                                                           initial={"valid_from": today, "role": "member"})
