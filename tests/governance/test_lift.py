@@ -90,6 +90,11 @@ def test_cote_d_ivoire_ban_lifted_in_2014(kp: Any, chair: Any, make_operator: An
     measure.refresh_from_db()
     assert (measure.valid_from, measure.valid_to) == (D(2005, 12, 15), D(2014, 4, 29))
     assert (usable(2010), usable(2015)) == (False, True)
+    # issuing on those days now: refused under the ban (EXP-01, SPEC-01), accepted once it is lifted
+    request = certificate_request(importing_participant="BW", exporter={"licence": "CI-EXP-1"}, origin="CI")
+    with pytest.raises(ValidationFailed):
+        certificates.issue(officer, request, now=at(D(2010, 6, 2)))
+    assert certificates.issue(officer, request, now=at(D(2015, 6, 2))).status == "issued"
     snap = registry.snapshot()
     assert [m.kind for m in snap.measures_on("CI", D(2014, 4, 28))] == ["import_ban_by_origin"]
     assert snap.measures_on("CI", D(2014, 4, 29)) == []
