@@ -71,6 +71,13 @@ class MeasureIn(BodyIn):
     zones: Annotated[list[ZoneIn], Field(max_length=100)] = []
 
 
+class PolicyIn(BodyIn):
+    """A participant's policy from the decision's effective date; a value left out is carried (CERT-09, IMP-02)."""
+
+    validity_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    confirmation_days: Annotated[int, Field(ge=1, le=120)] | None = None
+
+
 class DecisionIn(BodyIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "type": "suspension", "participant": "CF", "effective_on": "2013-05-23", "procedure": "written",
@@ -85,6 +92,7 @@ class DecisionIn(BodyIn):
     meeting: Id | None = None
     until: Day | None = None
     measure: MeasureIn | None = None
+    policy: PolicyIn | None = None
 
 
 class PositionIn(BodyIn):
@@ -117,6 +125,7 @@ class DecisionOut(Schema):
     deadline: dt.date | None
     meeting: int | None
     measure: dict[str, Any] | None
+    policy: dict[str, Any] | None
     status: str
     proposed_by: str
     proposed_at: dt.datetime
@@ -137,9 +146,9 @@ def _decision(d: Decision, actor: Actor) -> dict[str, Any]:
     shown = positions if services.may_read_all(actor) or d.status == "adopted" else []
     return {"id": d.pk, "type": d.type, "participant": d.participant_id, "text": d.text,
             "effective_on": d.effective_on, "until": d.until, "procedure": d.procedure, "deadline": d.deadline,
-            "meeting": d.meeting_id, "measure": d.measure, "status": d.status, "proposed_by": d.proposed_by,
-            "proposed_at": d.proposed_at, "decided_by": d.decided_by, "decided_at": d.decided_at,
-            "outcome": d.outcome, "objectors": services.objectors(d),
+            "meeting": d.meeting_id, "measure": d.measure, "policy": d.policy, "status": d.status,
+            "proposed_by": d.proposed_by, "proposed_at": d.proposed_at, "decided_by": d.decided_by,
+            "decided_at": d.decided_at, "outcome": d.outcome, "objectors": services.objectors(d),
             "positions": [{"participant": p.participant_id, "observer": p.observer, "position": p.position,
                            "stated": p.stated, "comment": p.comment, "by": p.by.split(" (")[0], "at": p.at,
                            "current": current[p.participant_id or f"observer:{p.observer}"] == p.pk}
@@ -180,9 +189,10 @@ def get_decision(request: HttpRequest, decision_id: Id) -> dict[str, Any]:
 def propose(request: HttpRequest, body: DecisionIn) -> Status[dict[str, Any]]:
     actor = actor_of(request)
     measure = body.measure.model_dump(mode="json") if body.measure else None
+    policy = body.policy.model_dump(mode="json") if body.policy else None
     d = services.propose(actor, type=body.type, participant=body.participant, effective_on=body.effective_on,
                          text=body.text, procedure=body.procedure, deadline=body.deadline, meeting=body.meeting,
-                         until=body.until, measure=measure)
+                         until=body.until, measure=measure, policy=policy)
     return Status(201, _decision(d, actor))
 
 
@@ -288,6 +298,14 @@ class MeasureRecordOut(Schema):
     decision: DecisionRefOut | None
 
 
+class PolicyRecordOut(Schema):
+    id: int
+    valid_from: dt.date
+    validity_days: int
+    confirmation_days: int
+    decision: DecisionRefOut | None
+
+
 class HistoryOut(Schema):
     code: str
     name: str
@@ -295,11 +313,13 @@ class HistoryOut(Schema):
     admission_precision: str
     statuses: list[StatusRecordOut]
     measures: list[MeasureRecordOut]
+    policies: list[PolicyRecordOut]
 
 
 @router.get("/participants/{code}/history", response={200: HistoryOut, **PUBLIC_ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC),
-            summary="A participant's whole status history and measures, each with the decision behind it")
+            summary="A participant's whole status history, measures and policies (certificate validity, "
+                    "confirmation deadline), each with the decision behind it")
 @decorate_view(ratelimit.public)
 def history(request: HttpRequest, code: ParticipantCode) -> dict[str, Any]:
     return services.participant_history(code)

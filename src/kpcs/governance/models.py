@@ -58,6 +58,9 @@ class Decision(models.Model):
                                 verbose_name=_("meeting"))
     measure = models.JSONField(_("measure"), null=True, blank=True,
                                help_text=_("for a measure: {kind, scope, zones}"))
+    policy = models.JSONField(_("policy"), null=True, blank=True,
+                              help_text=_("for an administrative decision: {validity_days, confirmation_days} of "
+                                          "its participant from the effective date (CERT-09, IMP-02)"))
     status = models.CharField(_("status"), max_length=16, default="proposed",
                               choices=[(s, s) for s in rules.DECISION_STATUSES])
     proposed_by = models.CharField(_("proposed by"), max_length=200)

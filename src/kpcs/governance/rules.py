@@ -22,6 +22,10 @@ RECOMMENDATIONS = ("admit", "defer", "reject")
 STATUS_EFFECT = {"suspension": "suspended", "self_suspension": "self_suspended", "removal": "removed",
                  "readmission": "active", "admission": "active"}
 NEEDS_PARTICIPANT = frozenset(STATUS_EFFECT) | {"measure"}
+# An administrative decision may change its participant's policy (CERT-09 validity, IMP-02 confirmation
+# deadline) from its effective date: {"validity_days", "confirmation_days"}, either or both.
+POLICY_TYPES = frozenset({"administrative"})
+POLICY_KEYS = ("validity_days", "confirmation_days")
 AMENDMENT_NOTICE_DAYS = 90  # GOV-07
 CIRCULATION_MONTHS = 1  # GOV-05: an application is circulated to all participants within one month
 

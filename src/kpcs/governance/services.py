@@ -103,8 +103,11 @@ def next_plenary(after: dt.date) -> Meeting | None:
 def propose(actor: Actor, *, type: str, participant: str | None, effective_on: dt.date, text: str,
             procedure: str, deadline: dt.date | None = None, meeting: int | None = None,
             until: dt.date | None = None, measure: dict[str, Any] | None = None,
-            now: dt.datetime | None = None) -> Decision:
-    """The Chair puts a decision to the participants (GOV-03); amendments 90 days before the Plenary (GOV-07)."""
+            policy: dict[str, Any] | None = None, now: dt.datetime | None = None) -> Decision:
+    """The Chair puts a decision to the participants (GOV-03); amendments 90 days before the Plenary (GOV-07).
+
+    An administrative decision about a participant may carry a policy change ({"validity_days",
+    "confirmation_days"}, CERT-09, IMP-02), recorded from its effective date when it is adopted."""
     registry.require(actor, "decision.propose")
     now = now or clock.now()
     today = now.date()
@@ -136,6 +139,7 @@ def propose(actor: Actor, *, type: str, participant: str | None, effective_on: d
                                    % {"kinds": ", ".join(registry_rules.MEASURE_KINDS)}, code="invalid_measure")
     elif measure is not None:
         raise ValidationFailed(_("only a measure decision carries a measure"), code="invalid_measure")
+    policy = _checked_policy(type, code, policy)
     with transaction.atomic():
         if code:
             registry.get_participant(code)
@@ -159,10 +163,30 @@ def propose(actor: Actor, *, type: str, participant: str | None, effective_on: d
             held = held or plenary
         decision = Decision.objects.create(
             type=type, participant_id=code, text=text.strip(), effective_on=effective_on, until=until,
-            procedure=procedure, deadline=deadline, meeting=held, measure=measure, status="proposed",
-            proposed_by=actor.label, proposed_at=now)
-        _audit(actor, "decision.proposed", decision, deadline=deadline.isoformat() if deadline else None)
+            procedure=procedure, deadline=deadline, meeting=held, measure=measure, policy=policy,
+            status="proposed", proposed_by=actor.label, proposed_at=now)
+        _audit(actor, "decision.proposed", decision, deadline=deadline.isoformat() if deadline else None,
+               **({"policy": policy} if policy else {}))
     return decision
+
+
+def _checked_policy(type: str, participant: str | None, policy: dict[str, Any] | None) -> dict[str, int] | None:
+    """The policy change an administrative decision carries, checked as far as it can be before adoption (the
+    bounds, CERT-09, IMP-02); values not given are carried from the policy in force on the effective date."""
+    if policy is None:
+        return None
+    if type not in rules.POLICY_TYPES:
+        raise ValidationFailed(_("only an administrative decision carries a policy change"), code="invalid_policy")
+    if not participant:
+        raise ValidationFailed(_("a policy change names its participant"), code="participant_required")
+    given = {k: v for k, v in policy.items() if v is not None}
+    if not given or set(given) - set(rules.POLICY_KEYS) \
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in given.values()):
+        raise ValidationFailed(_("a policy change gives validity_days, confirmation_days or both, in days"),
+                               code="invalid_policy")
+    registry_rules.check_policy(given.get("validity_days", registry_rules.DEFAULT_VALIDITY_DAYS),
+                                given.get("confirmation_days", registry_rules.DEFAULT_CONFIRMATION_DAYS))
+    return {k: int(v) for k, v in given.items()}
 
 
 def stances(decision: Decision) -> list[rules.Stance]:
@@ -244,6 +268,9 @@ def _apply_effects(actor: Actor, decision: Decision) -> None:
     if status is not None:
         registry.record_status(code, status, STATUS_SCOPE[status], decision.effective_on, decision.until,
                                decision=decision.pk, actor=actor, cause=decision.text[:2000])
+    if decision.type in rules.POLICY_TYPES and decision.policy:
+        registry.record_policy(actor, code, decision.effective_on, validity_days=decision.policy.get("validity_days"),
+                               confirmation_days=decision.policy.get("confirmation_days"), decision=decision.pk)
     if decision.type == "measure" and decision.measure:
         registry.record_measure(code, str(decision.measure["kind"]), decision.effective_on, decision.until,
                                 zones=list(decision.measure.get("zones") or []),
@@ -420,5 +447,9 @@ def participant_history(code: str) -> dict[str, Any]:
                  "cause": s.cause, "decision": behind(s.decision_id)} for s in registry.status_records(p.code)]
     measures = [{"id": m.pk, "kind": m.kind, "scope": m.scope, "valid_from": m.valid_from, "valid_to": m.valid_to,
                  "zones": m.zones, "decision": behind(m.decision_id)} for m in registry.measures_of(p.code)]
+    policies = [{"id": q.pk, "valid_from": q.valid_from, "validity_days": q.validity_days,
+                 "confirmation_days": q.confirmation_days, "decision": behind(q.decision_id)}
+                for q in registry.policy_records(p.code)]
     return {"code": p.code, "name": p.name, "admitted_on": p.admitted_on,
-            "admission_precision": p.admission_precision, "statuses": statuses, "measures": measures}
+            "admission_precision": p.admission_precision, "statuses": statuses, "measures": measures,
+            "policies": policies}
