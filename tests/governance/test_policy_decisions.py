@@ -55,3 +55,26 @@ def test_only_an_administrative_decision_with_sane_days_carries_a_policy(callers
     assert propose(callers["chair"], policy={"validity_days": 400}).status_code == 422
     assert_error(propose(callers["chair"], participant=None, policy={"validity_days": 30}), 422,
                  "participant_required")
+
+
+def test_the_pages_propose_a_policy_change_and_show_it_on_the_participant(make_user: Any) -> None:
+    from django.test import Client
+
+    from kpcs.governance import services
+    from kpcs.governance.models import Decision
+    from tests.conftest import client_for
+
+    chair_actor = make_user("chair@pages.kpcs", "kp_chair")
+    chair = client_for("chair@pages.kpcs")
+    base = {"type": "administrative", "participant": "NA", "effective_on": "2030-07-01", "text": "Shorter validity",
+            "procedure": "plenary"}
+    refused = chair.post("/governance/decisions/new", {**base, "policy_validity_days": "400"})
+    assert refused.status_code == 422 and "CERT-09" in refused.content.decode() and not Decision.objects.exists()
+    made = chair.post("/governance/decisions/new", {**base, "policy_validity_days": "30"})
+    assert made.status_code == 302, made.content.decode()
+    d = Decision.objects.get()
+    assert d.policy == {"validity_days": 30}
+    services.adopt(chair_actor, d.pk)
+    assert "certificates valid up to 30 days" in Client().get(f"/governance/decisions/{d.pk}").content.decode()
+    page = Client().get("/participants/NA").content.decode()
+    assert "Policies" in page and "2030-07-01" in page and f'href="/governance/decisions/{d.pk}"' in page

@@ -43,7 +43,9 @@ PARTICIPANT_BADGE = {"active": "ok", "restricted": "warn", "embargoed": "warn", 
 PROPOSAL_FIELDS = {"invalid_type": "type", "participant_required": "participant", "text_required": "text",
                    "invalid_procedure": "procedure", "deadline_required": "deadline", "deadline_past": "deadline",
                    "deadline_not_for_plenary": "deadline", "invalid_dates": "until", "invalid_measure": "measure_kind",
-                   "plenary_unknown": "meeting", "amendment_too_late": "meeting"}
+                   "plenary_unknown": "meeting", "amendment_too_late": "meeting",
+                   "invalid_policy": "policy_validity_days", "invalid_validity_days": "policy_validity_days",
+                   "invalid_confirmation_days": "policy_confirmation_days"}
 
 
 
@@ -240,7 +242,7 @@ def decision_new(request: HttpRequest) -> HttpResponse:
                                         effective_on=data["effective_on"], text=data["text"],
                                         procedure=data["procedure"], deadline=data["deadline"],
                                         meeting=int(data["meeting"]) if data["meeting"] else None,
-                                        until=data["until"], measure=form.measure())
+                                        until=data["until"], measure=form.measure(), policy=form.policy())
         except PermissionDenied as exc:
             return error_page(request, exc)
         except DomainError as exc:
@@ -285,12 +287,16 @@ def participant_detail(request: HttpRequest, code: str) -> HttpResponse:
         m["in_force"] = m["valid_from"] <= today and (m["valid_to"] is None or today < m["valid_to"])
         if m["decision"]:
             m["decision"]["type_label"] = TYPE_LABELS.get(m["decision"]["type"], m["decision"]["type"])
+    for q in history["policies"]:
+        if q["decision"]:
+            q["decision"]["type_label"] = TYPE_LABELS.get(q["decision"]["type"], q["decision"]["type"])
     in_force = [{"label": MEASURE_LABELS.get(m.kind, m.kind), "scope": m.scope, "valid_from": m.valid_from,
                  "valid_to": m.valid_to, "zones": m.zones_on(today)} for m in snap.measures_on(found, today)]
     decisions = services.visible(registry.ANONYMOUS, participant=found).order_by("-effective_on", "-pk")[:50]
     return render(request, "governance/participant.html", {
         "p": history, "today": today, "status": now.status, "scope": now.scope,
         "badge": PARTICIPANT_BADGE.get(now.status, ""), "in_force": in_force,
+        "policy": snap.policy_on(found, today),  # CERT-09, IMP-02: the policy in force today
         "decisions": [_decorate(d) for d in decisions]})
 
 
