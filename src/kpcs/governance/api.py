@@ -71,6 +71,13 @@ class MeasureIn(BodyIn):
     zones: Annotated[list[ZoneIn], Field(max_length=100)] = []
 
 
+class PolicyIn(BodyIn):
+    """A participant's policy from the decision's effective date; a value left out is carried (CERT-09, IMP-02)."""
+
+    validity_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    confirmation_days: Annotated[int, Field(ge=1, le=120)] | None = None
+
+
 class DecisionIn(BodyIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "type": "suspension", "participant": "CF", "effective_on": "2013-05-23", "procedure": "written",
@@ -89,6 +96,7 @@ class DecisionIn(BodyIn):
     measure: MeasureIn | None = None
     lift: Id | None = Field(None, description="a measure in force on the participant that this (measure or "
                                               "administrative) decision lifts from effective_on (SPEC-07)")
+    policy: PolicyIn | None = None
 
 
 class PositionIn(BodyIn):
@@ -122,6 +130,7 @@ class DecisionOut(Schema):
     meeting: int | None
     measure: dict[str, Any] | None
     lift: int | None
+    policy: dict[str, Any] | None
     status: str
     proposed_by: str
     proposed_at: dt.datetime
@@ -142,7 +151,7 @@ def _decision(d: Decision, actor: Actor) -> dict[str, Any]:
     shown = positions if services.may_read_all(actor) or d.status == "adopted" else []
     return {"id": d.pk, "type": d.type, "participant": d.participant_id, "text": d.text,
             "effective_on": d.effective_on, "until": d.until, "procedure": d.procedure, "deadline": d.deadline,
-            "meeting": d.meeting_id, "measure": d.measure, "lift": d.lifts, "status": d.status,
+            "meeting": d.meeting_id, "measure": d.measure, "lift": d.lifts, "policy": d.policy, "status": d.status,
             "proposed_by": d.proposed_by, "proposed_at": d.proposed_at, "decided_by": d.decided_by,
             "decided_at": d.decided_at, "outcome": d.outcome, "objectors": services.objectors(d),
             "positions": [{"participant": p.participant_id, "observer": p.observer, "position": p.position,
@@ -185,9 +194,10 @@ def get_decision(request: HttpRequest, decision_id: Id) -> dict[str, Any]:
 def propose(request: HttpRequest, body: DecisionIn) -> Status[dict[str, Any]]:
     actor = actor_of(request)
     measure = body.measure.model_dump(mode="json") if body.measure else None
+    policy = body.policy.model_dump(mode="json") if body.policy else None
     d = services.propose(actor, type=body.type, participant=body.participant, effective_on=body.effective_on,
                          text=body.text, procedure=body.procedure, deadline=body.deadline, meeting=body.meeting,
-                         until=body.until, measure=measure, lift=body.lift)
+                         until=body.until, measure=measure, lift=body.lift, policy=policy)
     return Status(201, _decision(d, actor))
 
 
@@ -294,6 +304,14 @@ class MeasureRecordOut(Schema):
     lifted_by: DecisionRefOut | None
 
 
+class PolicyRecordOut(Schema):
+    id: int
+    valid_from: dt.date
+    validity_days: int
+    confirmation_days: int
+    decision: DecisionRefOut | None
+
+
 class HistoryOut(Schema):
     code: str
     name: str
@@ -301,11 +319,13 @@ class HistoryOut(Schema):
     admission_precision: str
     statuses: list[StatusRecordOut]
     measures: list[MeasureRecordOut]
+    policies: list[PolicyRecordOut]
 
 
 @router.get("/participants/{code}/history", response={200: HistoryOut, **PUBLIC_ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC),
-            summary="A participant's whole status history and measures, each with the decision behind it")
+            summary="A participant's whole status history, measures and policies (certificate validity, "
+                    "confirmation deadline), each with the decision behind it")
 @decorate_view(ratelimit.public)
 def history(request: HttpRequest, code: ParticipantCode) -> dict[str, Any]:
     return services.participant_history(code)

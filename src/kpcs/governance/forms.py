@@ -62,9 +62,24 @@ class ProposalForm(forms.Form):
                                           "lifted from the effective date; for a measure or administrative decision "
                                           "only, without a new measure (SPEC-07)."))
 
+    policy_validity_days = forms.IntegerField(
+        label=_("Certificate validity (days)"), required=False,
+        help_text=_("For an administrative decision only: the participant's longest certificate validity from the "
+                    "effective date (1 to 365 days, CERT-09). Empty: unchanged."))
+    policy_confirmation_days = forms.IntegerField(
+        label=_("Import confirmation deadline (days)"), required=False,
+        help_text=_("For an administrative decision only: the participant's import confirmation deadline from the "
+                    "effective date (1 to 120 days, IMP-02). Empty: unchanged."))
+
     def __init__(self, *args: Any, meetings: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["meeting"].choices = [("", "—"), *(meetings or [])]  # type: ignore[attr-defined]
+
+    def policy(self) -> dict[str, Any] | None:
+        """The policy change the decision carries, if any (the service checks type and bounds)."""
+        given = {key: self.cleaned_data.get(f"policy_{key}") for key in ("validity_days", "confirmation_days")}
+        given = {k: v for k, v in given.items() if v is not None}
+        return given or None
 
     def measure(self) -> dict[str, Any] | None:
         kind = self.cleaned_data.get("measure_kind")

@@ -60,6 +60,9 @@ class Decision(models.Model):
                                help_text=_("for a measure: {kind, scope, zones}"))
     lifts = models.PositiveBigIntegerField(_("lifts measure"), null=True, blank=True,
                                            help_text=_("the measure this decision lifts from its effective date"))
+    policy = models.JSONField(_("policy"), null=True, blank=True,
+                              help_text=_("for an administrative decision: {validity_days, confirmation_days} of "
+                                          "its participant from the effective date (CERT-09, IMP-02)"))
     status = models.CharField(_("status"), max_length=16, default="proposed",
                               choices=[(s, s) for s in rules.DECISION_STATUSES])
     proposed_by = models.CharField(_("proposed by"), max_length=200)

@@ -27,6 +27,10 @@ NEEDS_PARTICIPANT = frozenset(STATUS_EFFECT) | {"measure"}
 LIFTING_TYPES = ("measure", "administrative")
 # The roles a participant or an observer organisation holds in a working group or committee.
 MEMBER_ROLES = ("chair", "vice_chair", "member")
+# An administrative decision may change its participant's policy (CERT-09 validity, IMP-02 confirmation
+# deadline) from its effective date: {"validity_days", "confirmation_days"}, either or both.
+POLICY_TYPES = frozenset({"administrative"})
+POLICY_KEYS = ("validity_days", "confirmation_days")
 AMENDMENT_NOTICE_DAYS = 90  # GOV-07
 CIRCULATION_MONTHS = 1  # GOV-05: an application is circulated to all participants within one month
 

@@ -52,7 +52,9 @@ PROPOSAL_FIELDS = {"invalid_type": "type", "participant_required": "participant"
                    "invalid_procedure": "procedure", "deadline_required": "deadline", "deadline_past": "deadline",
                    "deadline_not_for_plenary": "deadline", "invalid_dates": "until", "invalid_measure": "measure_kind",
                    "plenary_unknown": "meeting", "amendment_too_late": "meeting", "invalid_lift": "lift",
-                   "unknown_measure": "lift", "measure_ended": "lift"}
+                   "unknown_measure": "lift", "measure_ended": "lift",
+                   "invalid_policy": "policy_validity_days", "invalid_validity_days": "policy_validity_days",
+                   "invalid_confirmation_days": "policy_confirmation_days"}
 
 
 
@@ -249,7 +251,8 @@ def decision_new(request: HttpRequest) -> HttpResponse:
                                         effective_on=data["effective_on"], text=data["text"],
                                         procedure=data["procedure"], deadline=data["deadline"],
                                         meeting=int(data["meeting"]) if data["meeting"] else None,
-                                        until=data["until"], measure=form.measure(), lift=data["lift"])
+                                        until=data["until"], measure=form.measure(), lift=data["lift"],
+                                        policy=form.policy())
         except PermissionDenied as exc:
             return error_page(request, exc)
         except DomainError as exc:
@@ -295,12 +298,16 @@ def participant_detail(request: HttpRequest, code: str) -> HttpResponse:
         for ref in (m["decision"], m["lifted_by"]):
             if ref:
                 ref["type_label"] = TYPE_LABELS.get(ref["type"], ref["type"])
+    for q in history["policies"]:
+        if q["decision"]:
+            q["decision"]["type_label"] = TYPE_LABELS.get(q["decision"]["type"], q["decision"]["type"])
     in_force = [{"label": MEASURE_LABELS.get(m.kind, m.kind), "scope": m.scope, "valid_from": m.valid_from,
                  "valid_to": m.valid_to, "zones": m.zones_on(today)} for m in snap.measures_on(found, today)]
     decisions = services.visible(registry.ANONYMOUS, participant=found).order_by("-effective_on", "-pk")[:50]
     return render(request, "governance/participant.html", {
         "p": history, "today": today, "status": now.status, "scope": now.scope,
         "badge": PARTICIPANT_BADGE.get(now.status, ""), "in_force": in_force,
+        "policy": snap.policy_on(found, today),  # CERT-09, IMP-02: the policy in force today
         "decisions": [_decorate(d) for d in decisions]})
 
 

@@ -21,7 +21,7 @@ from statistics import median
 from typing import Any, NamedTuple
 
 from kpcs.registry import rules as registry_rules
-from kpcs.statistics.rules import Period, due_on, periods_of_year
+from kpcs.statistics.rules import Period, due_on, owes, participated, periods_of_year
 
 RULES = ("exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
          "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade")
@@ -430,6 +430,14 @@ def mirror_discrepancies(view: YearlyView, th: Thresholds, as_of: dt.date | None
     return out
 
 
+def barred(status: str, export_side: bool) -> bool:
+    """May not trade (or not export) in this status (EXP-01, SPEC-01..07); a non-participant (before its
+    admission, GOV-05) is outside the scheme: no KP trade with it either."""
+    if status == "non_participant":
+        return True
+    return not (registry_rules.may_export(status) if export_side else registry_rules.may_trade(status))
+
+
 def _blocked_share(history: Sequence[registry_rules.StatusPeriod], period: Period, export_side: bool) -> float:
     """Share of the period's days on which the participant could not trade (or not export)."""
     days = (period.end - period.start).days + 1
@@ -437,8 +445,7 @@ def _blocked_share(history: Sequence[registry_rules.StatusPeriod], period: Perio
     day = period.start
     while day <= period.end:
         st = registry_rules.status_on(history, day)
-        if st is not None and not (registry_rules.may_export(st.status) if export_side
-                                   else registry_rules.may_trade(st.status)):
+        if st is not None and barred(st.status, export_side):
             blocked += 1
         day += dt.timedelta(days=1)
     return blocked / days
@@ -497,12 +504,15 @@ def embargoed_trade(facts: Iterable[Fact], statuses: Mapping[str, Sequence[regis
 
 
 def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, int], dt.date], as_of: dt.date,
-                    th: Thresholds, annual_reports_from: int | None = None) -> list[Finding]:
+                    th: Thresholds, annual_reports_from: int | None = None,
+                    statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None = None) -> list[Finding]:
     """A required report absent after its due date, including a participant whose data simply stop (STAT-10).
 
     Obligations start with a participant's first figure: trade every quarter (or every year for one that
     reports annually), production every half-year for a producer. Only periods up to the latest period anyone
-    reported (the reporting horizon) are expected, so history loaded late does not count as missing.
+    reported (the reporting horizon) are expected, so history loaded late does not count as missing. With
+    `statuses`, only periods the participant owes by its standing (statistics.rules.owes: not before admission,
+    not while removed, no trade while suspended throughout).
     """
     if not facts:
         return []
@@ -515,6 +525,7 @@ def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, in
         by_p[f.participant].append(f)
     out = []
     for p, rows in sorted(by_p.items()):
+        history = _standing(statuses, p)
         missing: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         obliged: list[str] = []
         for kind, flows, grain in (("trade", ("export", "import"), "quarter"), ("production", ("production",), "half")):
@@ -530,12 +541,15 @@ def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, in
                 for period in periods_of_year(year, grain):
                     if period.start < start or period.end > horizon or due_on(period, th.due_months) >= as_of:
                         continue
+                    if not owes(kind, history, period):
+                        continue
                     if period not in have and not any(h.contains(period) or period.contains(h) for h in have):
                         missing[year][kind].append(period.label)
         if annual_reports_from is not None:
             first_year = min(f.period.year for f in rows)
             for year in range(max(first_year, annual_reports_from), as_of.year):
-                if dt.date(year + 1, 3, 31) < as_of and (p, year) not in annual_reports:
+                if dt.date(year + 1, 3, 31) < as_of and (p, year) not in annual_reports \
+                        and owes("annual_report", history, Period(year, "year", 1)):
                     missing[year]["annual report"].append(f"annual report {year}")
         for year, kinds in sorted(missing.items()):
             parts = [f"{kind} for {', '.join(labels)}" for kind, labels in kinds.items()]
@@ -571,17 +585,40 @@ def unconfirmed_certificates(overdue: Iterable[Overdue], as_of: dt.date) -> list
     return out
 
 
+def _standing(statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None,
+              code: str) -> Sequence[registry_rules.StatusPeriod] | None:
+    """A participant's status history; None when no statuses are given at all (standing not judged). A code
+    without periods was plainly active throughout."""
+    return None if statuses is None else statuses.get(code, ())
+
+
+def as_participant(facts: Iterable[Fact],
+                   statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None) -> list[Fact]:
+    """A participant's own figures for periods in which it took part in the scheme on at least one day (SPEC-07,
+    GOV-05): figures from before its admission, or while it was removed, are not its history as a participant —
+    no baseline, no supply, no prices, no finding of their own (embargoed-trade still sees them)."""
+    facts = list(facts)
+    if statuses is None:
+        return facts
+    return [f for f in facts if participated(statuses.get(f.participant, ()), f.period.start, f.period.end)]
+
+
 def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdue: Iterable[Overdue] = (),
             statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None = None,
             annual_reports: Mapping[tuple[str, int], dt.date] | None = None, annual_reports_from: int | None = None,
             as_of: dt.date, thresholds: Thresholds | None = None, view: YearlyView | None = None) -> list[Finding]:
-    """Every rule; `view` may be passed when the caller already rolled the same facts up to years."""
+    """Every rule; `view` may be passed when the caller already rolled the same facts up to years.
+
+    With `statuses`, the figures of a participant for periods in which it was not one (before admission, while
+    removed) are left out of every rule but embargoed-trade, which exists to find that trade."""
     th = thresholds or Thresholds()
-    view = view or YearlyView(facts)
+    judged = as_participant(facts, statuses)
+    if view is None or len(judged) != len(facts):
+        view = YearlyView(judged)
     findings = (exports_exceed_supply(view, th, as_of) + price_outliers(view, th)
                 + certificate_price_outliers(shipments, origin_prices(view, th), th)
                 + volume_spikes(view, th, as_of) + mirror_discrepancies(view, th, as_of)
-                + missing_reports(facts, annual_reports or {}, as_of, th, annual_reports_from)
+                + missing_reports(judged, annual_reports or {}, as_of, th, annual_reports_from, statuses)
                 + unconfirmed_certificates(overdue, as_of)
                 + embargoed_trade(facts, statuses or {}, th))
     order = {s: i for i, s in enumerate(SEVERITIES)}
