@@ -393,3 +393,20 @@ def test_without_prices_in_the_window_the_last_own_price_beats_peers() -> None:
         2016: ("23207000", "247000000"), 2022: ("10780000", "7000000")})
     (f,) = [f for f in findings(cheap) if f.rule == "price-outlier"]
     assert "its only previous year with a price (2016)" in f.summary and f.evidence["history_years"] == 1
+
+
+def test_a_year_taken_part_in_only_partly_is_no_single_year_baseline() -> None:
+    """Admitted in November 2024: its 2024 figure is mostly not a participant's, so 2025 has no baseline yet;
+    admitted in 2023, its full 2024 is one (GOV-05, STAT-09)."""
+    from kpcs.registry.rules import StatusPeriod as SP
+
+    facts = annual("UZ", "production", {2024: ("20000000", "2000000000"), 2025: ("2000000", "200000000")})
+    late = {"UZ": [SP("non_participant", dt.date(2003, 1, 1), dt.date(2024, 11, 15), "before admission")]}
+    early = {"UZ": [SP("non_participant", dt.date(2003, 1, 1), dt.date(2023, 11, 15), "before admission")]}
+    spikes = [(f.period, f.severity) for f in rules.analyse(facts, as_of=AS_OF, statuses=late)
+              if f.rule == "volume-spike"]
+    assert spikes == []
+    assert rules.part_years(rules.YearlyView(facts), late) == {("UZ", 2024)}
+    spikes = [(f.period, f.severity) for f in rules.analyse(facts, as_of=AS_OF, statuses=early)
+              if f.rule == "volume-spike"]
+    assert spikes == [("2025", "medium")]  # ÷10: high, one level down for a single previous year

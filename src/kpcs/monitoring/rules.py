@@ -21,7 +21,15 @@ from statistics import median
 from typing import Any, NamedTuple
 
 from kpcs.registry import rules as registry_rules
-from kpcs.statistics.rules import Period, due_on, periods_of_year
+from kpcs.statistics.rules import (
+    NOT_PARTICIPATING,
+    Period,
+    due_on,
+    owes,
+    participated,
+    periods_of_year,
+    statuses_during,
+)
 
 RULES = ("exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
          "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade", "re-export-valuation")
@@ -199,6 +207,8 @@ class YearlyView:
             self.total[key] = agg
         self.participants = sorted({k[0] for k in self.total})
         self.years = sorted({k[2] for k in self.total})
+        # (participant, year) whose figures are no baseline for later years: see `part_years`
+        self.not_baseline: set[tuple[str, int]] = set()
 
     def get(self, participant: str, flow: str, year: int) -> Agg | None:
         return self.total.get((participant, flow, year))
@@ -321,7 +331,7 @@ def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
         peers[(flow, year)].append(price)
     for (p, flow, year), price in prices.items():
         window = range(year - th.price_history_years, year)
-        history = [prices[(p, flow, y)] for y in window if (p, flow, y) in prices]
+        history = [prices[(p, flow, y)] for y in window if (p, flow, y) in prices and (p, y) not in view.not_baseline]
         # years reported without a unit value (carats or value missing, or too few carats to judge)
         unpriced = {str(y): ("carats not reported" if a.carats is None else "value not reported"
                              if a.usd is None else "too few carats")
@@ -331,13 +341,14 @@ def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
             # years missing: its own last price within twice the window says more than peers that produce
             # different goods (the DRC's industrial US$10/ct against Lesotho's US$1,000/ct)
             older = [y for y in range(year - 2 * th.price_history_years, year - th.price_history_years)
-                     if (p, flow, y) in prices]
+                     if (p, flow, y) in prices and (p, y) not in view.not_baseline]
             if older:
                 window, history = range(older[-1], year), [prices[(p, flow, older[-1])]]
         if history:
             ref, factor = Decimal(median(history)), th.price_history_factor
             basis = ("its own median of previous years" if len(history) > 1
-                     else f"its only previous year with a price ({max(y for y in window if (p, flow, y) in prices)})")
+                     else f"its only previous year with a price "
+                          f"({max(y for y in window if (p, flow, y) in prices and (p, y) not in view.not_baseline)})")
         elif len(peers[(flow, year)]) >= th.price_min_peers:
             ref, basis, factor = Decimal(median(peers[(flow, year)])), "the median of all participants", \
                 th.price_peer_factor
@@ -510,7 +521,7 @@ def volume_spikes(view: YearlyView, th: Thresholds, as_of: dt.date | None = None
         if not year_complete(year, as_of, th):
             continue
         history = {y: view.total[(p, flow, y)] for y in range(year - th.spike_history_years, year)
-                   if (p, flow, y) in view.total}
+                   if (p, flow, y) in view.total and (p, y) not in view.not_baseline}
         if not history:
             continue
         chosen: tuple[str, Decimal, dict[int, Decimal]] | None = None
@@ -595,6 +606,14 @@ def mirror_discrepancies(view: YearlyView, th: Thresholds, as_of: dt.date | None
     return out
 
 
+def barred(status: str, export_side: bool) -> bool:
+    """May not trade (or not export) in this status (EXP-01, SPEC-01..07); a non-participant (before its
+    admission, GOV-05) is outside the scheme: no KP trade with it either."""
+    if status == "non_participant":
+        return True
+    return not (registry_rules.may_export(status) if export_side else registry_rules.may_trade(status))
+
+
 def _blocked_share(history: Sequence[registry_rules.StatusPeriod], period: Period, export_side: bool) -> float:
     """Share of the period's days on which the participant could not trade (or not export)."""
     days = (period.end - period.start).days + 1
@@ -602,8 +621,7 @@ def _blocked_share(history: Sequence[registry_rules.StatusPeriod], period: Perio
     day = period.start
     while day <= period.end:
         st = registry_rules.status_on(history, day)
-        if st is not None and not (registry_rules.may_export(st.status) if export_side
-                                   else registry_rules.may_trade(st.status)):
+        if st is not None and barred(st.status, export_side):
             blocked += 1
         day += dt.timedelta(days=1)
     return blocked / days
@@ -662,12 +680,15 @@ def embargoed_trade(facts: Iterable[Fact], statuses: Mapping[str, Sequence[regis
 
 
 def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, int], dt.date], as_of: dt.date,
-                    th: Thresholds, annual_reports_from: int | None = None) -> list[Finding]:
+                    th: Thresholds, annual_reports_from: int | None = None,
+                    statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None = None) -> list[Finding]:
     """A required report absent after its due date, including a participant whose data simply stop (STAT-10).
 
     Obligations start with a participant's first figure: trade every quarter (or every year for one that
     reports annually), production every half-year for a producer. Only periods up to the latest period anyone
-    reported (the reporting horizon) are expected, so history loaded late does not count as missing.
+    reported (the reporting horizon) are expected, so history loaded late does not count as missing. With
+    `statuses`, only periods the participant owes by its standing (statistics.rules.owes: not before admission,
+    not while removed, no trade while suspended throughout).
     """
     if not facts:
         return []
@@ -680,6 +701,7 @@ def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, in
         by_p[f.participant].append(f)
     out = []
     for p, rows in sorted(by_p.items()):
+        history = _standing(statuses, p)
         missing: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         obliged: list[str] = []
         for kind, flows, grain in (("trade", ("export", "import"), "quarter"), ("production", ("production",), "half")):
@@ -695,12 +717,15 @@ def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, in
                 for period in periods_of_year(year, grain):
                     if period.start < start or period.end > horizon or due_on(period, th.due_months) >= as_of:
                         continue
+                    if not owes(kind, history, period):
+                        continue
                     if period not in have and not any(h.contains(period) or period.contains(h) for h in have):
                         missing[year][kind].append(period.label)
         if annual_reports_from is not None:
             first_year = min(f.period.year for f in rows)
             for year in range(max(first_year, annual_reports_from), as_of.year):
-                if dt.date(year + 1, 3, 31) < as_of and (p, year) not in annual_reports:
+                if dt.date(year + 1, 3, 31) < as_of and (p, year) not in annual_reports \
+                        and owes("annual_report", history, Period(year, "year", 1)):
                     missing[year]["annual report"].append(f"annual report {year}")
         for year, kinds in sorted(missing.items()):
             parts = [f"{kind} for {', '.join(labels)}" for kind, labels in kinds.items()]
@@ -736,18 +761,58 @@ def unconfirmed_certificates(overdue: Iterable[Overdue], as_of: dt.date) -> list
     return out
 
 
+def _standing(statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None,
+              code: str) -> Sequence[registry_rules.StatusPeriod] | None:
+    """A participant's status history; None when no statuses are given at all (standing not judged). A code
+    without periods was plainly active throughout."""
+    return None if statuses is None else statuses.get(code, ())
+
+
+def as_participant(facts: Iterable[Fact],
+                   statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None) -> list[Fact]:
+    """A participant's own figures for periods in which it took part in the scheme on at least one day (SPEC-07,
+    GOV-05): figures from before its admission, or while it was removed, are not its history as a participant —
+    no baseline, no supply, no prices, no finding of their own (embargoed-trade still sees them)."""
+    facts = list(facts)
+    if statuses is None:
+        return facts
+    return [f for f in facts if participated(statuses.get(f.participant, ()), f.period.start, f.period.end)]
+
+
+def part_years(view: YearlyView, statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None
+               ) -> set[tuple[str, int]]:
+    """(participant, year) of the years it took part in the scheme only part of (admitted, removed or readmitted
+    that year, GOV-05, SPEC-07): its figures for such a year are partly not a participant's, so they are no
+    baseline for a jump measured against a single previous year or a price history (STAT-09)."""
+    if statuses is None:
+        return set()
+    out = set()
+    for p, _, year in view.total:
+        history = statuses.get(p, ())
+        if statuses_during(history, max(dt.date(year, 1, 1), registry_rules.SCHEME_START),
+                           dt.date(year, 12, 31)) & NOT_PARTICIPATING:
+            out.add((p, year))
+    return out
+
+
 def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdue: Iterable[Overdue] = (),
             statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None = None,
             annual_reports: Mapping[tuple[str, int], dt.date] | None = None, annual_reports_from: int | None = None,
             as_of: dt.date, thresholds: Thresholds | None = None, view: YearlyView | None = None) -> list[Finding]:
-    """Every rule; `view` may be passed when the caller already rolled the same facts up to years."""
+    """Every rule; `view` may be passed when the caller already rolled the same facts up to years.
+
+    With `statuses`, the figures of a participant for periods in which it was not one (before admission, while
+    removed) are left out of every rule but embargoed-trade, which exists to find that trade."""
     th = thresholds or Thresholds()
-    view = view or YearlyView(facts)
+    judged = as_participant(facts, statuses)
+    if view is None or len(judged) != len(facts):
+        view = YearlyView(judged)
+    view.not_baseline = part_years(view, statuses)
     findings = (exports_exceed_supply(view, th, as_of) + price_outliers(view, th)
                 + certificate_price_outliers(shipments, origin_prices(view, th), th)
                 + volume_spikes(view, th, as_of) + mirror_discrepancies(view, th, as_of)
                 + reexport_valuation(view, th)
-                + missing_reports(facts, annual_reports or {}, as_of, th, annual_reports_from)
+                + missing_reports(judged, annual_reports or {}, as_of, th, annual_reports_from, statuses)
                 + unconfirmed_certificates(overdue, as_of)
                 + embargoed_trade(facts, statuses or {}, th))
     order = {s: i for i, s in enumerate(SEVERITIES)}

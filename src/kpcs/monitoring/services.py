@@ -32,6 +32,7 @@ from kpcs.monitoring.models import (
     ReviewComment,
     ReviewTeamMember,
 )
+from kpcs.registry import rules as registry_rules
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 from kpcs.statistics import services as statistics
@@ -87,13 +88,17 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
 
 def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
     out = []
-    days = {code: policy[1] for code, policy in registry.snapshot().participants.items()}
-    earliest = as_of - dt.timedelta(days=max(days.values(), default=15))
+    snap = registry.snapshot()
+    # IMP-02: each certificate by the exporting participant's deadline in force on its issue day
+    # none issued within the shortest deadline of any policy can be overdue yet
+    shortest = min([registry_rules.DEFAULT_CONFIRMATION_DAYS]  # the default, for those without a policy
+                   + [p.confirmation_days for history in snap.participants.values() for p in history])
+    last_issue_day = as_of - dt.timedelta(days=shortest)
     for number, exp, imp, issued_on, c, v in Certificate.objects.filter(
-            status="issued", signer_revoked=False, issued_on__lt=earliest + dt.timedelta(days=1)).values_list(
+            status="issued", signer_revoked=False, issued_on__lte=last_issue_day).values_list(
             "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
             "total_value_cents"):
-        due = issued_on + dt.timedelta(days=days.get(exp, 15))
+        due = issued_on + dt.timedelta(days=snap.policy_on(exp, issued_on).confirmation_days)
         if as_of > due:
             out.append(rules.Overdue(number, exp, imp, issued_on, due, Decimal(c) / 100, Decimal(v) / 100))
     return out
