@@ -49,8 +49,12 @@ def _officer_email(code: str) -> str:
 
 
 def _ensure_keys(since: dt.datetime) -> None:
+    """A key for every exporting authority, except an applicant's (GOV-05: it cannot trade, EXP-01), so a second
+    run does not key the demo's applicant."""
     has_key = set(SigningKey.objects.values_list("authority_id", flat=True))
-    todo = [a for a in Authority.objects.order_by("id") if "issue_export" in a.roles and a.id not in has_key]
+    today = clock.today()
+    todo = [a for a in Authority.objects.order_by("id") if "issue_export" in a.roles and a.id not in has_key
+            and registry.status_on(a.participant_id, today).status != "applicant"]
     for a in track(todo, description="signing keys", disable=not todo):
         registry.create_key(a.id, valid_from=since, actor=DEMO)
 

@@ -57,6 +57,16 @@ def test_an_application_waits_for_the_committee_once(kp: Any) -> None:
     assert facts["recommendation"] is None and facts["admitted_on"] is None
 
 
+def test_a_second_run_gives_the_applicant_no_signing_key(kp: Any) -> None:
+    """The applicant's authority is made with it; an applicant cannot trade (GOV-05, EXP-01), so no key."""
+    from kpcs.registry.models import SigningKey
+
+    demo._ensure_application(clock.now())
+    demo._ensure_keys(clock.now())
+    assert not SigningKey.objects.filter(authority__participant_id="SS").exists()
+    assert SigningKey.objects.filter(authority__participant_id="BW").exists()
+
+
 def test_every_working_group_has_members_and_one_chair_once(kp: Any) -> None:
     """GOV-02: the five groups and committees, participants and observers, a chair each."""
     demo._ensure_groups(clock.today())
