@@ -24,6 +24,22 @@ DEMO_DOMAIN = "@demo.kpcs"
 DEMO_MARK = "node.demo_loaded"
 DEMO_PARTICIPANTS = ["BW", "EU", "ZA", "NA", "CA", "AE", "IN", "RU", "US", "AO", "GB", "IL"]
 EU_AUTHORITY = "EU-BE-ANTWERP"
+# The Plenary's policy decision: a certificate the UAE issues awaits confirmation of receipt for 30 days before it
+# is overdue (IMP-02; the exporting participant's deadline), instead of the scheme's 15.
+POLICY_PARTICIPANT, POLICY_CONFIRMATION_DAYS = "AE", 30
+# An application in progress (GOV-05): illustrative, South Sudan has not applied to the scheme.
+APPLICANT = ("SS", "South Sudan")
+# Who sits where (GOV-02): (group, chair, participants, observer organisations). The Committee on Participation
+# and Chairmanship is chaired by the year's KP Chair (the chair named here when chairs.csv has none), its
+# Vice-Chair sitting as vice-chair.
+GROUPS: list[tuple[str, str, list[str], list[str]]] = [
+    ("statistics", "CA", ["BW", "EU", "IN", "RU", "ZA"], ["World Diamond Council"]),
+    ("monitoring", "EU", ["AO", "BW", "RU", "US", "ZA"], ["Kimberley Process Civil Society Coalition"]),
+    ("diamond_experts", "IN", ["AE", "EU", "IL", "ZA"], ["World Diamond Council"]),
+    ("artisanal_alluvial", "SL", ["AO", "CD", "GN", "LR"], ["Kimberley Process Civil Society Coalition",
+                                                           "African Diamond Producers Association"]),
+    ("participation_chairmanship", "BW", ["BW", "EU", "RU", "US", "ZA"], ["World Diamond Council"]),
+]
 # `kpcs demo` is the node operator at work: the system actor, named so its entries are told apart in the log.
 DEMO = registry.Actor("kpcs demo", system=True)
 
@@ -33,8 +49,12 @@ def _officer_email(code: str) -> str:
 
 
 def _ensure_keys(since: dt.datetime) -> None:
+    """A key for every exporting authority, except an applicant's (GOV-05: it cannot trade, EXP-01), so a second
+    run does not key the demo's applicant."""
     has_key = set(SigningKey.objects.values_list("authority_id", flat=True))
-    todo = [a for a in Authority.objects.order_by("id") if "issue_export" in a.roles and a.id not in has_key]
+    today = clock.today()
+    todo = [a for a in Authority.objects.order_by("id") if "issue_export" in a.roles and a.id not in has_key
+            and registry.status_on(a.participant_id, today).status != "applicant"]
     for a in track(todo, description="signing keys", disable=not todo):
         registry.create_key(a.id, valid_from=since, actor=DEMO)
 
@@ -92,10 +112,12 @@ def _ensure_users() -> list[tuple[str, str]]:
     _grant("bw.delegate@demo.kpcs", "delegate", "BW")
     _grant("za.delegate@demo.kpcs", "delegate", "ZA")
     _grant("observer@demo.kpcs", "observer")
-    accounts += [("chair@demo.kpcs", "kp_chair: proposes and adopts decisions"),
-                 ("bw.delegate@demo.kpcs", "delegate of BW: positions on decisions"),
-                 ("za.delegate@demo.kpcs", "delegate of ZA: positions on decisions"),
-                 ("observer@demo.kpcs", "observer: comments on decisions (never a block)")]
+    accounts += [("chair@demo.kpcs", "kp_chair: proposes and adopts decisions, runs reviews, working-group "
+                                     "members and applications"),
+                 ("bw.delegate@demo.kpcs", "delegate of BW: positions on decisions, reads applications and BW's "
+                                           "reviews"),
+                 ("za.delegate@demo.kpcs", "delegate of ZA: positions on decisions, comments on ZA's review report"),
+                 ("observer@demo.kpcs", "observer: comments on decisions (never a block), reads applications")]
     for code in DEMO_PARTICIPANTS:
         email = _officer_email(code)
         authority = EU_AUTHORITY if code == "EU" else None
@@ -221,6 +243,39 @@ def _ensure_review(today: dt.date) -> None:
     monitoring.close_recommendation(DEMO, r.pk, first.pk, note="Implementation confirmed in the annual report.")
 
 
+def _ensure_review_with_comment(today: dt.date) -> None:
+    """A second review visit, to South Africa, whose report reached the participant five days ago and is not yet
+    posted: South Africa's delegate has commented on it (MON-04: comments only while `report_submitted`). Skipped
+    when South Africa already has a review."""
+    from kpcs.monitoring import services as monitoring
+    from kpcs.monitoring.models import Review
+
+    if Review.objects.filter(participant_id="ZA").exists():
+        return
+    end = today - dt.timedelta(days=19)
+    r = monitoring.create_review(DEMO, kind="visit", participant="ZA", starts_on=end - dt.timedelta(days=4),
+                                 ends_on=end, mandate="Review visit at the invitation of South Africa: the "
+                                 "internal controls from the mines to the Diamond Exchange and Export Centre.")
+    team = [("Namibian Diamond Commissioner", "government", "NA", "", True),
+            ("Canadian KP office expert", "government", "CA", "", False),
+            ("Indian KP authority expert", "government", "IN", "", False),
+            ("World Diamond Council representative", "industry", None, "World Diamond Council", False),
+            ("Civil Society Coalition representative", "civil_society", None, "KP Civil Society Coalition", False)]
+    for name, constituency, participant, organisation, leader in team:
+        monitoring.add_team_member(DEMO, r.pk, name=name, constituency=constituency, participant=participant,
+                                   organisation=organisation, is_leader=leader)
+    monitoring.record_visit(DEMO, r.pk)
+    monitoring.submit_report(DEMO, r.pk, on=today - dt.timedelta(days=5), text=(
+        "Restricted report. The team visited two mines, the State Diamond Trader and the Diamond Exchange and "
+        "Export Centre. Controls are effective; the tender records of one exporter were reconciled by hand."))
+    monitoring.add_recommendation(DEMO, r.pk, owner="ZA", due_on=today + dt.timedelta(days=90),
+                                  text="Reconcile the tender records of every exporter in the electronic register.")
+    delegate = registry.actor_for_user(get_user_model().objects.get(username=f"za.delegate{DEMO_DOMAIN}"), "demo")
+    monitoring.comment_on_report(delegate, r.pk, text=(
+        "South Africa thanks the team. The exporter concerned moved its tender records into the electronic "
+        "register last month; the regulator will confirm it in the annual report."))
+
+
 def _plenary_dates(today: dt.date) -> tuple[dt.date, dt.date]:
     """Last November's Plenary: this year's in December, else last year's."""
     year = today.year if today.month == 12 else today.year - 1
@@ -229,9 +284,13 @@ def _plenary_dates(today: dt.date) -> tuple[dt.date, dt.date]:
 
 def _ensure_governance(now: dt.datetime) -> None:
     """A year of governance, through the governance services: the chairs from chairs.csv; last November's
-    Plenary hosted by the Chair with two decisions adopted by consensus (an administrative decision the delegates
-    supported, an observer commenting; a notice); a written procedure in progress, its deadline in two weeks,
-    Botswana's support recorded. Skipped when the node already holds meetings or decisions."""
+    Plenary hosted by the Chair with three decisions adopted by consensus (an administrative decision the
+    delegates supported, an observer commenting; a notice; an administrative decision giving the UAE a 30-day
+    confirmation deadline from 1 December, CERT-09/IMP-02); a written procedure in progress, its deadline in two
+    weeks, Botswana's support recorded. Skipped when the node already holds meetings or decisions.
+
+    No measure is lifted here: the seed already ends Côte d'Ivoire's embargo and the enhanced vigilance on its
+    neighbours on 2014-04-29 (status-history.csv, measures.csv)."""
     from kpcs.governance import services as governance
     from kpcs.governance.models import Decision, Meeting
 
@@ -266,12 +325,70 @@ def _ensure_governance(now: dt.datetime) -> None:
         text=f"Final communiqué of the Plenary of {starts.year}: the Plenary welcomed the annual reports of the "
              "participants, the review visits of the year and the reports of the working groups.")
     governance.adopt(DEMO, notice.pk, now=closing)
+    policy = governance.propose(
+        DEMO, type="administrative", participant=POLICY_PARTICIPANT, effective_on=dt.date(starts.year, 12, 1),
+        procedure="plenary", meeting=plenary.pk, policy={"confirmation_days": POLICY_CONFIRMATION_DAYS},
+        now=opened + dt.timedelta(days=1),
+        text="Administrative decision at the request of the United Arab Emirates: from 1 December a certificate "
+             f"it issues awaits the importing authority's confirmation of receipt for {POLICY_CONFIRMATION_DAYS} "
+             "days before it is overdue (IMP-02), the time its shipments to distant partners take.")
+    governance.take_position(delegate["BW"], policy.pk, "support", now=opened + dt.timedelta(days=1, hours=2))
+    governance.adopt(DEMO, policy.pk, now=closing)
     written = governance.propose(
         DEMO, type="administrative", participant=None, effective_on=dt.date(now.year + 1, 1, 1),
         procedure="written", deadline=now.date() + dt.timedelta(days=14), now=now,
         text="Administrative decision on electronic statistics: from next year participants submit their quarterly "
              "trade statistics in the exchange format, by the deadlines of the statistics guidelines.")
     governance.take_position(delegate["BW"], written.pk, "support", now=now)
+
+
+def _registered(code: str) -> bool:
+    from kpcs.errors import NotFound
+
+    try:
+        registry.get_participant(code)
+    except NotFound:
+        return False
+    return True
+
+
+def _ensure_application(now: dt.datetime) -> None:
+    """An application in progress (GOV-05): received three weeks ago, circulated to all participants within the
+    month, awaiting the participation committee's recommendation. Skipped when the node holds an application or
+    the applicant is already in the registry."""
+    from kpcs.governance import admission
+    from kpcs.governance.models import Application
+
+    code, name = APPLICANT
+    if Application.objects.exists() or _registered(code):
+        return
+    application = admission.submit(DEMO, code=code, name=name, applied_on=now.date() - dt.timedelta(days=21))
+    admission.circulate(DEMO, application.pk, now=now - dt.timedelta(days=12))
+
+
+def _ensure_groups(today: dt.date) -> None:
+    """Members of the five working groups and committees since 1 January (GOV-02): participants and observer
+    organisations, a chair each. Skipped when any group has a member."""
+    from kpcs.governance import admission
+    from kpcs.governance import services as governance
+    from kpcs.governance.models import WorkingGroupMember
+
+    if WorkingGroupMember.objects.exists():
+        return
+    governance.seed_working_groups()
+    governance.seed_chairs()
+    since = dt.date(today.year, 1, 1)
+    kp_chair, vice = governance.chair_on(today)
+    for group, chair, members, observers in GROUPS:
+        roles = {code: "member" for code in members}
+        if group == "participation_chairmanship":
+            roles |= {code: role for code, role in ((kp_chair or chair, "chair"), (vice, "vice_chair")) if code}
+        else:
+            roles[chair] = "chair"
+        for code, role in sorted(roles.items(), key=lambda kv: (kv[1] != "chair", kv[1] != "vice_chair", kv[0])):
+            admission.add_member(DEMO, group, participant=code, role=role, valid_from=since)
+        for name in observers:
+            admission.add_member(DEMO, group, observer=name, valid_from=since)
 
 
 def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
@@ -283,7 +400,10 @@ def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
     _ensure_certificates(now)
     findings = _ensure_statistics(now.date())
     _ensure_review(now.date())
+    _ensure_review_with_comment(now.date())
     _ensure_governance(now)
+    _ensure_application(now)
+    _ensure_groups(now.date())
     _grant("wgs@demo.kpcs", "wgs_analyst")
     accounts.append(("wgs@demo.kpcs", "wgs_analyst: Working Group on Statistics, runs the findings workflow"))
     out.print("\n[bold]Demo data loaded.[/bold] Accounts (password for all: "
@@ -296,10 +416,16 @@ def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
               "Exporters and importers registered: licence <CODE>-EXP-0001 and <CODE>-IMP-0001 for "
               + ", ".join(DEMO_PARTICIPANTS), highlight=False)
     out.print("Peer review: a review visit to RU with its team, published report and recommendations (one closed, one "
-              f"open) at {base_url}/reviews/ (sign in as wgs@demo.kpcs) and {base_url}/reviews/published.",
-              highlight=False)
-    out.print(f"Governance: last November's Plenary with two adopted decisions and a written procedure in "
-              f"progress at {base_url}/governance/decisions (sign in as chair@demo.kpcs, bw.delegate@demo.kpcs or "
-              "observer@demo.kpcs to see proposals and take positions).", highlight=False)
+              "open), and one to ZA whose report awaits publication with South Africa's comment, at "
+              f"{base_url}/reviews/ (sign in as wgs@demo.kpcs, chair@demo.kpcs or za.delegate@demo.kpcs) and "
+              f"{base_url}/reviews/published.", highlight=False)
+    out.print(f"Governance: last November's Plenary with three adopted decisions (one gives the UAE's "
+              f"certificates a {POLICY_CONFIRMATION_DAYS}-day confirmation deadline, "
+              f"{base_url}/participants/{POLICY_PARTICIPANT})"
+              f" and a written procedure in progress at {base_url}/governance/decisions (sign in as "
+              "chair@demo.kpcs, bw.delegate@demo.kpcs or observer@demo.kpcs to see proposals and take positions); "
+              f"the five working groups with their members at {base_url}/governance/working-groups; South Sudan's "
+              f"application (illustrative), circulated and awaiting the committee, at {base_url}/governance/"
+              "applications (the Chair, delegates and observers).", highlight=False)
     out.print(f"Statistics: 10 years of generated figures for 30 participants; {findings} finding(s) from the "
               "anomaly analysis (kpcs analyse, GET /api/v1/findings).", highlight=False)

@@ -53,10 +53,12 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def new_page(browser: Any, base_url: str, *, phone: bool = False, language: str = "en") -> Any:
-    """A fresh context (its own cookies) with the browser's language set, as a person's browser would send it."""
+def new_page(browser: Any, base_url: str, *, phone: bool = False, language: str = "en",
+             javascript: bool = True) -> Any:
+    """A fresh context (its own cookies) with the browser's language set, as a person's browser would send it;
+    `javascript=False` for a browser with scripts off (the pages work without them)."""
     context = browser.new_context(base_url=base_url, viewport=PHONE if phone else DESKTOP, locale=language,
-                                  extra_http_headers={"Accept-Language": language})
+                                  extra_http_headers={"Accept-Language": language}, java_script_enabled=javascript)
     context.set_default_timeout(15_000)
     return context.new_page()
 

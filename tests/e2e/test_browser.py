@@ -37,6 +37,7 @@ class Site:
     review: int = 0  # the demo's review visit (RU), as the Chair reads it
     decision: int = 0  # an adopted decision of the demo (public)
     proposal: int = 0  # the demo's written procedure in progress (for delegates and observers)
+    application: int = 0  # the demo's application awaiting the committee (South Sudan)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         assert status == 200 and adopted["items"], adopted
         status, proposed = chair.get("/api/v1/decisions?status=proposed")
         assert status == 200 and proposed["items"], proposed
+        status, applications = chair.get("/api/v1/applications")
+        assert status == 200 and applications["items"], applications
         yield Site(f"http://127.0.0.1:{server.port}", env, cert["number"], cert["verification_code"],
-                   reviews["items"][0]["id"], adopted["items"][0]["id"], proposed["items"][0]["id"])
+                   reviews["items"][0]["id"], adopted["items"][0]["id"], proposed["items"][0]["id"],
+                   applications["items"][0]["id"])
     finally:
         server.stop()
 
@@ -345,6 +349,49 @@ def test_the_chair_runs_a_review_and_the_delegate_comments_on_the_report(browser
     shoot(public, f"review-published-{language}-desktop")
 
 
+@pytest.mark.parametrize("language, added", [("en", "The member was added."), ("fr", "Le membre a été ajouté.")])
+def test_the_chair_adds_a_working_group_member(browser: Any, site: Site, language: str, added: str) -> None:
+    """GOV-02 on the pages: the Chair puts a participant on a working group; the public sees it among the members."""
+    code = {"en": "NA", "fr": "MU"}[language]  # each run its own participant: the group refuses one twice
+    chair = new_page(browser, site.url, language=language)
+    sign_in(chair, CHAIR)
+    chair.goto("/governance/working-groups/monitoring")
+    form = chair.locator("main form[action$='/members']")
+    form.locator("[name=participant]").select_option(code)
+    form.locator("[name=role]").select_option("member")
+    with chair.expect_navigation():
+        form.locator("button[type=submit]").click()
+    text = chair.locator("main").inner_text()
+    assert added in text and chair.locator(".notice.bad, .errorlist").count() == 0, text
+    public = new_page(browser, site.url, language=language)
+    public.goto("/governance/working-groups/monitoring")
+    assert public.locator(f"main a[href='/participants/{code}']").count() == 1
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_on_a_phone_the_menu_is_one_line_that_opens_without_javascript(browser: Any, site: Site,
+                                                                       language: str) -> None:
+    """The header menu (twelve entries for an officer) stays one "Menu" line on a phone, opens with a tap, with no
+    script, and leads to its pages; on a desktop every entry shows at once."""
+    phone = new_page(browser, site.url, phone=True, language=language, javascript=False)
+    sign_in(phone, EXPORTER)
+    phone.goto("/governance/working-groups")
+    entries = phone.locator("nav.main .menu-items a")
+    assert entries.count() >= 10 and not entries.first.is_visible()
+    summary = phone.locator("nav.main summary")
+    assert summary.is_visible() and summary.bounding_box()["height"] < 48  # type: ignore[index]
+    summary.click()
+    assert entries.first.is_visible()
+    shoot(phone, f"menu-open-{language}-phone")
+    with phone.expect_navigation():
+        phone.locator("nav.main a[href='/governance/meetings']").click()
+    assert phone.url.endswith("/governance/meetings")
+    desktop = new_page(browser, site.url, language=language)
+    sign_in(desktop, EXPORTER)
+    assert desktop.locator("nav.main .menu-items a").last.is_visible()
+    assert not desktop.locator("nav.main summary").is_visible()
+
+
 MAIN_PAGES = [  # (who, path): None is the public
     (None, "/"), (None, "/login/"), (None, "/verify/"), (None, "/statistics"), (None, "/participants"),
     (EXPORTER, "/certificates/new"), (EXPORTER, "/certificates/"), (EXPORTER, "/certificates/{number}"),
@@ -354,6 +401,9 @@ MAIN_PAGES = [  # (who, path): None is the public
     ("chair@demo.kpcs", "/governance/decisions/new"), (None, "/participants/CF"),
     ("chair@demo.kpcs", "/reviews/{review}"), ("bw.delegate@demo.kpcs", "/reviews/"),
     (None, "/governance/decisions/{decision}"), ("bw.delegate@demo.kpcs", "/governance/decisions/{proposal}"),
+    (None, "/governance/working-groups"), (CHAIR, "/governance/working-groups/statistics"),
+    (CHAIR, "/governance/applications"), (CHAIR, "/governance/applications/{application}"),
+    (None, "/governance/meetings"), (None, "/participants/AE"),
 ]
 
 
@@ -363,7 +413,7 @@ def test_main_pages_are_accessible_light_and_photographed(browser: Any, site: Si
     path = path.replace("{number}", quote(site.number))
     name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"  # {review}: "review", whatever its id
     path = path.replace("{review}", str(site.review)).replace("{decision}", str(site.decision))
-    path = path.replace("{proposal}", str(site.proposal))
+    path = path.replace("{proposal}", str(site.proposal)).replace("{application}", str(site.application))
     if who and name.startswith(("governance", "reviews")):
         name = f"{name}-{re.sub(r'[^a-z0-9]+', '-', who.split('@')[0])}"  # the page with the role's part
     for language in ("en", "fr"):

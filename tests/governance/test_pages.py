@@ -162,6 +162,20 @@ def test_meetings_by_year_with_the_chairs(people: dict[str, Any]) -> None:
     assert f"{chair} · " in page
 
 
+def test_meetings_name_this_years_chair_by_rotation_and_list_quiet_years_in_one_table(
+        people: dict[str, Any]) -> None:
+    """GOV-02: a year chairs.csv does not list yet has last year's Vice-Chair as its Chair (never "—"); years
+    without a meeting on record are rows of one table, not a card each."""
+    services.add_meeting(people["chair"], kind="plenary", year=2024, host="AE", place="Dubai",
+                         starts_on=D(2024, 11, 19), ends_on=D(2024, 11, 22))
+    page = Client().get("/governance/meetings").content.decode()
+    year = clock.today().year
+    chair, _vice = services.chair_on(D(year, 1, 1))
+    assert chair is not None
+    assert f'<th scope="row">{year}</th><td>{chair} · ' in page
+    assert 'id="y-2024"' in page and 'id="y-2010"' not in page and '<th scope="row">2010</th>' in page
+
+
 def test_the_pages_in_french(people: dict[str, Any]) -> None:
     a = apply(people)
     admission.add_member(people["chair"], "monitoring", observer="World Diamond Council", valid_from=D(2020, 1, 1))

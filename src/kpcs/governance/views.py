@@ -562,9 +562,13 @@ def meetings(request: HttpRequest) -> HttpResponse:
         held.setdefault(m.year, []).append({
             "kind": MEETING_LABELS.get(m.kind, m.kind), "host": m.host_id, "host_name": names.get(m.host_id or "", ""),
             "place": m.place, "starts_on": m.starts_on, "ends_on": m.ends_on})
-    years = []
-    for year in sorted(set(held) | set(chairs_by_year), reverse=True):
-        chair, vice = chairs_by_year.get(year, (None, None))
-        years.append({"year": year, "chair": chair, "chair_name": names.get(chair or "", ""), "vice_chair": vice,
-                      "vice_chair_name": names.get(vice or "", ""), "meetings": held.get(year, [])})
-    return render(request, "governance/meetings.html", {"years": years})
+    years: list[dict[str, Any]] = []
+    quiet: list[dict[str, Any]] = []
+    # This year too, and its Chair by the rotation when chairs.csv has no row yet (GOV-02: last year's Vice-Chair).
+    for year in sorted(set(held) | set(chairs_by_year) | {clock.today().year}, reverse=True):
+        chair, vice = rules.chair_on(dt.date(year, 1, 1), chairs_by_year)
+        row = {"year": year, "chair": chair, "chair_name": names.get(chair or "", ""), "vice_chair": vice,
+               "vice_chair_name": names.get(vice or "", ""), "meetings": held.get(year, [])}
+        # Years with meetings on record get a card each; the others one table of chairs (a short page on a phone).
+        (years if row["meetings"] else quiet).append(row)
+    return render(request, "governance/meetings.html", {"years": years, "quiet": quiet})
