@@ -8,6 +8,7 @@ A refused call (and any read) must change nothing; a call that may change its ta
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from kpcs import clock
 from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
+from kpcs.custody import services as custody
+from kpcs.custody.models import CustodyEvent, Licence, Parcel, Site
 from kpcs.governance import admission
 from kpcs.governance import services as governance
 from kpcs.governance.models import Application, Decision, Position
@@ -298,6 +301,53 @@ MATRIX: tuple[Row, ...] = (
         "401   403    403    403    403    403      403    403     403   403   200   403   403   403"),
     row("POST", "/applications/{application_id}/recommendation", "decision.propose", "circulated",
         "401   403    403    403    403    403      403    403     403   403   200   403   403   403"),
+    # custody (issue 9): bw_x / za_x = a licence, site, event or parcel of BW / ZA; a custody officer registers
+    # and records for its own participant (another's operator, site or parcel is a 404), exporting officers of
+    # the participant and the KP analyst read
+    row("GET", "/custody/licences", "custody.read", "bw_lic",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/custody/licences", "custody.read", "za_lic",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
+    row("POST", "/custody/licences", "custody.register", "bw",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   201"),
+    row("POST", "/custody/licences", "custody.register", "za",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   404"),
+    row("GET", "/custody/sites", "custody.read", "bw_site",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/custody/sites", "custody.read", "za_site",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
+    row("POST", "/custody/sites", "custody.register", "bw",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   201"),
+    row("POST", "/custody/sites", "custody.register", "za",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   404"),
+    row("GET", "/custody/sites/{site_id}/trace", "custody.read", "bw_site",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/custody/sites/{site_id}/trace", "custody.read", "za_site",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    row("POST", "/custody/events", "custody.record", "bw",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   201"),
+    row("POST", "/custody/events", "custody.record", "za",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   404"),
+    row("GET", "/custody/events", "custody.read", "bw_ev",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/custody/events", "custody.read", "za_ev",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
+    row("GET", "/custody/events/{event_id}", "custody.read", "bw_ev",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/custody/events/{event_id}", "custody.read", "za_ev",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    row("GET", "/parcels/{parcel_id}", "custody.read", "bw_parcel",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/parcels/{parcel_id}", "custody.read", "za_parcel",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    row("GET", "/parcels/{parcel_id}/trace", "custody.read", "bw_parcel",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/parcels/{parcel_id}/trace", "custody.read", "za_parcel",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    row("GET", "/custody/operators/{operator_id}/ledger", "custody.read", "bw_miner",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/custody/operators/{operator_id}/ledger", "custody.read", "za_miner",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
@@ -322,7 +372,8 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
            "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
 WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Review, ReviewTeamMember,
-           Recommendation, FollowUp, Decision, Position, Application, AuditEntry)
+           Recommendation, FollowUp, Decision, Position, Application, AuditEntry, Licence, Site, CustodyEvent, Parcel)
+CUSTODY_LISTS = {"/custody/licences": "lic", "/custody/sites": "site", "/custody/events": "ev"}
 DECISIONS = ("proposed", "objected", "adopted")
 APPLICATIONS = ("received", "circulated")
 BYSTANDER = "bystander@perm.kpcs"  # holds tokens nobody else may revoke
@@ -410,6 +461,17 @@ class World:
         kp.trust_list()  # published once here; reading it later changes nothing
         self.kp = kp
         kp.create_user(BYSTANDER, PASSWORD, "kp_analyst", actor=kp.SYSTEM)
+        self.custody: dict[str, int] = {}  # bw_miner, bw_lic, bw_site, bw_ev, bw_parcel and the same for za
+        for code in ("BW", "ZA"):
+            miner = kp.register_operator(kp.SYSTEM, participant=code, name=f"{code} mine", address=f"Pit, {code}",
+                                         kind="miner", licence=f"{code}-MIN-1", valid_from=dt.date(2000, 1, 1))
+            site = custody.register_site(kp.SYSTEM, name=f"{code} mine", kind="industrial_mine", region="South",
+                                         holder=miner.pk)
+            event = custody.record_event(kp.SYSTEM, self.production_body(site.pk)).event
+            prefix = code.lower()
+            self.custody.update({f"{prefix}_miner": miner.pk, f"{prefix}_site": site.pk, f"{prefix}_ev": event.pk,
+                                 f"{prefix}_lic": Licence.objects.get(operator=miner).pk,
+                                 f"{prefix}_parcel": event.outputs.get().pk})
         self.shared: dict[str, str] = {}
         self.recommendations: dict[str, str] = {}  # review id -> its open recommendation's id
         self.seq = 0
@@ -512,7 +574,15 @@ class World:
         email = spec[0] if spec and target == "own_token" else BYSTANDER
         return str(self.kp.create_token(email, actor=self.kp.SYSTEM))[:12]
 
+    @staticmethod
+    def production_body(site: int) -> dict[str, Any]:
+        return {"type": "production", "site": site, "occurred_at": "2025-06-01T10:00:00Z",
+                "produced": [{"carats": "10.00", "value_usd": "900.00", "hs_code": "7102.31"}]}
+
     def path_for(self, r: Row, fresh: bool, role: str = "anon") -> str:
+        if r.target in self.custody:
+            path = re.sub(r"\{(site|event|parcel|operator)_id\}", str(self.custody[r.target]), r.path)
+            return path + ("?from=2025-01-01&to=2025-12-31" if path.endswith("/ledger") else "")
         if r.target in ("own_token", "other_token"):
             return r.path.replace("{prefix}", self.token_prefix(r.target, role))
         if r.target in ("bw_eu", "za_na"):
@@ -610,6 +680,14 @@ class World:
             return {}
         if r.path.endswith("/recommendation"):
             return {"recommend": True, "text": "meets the minimum requirements"}
+        if r.path == "/custody/licences":
+            return {"operator": self.custody[f"{r.target}_miner"], "kind": "mining",
+                    "number": f"{str(r.target).upper()}-LIC-{self.seq}", "valid_from": "2020-01-01"}
+        if r.path == "/custody/sites":
+            return {"name": f"Site {self.seq}", "kind": "industrial_mine", "region": "North",
+                    "holder": self.custody[f"{r.target}_miner"]}
+        if r.path == "/custody/events":
+            return self.production_body(self.custody[f"{r.target}_site"])
         raise AssertionError(f"no body for {r.id}: add it to World.body_for")
 
     def listed(self, r: Row, items: list[dict[str, Any]]) -> bool:
@@ -621,6 +699,8 @@ class World:
             return int(self.ensure_finding(str(r.target))) in {i["id"] for i in items}
         if r.path == "/reviews":
             return int(self.ensure_review(str(r.target))) in {i["id"] for i in items}
+        if r.path in CUSTODY_LISTS:
+            return self.custody[str(r.target)] in {i["id"] for i in items}
         raise AssertionError(f"no list check for {r.id}")
 
 
@@ -648,7 +728,7 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
     path = world.path_for(r, fresh=mutates, role=role)
     before = snapshot()
     if r.method == "GET":
-        listing = r.path in ("/certificates", "/operators", "/findings", "/reviews")
+        listing = r.path in ("/certificates", "/operators", "/findings", "/reviews", *CUSTODY_LISTS)
         resp = client.get(path, limit=500) if listing else client.get(path)
     else:
         resp = client.post(path, world.body_for(r))
