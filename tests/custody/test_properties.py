@@ -20,7 +20,7 @@ from tests.custody.conftest import DAY, WARRANTY, World
 
 pytestmark = pytest.mark.django_db
 
-STEP = st.tuples(st.sampled_from(["produce", "transfer", "split", "merge", "loss", "replay"]),
+STEP = st.tuples(st.sampled_from(["produce", "transfer", "part", "split", "merge", "loss", "replay"]),
                  st.integers(0, 50), st.integers(0, 50), st.integers(1, 5000))
 
 
@@ -41,6 +41,11 @@ def _apply(world: World, step: tuple[str, int, int, int], n: int) -> None:
         p = held[a % len(held)]
         req = {"type": "transfer", "parcels": [p.pk], "seller": p.holder_id, "buyer": operators[b % 4].pk,
                "invoice": f"INV-{n}", "warranty": WARRANTY, "occurred_at": when}
+    elif kind == "part":  # part of a parcel, sometimes more than it holds
+        p = held[a % len(held)]
+        req = {"type": "transfer", "parcels": [p.pk], "seller": p.holder_id, "buyer": operators[b % 4].pk,
+               "invoice": f"INV-{n}", "warranty": WARRANTY, "occurred_at": when,
+               "carats": rules.centi_text(1 + c % (p.carats_centi + 2))}
     elif kind == "split":
         p = held[a % len(held)]
         first = 1 + (c % max(p.carats_centi - 1, 1))

@@ -225,3 +225,32 @@ def test_ledger_balances(world: World) -> None:
     after = services.ledger(world.officer, world.mine_op.pk, later.date() + dt.timedelta(days=1),
                             later.date() + dt.timedelta(days=9))
     assert after["opening"] == after["closing"] == "5.00" and after["days"] == []
+
+
+def test_a_part_of_a_parcel_is_split_off_and_sold(world: World) -> None:
+    [p] = outputs(world.produce("10.00", value="1000.00"))
+    event = world.transfer([p.pk], world.mine_op, world.dealer, carats="2.50")
+    [bought] = outputs(event)
+    assert (bought.holder_id, bought.carats_centi, bought.usd_cents) == (world.dealer.pk, 250, 25000)
+    split = CustodyEvent.objects.get(type="split")
+    rest = Parcel.objects.get(created_by=split, status="held")
+    assert (rest.holder_id, rest.carats_centi, rest.usd_cents) == (world.mine_op.pk, 750, 75000)
+    assert selectors.trace(bought)["path"][1]["type"] == "split"
+
+
+def test_selling_more_than_the_parcel_holds_is_refused_with_the_figures(world: World) -> None:
+    [p] = outputs(world.produce("10.00"))
+    with pytest.raises(Conflict) as exc:
+        world.transfer([p.pk], world.mine_op, world.dealer, carats="10.01")
+    assert (exc.value.code, exc.value.rule) == ("insufficient_stock", "INT-09")
+    assert exc.value.details == {"parcel": p.pk, "held": "10.00", "asked": "10.01"}
+    assert CustodyEvent.objects.count() == 1 and Parcel.objects.get(pk=p.pk).status == "held"
+
+
+def test_a_refused_partial_transfer_leaves_no_split(world: World, make_operator: Any) -> None:
+    courier = make_operator("BW", "courier", "BW-COU-9")
+    [p] = outputs(world.produce("10.00"))
+    with pytest.raises(ValidationFailed):
+        world.transfer([p.pk], world.mine_op, courier, carats="1.00")
+    assert not CustodyEvent.objects.filter(type="split").exists()
+    assert Parcel.objects.get(pk=p.pk).status == "held"

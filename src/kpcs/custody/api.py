@@ -193,6 +193,8 @@ class EventIn(BodyIn):
     warranty: Text | None = Field(None, description="the WDC System of Warranties statement on the invoice (INT-11)")
     value_usd: Quantity | None = Field(None, description="a transfer's invoice value, divided over its parcels by "
                                                          "carats; default: each parcel keeps its value")
+    carats: Quantity | None = Field(None, description="a transfer of part of one parcel: the part is split off "
+                                                      "first (a split event) and transferred")
     hs_code: HsCode | None = None
     reason: Text | None = None
 

@@ -140,6 +140,7 @@ class EventRequest:
     warranty: str = ""
     reason: str = ""
     value_cents: int | None = None  # a transfer's invoice value
+    carats_centi: int | None = None  # a transfer of part of one parcel: split off first, in the same transaction
     hs_code: str | None = None  # a merge's HS code when its sources differ
 
     def details(self) -> dict[str, Any]:
@@ -255,7 +256,13 @@ def parse_event(request: Mapping[str, Any], now: dt.datetime) -> EventRequest:
         if seller == buyer:
             raise _refuse(_("a transfer goes from one operator to another"), code="same_operator", rule="INT-08")
         value = request.get("value_usd")
-        return EventRequest(kind, when, parcels=parcels, seller=seller, buyer=buyer,
+        part = request.get("carats")
+        if part is not None and len(parcels) != 1:
+            raise _refuse(_("carats names part of one parcel: give exactly one parcel"), field="carats")
+        part_centi = None if part is None else to_centi(part, "carats")
+        if part_centi == 0:
+            raise _refuse(_("a parcel weighs more than 0.00 carats"), code="invalid_quantity", field="carats")
+        return EventRequest(kind, when, parcels=parcels, seller=seller, buyer=buyer, carats_centi=part_centi,
                             invoice=_text(request, "invoice", True, "invoice_required", "INT-11"),
                             warranty=check_warranty(_text(request, "warranty", True, "warranty_required", "INT-11")),
                             value_cents=None if value is None else to_centi(value, "value_usd"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -188,6 +188,8 @@ def record_event(actor: Actor, request: Mapping[str, Any], *, idempotency_key: s
     wanted = rules.parse_event(request, now)
     try:
         with transaction.atomic():
+            if wanted.carats_centi is not None:
+                wanted = _split_off(actor, wanted, now)
             event = _apply(actor, wanted, now, key=(scope, idempotency_key, request_hash))
     except IntegrityError:
         # the same key raced in from a retry that won: answer as the retry it is
@@ -196,6 +198,28 @@ def record_event(actor: Actor, request: Mapping[str, Any], *, idempotency_key: s
             raise
         return Recorded(earlier, True)
     return Recorded(event, False)
+
+
+def _split_off(actor: Actor, ev: rules.EventRequest, now: dt.datetime) -> rules.EventRequest:
+    """A transfer of part of a parcel: the part is split off first (its own split event, in the same transaction)
+    and the transfer takes that piece. Asking for more than the parcel holds is refused with the figures."""
+    assert ev.carats_centi is not None
+    [parcel] = _inputs(actor, ev)
+    if ev.carats_centi > parcel.carats_centi:
+        raise Conflict(_("parcel %(parcel)s holds %(held)s ct; %(asked)s ct cannot be sold from it")
+                       % {"parcel": parcel.pk, "held": rules.centi_text(parcel.carats_centi),
+                          "asked": rules.centi_text(ev.carats_centi)}, code="insufficient_stock", rule="INT-09",
+                       details={"parcel": parcel.pk, "held": rules.centi_text(parcel.carats_centi),
+                                "asked": rules.centi_text(ev.carats_centi)})
+    if ev.carats_centi == parcel.carats_centi:
+        return replace(ev, carats_centi=None)
+    split = rules.EventRequest("split", ev.occurred_at, parcels=(parcel.pk,), operator=ev.seller,
+                               new=(rules.NewParcel(ev.carats_centi, None, None),
+                                    rules.NewParcel(parcel.carats_centi - ev.carats_centi, None, None)))
+    split_event = _apply(actor, split, now, key=("", None, ""))
+    piece = split_event.outputs.order_by("pk").first()
+    assert piece is not None
+    return replace(ev, parcels=(piece.pk,), carats_centi=None)
 
 
 @dataclass
