@@ -490,3 +490,114 @@ def ledger(movements: Iterable[Movement], start: dt.date, end: dt.date) -> Ledge
         days.append(line)
         running = line.closing
     return Ledger(start, end, opening, opening_usd, received, removed, closing_usd, days)
+
+
+# --- files of events (`kpcs custody import`) ---------------------------------------------------------
+# JSON lines (one event per line, as POST /custody/events takes it) or CSV with the columns below. A parcel made
+# earlier in the same file is named "@LINE" (every parcel that line made) or "@LINE.N" (its N-th, from 1).
+
+CSV_COLUMNS = ("type", "occurred_at", "site", "operator", "seller", "buyer", "parcels", "carats", "value_usd",
+               "hs_code", "stones", "into", "invoice", "warranty", "reason")
+_REF = re.compile(r"^@([0-9]{1,9})(?:\.([0-9]{1,6}))?$")
+
+
+class LineError(ValidationFailed):
+    """A line of a file of events that cannot be read or recorded: nothing of the file is kept."""
+
+    def __init__(self, line: int, message: str, *, code: str = "invalid_line", rule: str | None = None) -> None:
+        super().__init__(_("line %(line)s: %(message)s") % {"line": line, "message": message}, code=code, rule=rule,
+                         details={"line": line})
+        self.line = line
+
+
+def _csv_event(row: Mapping[str, str], line: int) -> dict[str, Any]:
+    def ids(text: str) -> list[Any]:
+        return [int(t) if t.isdigit() else t for t in re.split(r"[;\s]+", text.strip()) if t]
+
+    out: dict[str, Any] = {}
+    for key in ("type", "occurred_at", "invoice", "warranty", "reason", "hs_code"):
+        if row.get(key):
+            out[key] = row[key]
+    for key in ("site", "operator", "seller", "buyer"):
+        if row.get(key):
+            if not row[key].strip().isdigit():
+                raise LineError(line, _("%(field)s must be an id") % {"field": key})
+            out[key] = int(row[key])
+    if row.get("parcels"):
+        out["parcels"] = ids(row["parcels"])
+    if out.get("type") == "production":
+        lot: dict[str, Any] = {"carats": row.get("carats") or "", "value_usd": row.get("value_usd") or "",
+                               "hs_code": out.pop("hs_code", "")}
+        if (row.get("stones") or "").strip():
+            if not row["stones"].strip().isdigit():
+                raise LineError(line, _("stones must be a whole number from 1"))
+            lot["stones"] = int(row["stones"])
+        out["produced"] = [lot]
+    else:
+        if row.get("carats"):
+            out["carats"] = row["carats"]
+        if row.get("value_usd"):
+            out["value_usd"] = row["value_usd"]
+    if row.get("into"):
+        out["into"] = [{"carats": c} for c in re.split(r"[;\s]+", row["into"].strip()) if c]
+    return out
+
+
+def read_events(data: bytes, filename: str = "") -> list[tuple[int, dict[str, Any]]]:
+    """(line number, event) for every event of a file, CSV (by its name or its header) or JSON lines."""
+    import csv
+    import io
+    import json
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LineError(1, _("the file is not UTF-8 text")) from None
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    if filename.lower().endswith(".csv") or first.strip().startswith("type,"):
+        reader = csv.DictReader(io.StringIO(text))
+        unknown = [c for c in reader.fieldnames or [] if c not in CSV_COLUMNS]
+        if unknown or "type" not in (reader.fieldnames or []):
+            raise LineError(1, _("the CSV header must name columns among %(columns)s (type is required); unknown: "
+                                 "%(unknown)s") % {"columns": ", ".join(CSV_COLUMNS),
+                                                   "unknown": ", ".join(unknown) or "-"})
+        return [(reader.line_num, _csv_event(row, reader.line_num)) for row in reader
+                if any((v or "").strip() for v in row.values())]
+    out = []
+    for n, ln in enumerate(lines, start=1):
+        if not ln.strip():
+            continue
+        try:
+            value = json.loads(ln)
+        except ValueError as exc:
+            raise LineError(n, _("not JSON: %(error)s") % {"error": str(exc)}) from None
+        if not isinstance(value, dict):
+            raise LineError(n, _("an event is a JSON object"))
+        out.append((n, value))
+    return out
+
+
+def resolve_refs(event: dict[str, Any], line: int, made: Mapping[int, list[int]]) -> dict[str, Any]:
+    """The event with "@LINE" and "@LINE.N" parcel references replaced by the ids those lines made."""
+    parcels = event.get("parcels")
+    if not isinstance(parcels, list) or not any(isinstance(p, str) for p in parcels):
+        return event
+    ids: list[Any] = []
+    for p in parcels:
+        match = _REF.match(p) if isinstance(p, str) else None
+        if match is None:
+            ids.append(p)
+            continue
+        source = int(match.group(1))
+        if source not in made:
+            raise LineError(line, _("%(ref)s names no earlier line of this file that made parcels") % {"ref": p})
+        outs = made[source]
+        if match.group(2) is None:
+            ids.extend(outs)
+        elif 1 <= int(match.group(2)) <= len(outs):
+            ids.append(outs[int(match.group(2)) - 1])
+        else:
+            raise LineError(line, _("line %(source)s made %(count)s parcels, not %(n)s")
+                            % {"source": source, "count": len(outs), "n": match.group(2)})
+    return {**event, "parcels": ids}

@@ -485,3 +485,24 @@ def ledger(actor: Actor, operator: int, start: dt.date, end: dt.date) -> dict[st
             "closing_value_usd": ct(book.closing_usd), "stock": ct(stock), "balanced": stock == book.closing,
             "days": [{"day": d.day, "opening": ct(d.opening), **sides(d.received, d.removed),
                       "closing": ct(d.closing)} for d in book.days]}
+
+
+def import_events(actor: Actor, events: Sequence[tuple[int, dict[str, Any]]], *,
+                  progress: Any = None, now: dt.datetime | None = None) -> list[CustodyEvent]:
+    """Record a file's events in order, all or nothing: the first refusal names its line and nothing is kept."""
+    registry.require(actor, "custody.record")
+    made: dict[int, list[int]] = {}
+    recorded = []
+    with transaction.atomic():
+        for n, (line, event) in enumerate(events, start=1):
+            try:
+                done = record_event(actor, rules.resolve_refs(event, line, made), now=now).event
+            except rules.LineError:
+                raise
+            except (ValidationFailed, Conflict, NotFound, PermissionDenied) as exc:
+                raise rules.LineError(line, exc.message, code=exc.code, rule=exc.rule) from None
+            made[line] = list(done.outputs.order_by("pk").values_list("pk", flat=True))
+            recorded.append(done)
+            if progress is not None:
+                progress(n)
+    return recorded
