@@ -156,3 +156,13 @@ def test_an_event_must_not_lie_in_the_future(api: Api, world: World) -> None:
     body["occurred_at"] = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert_error(post_event(api, body), 422, "invalid_date")
     assert DAY < dt.datetime.now(dt.UTC)
+
+
+def test_refusals_speak_french_when_asked(api: Api, world: World) -> None:
+    [out] = post_event(api, production(world, "1.00")).json()["outputs"]
+    post_event(api, transfer([out["id"]], world.mine_op, world.dealer))
+    resp = api.client.post("/api/v1/custody/events", transfer([out["id"]], world.mine_op, world.exporter),
+                           content_type="application/json",
+                           headers={"Authorization": f"Bearer {api.token}", "Accept-Language": "fr"})
+    error = assert_error(resp, 409, "parcel_consumed", "INT-09")
+    assert "n'est plus détenu" in error["message"]
