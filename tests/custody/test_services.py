@@ -254,3 +254,25 @@ def test_a_refused_partial_transfer_leaves_no_split(world: World, make_operator:
         world.transfer([p.pk], world.mine_op, courier, carats="1.00")
     assert not CustodyEvent.objects.filter(type="split").exists()
     assert Parcel.objects.get(pk=p.pk).status == "held"
+
+
+def test_origin_clearance_follows_compliant_zones(kp: Any, make_user: Any, make_operator: Any) -> None:
+    """SPEC-03: under a compliant-zones measure only the declared zones' production may leave."""
+    kp.record_measure("CF", "compliant_zones_only", dt.date(2015, 7, 17), dt.date(2024, 11, 15),
+                      zones=[{"name": "Berberati", "valid_from": "2016-03-01", "valid_to": None}],
+                      actor=kp.SYSTEM)
+    officer = make_user("custody@cf.test", "custody_officer", "CF")
+    digger = make_operator("CF", "digger", "CF-DIG-1", valid_from=dt.date(2015, 1, 1))
+    parcels = []
+    for region in ("Berberati", "Bria"):
+        site = services.register_site(officer, name=f"{region} river", kind="alluvial_area", region=region,
+                                      holder=digger.pk)
+        event = services.record_event(officer, {
+            "type": "production", "site": site.pk, "occurred_at": "2020-05-01T10:00:00Z",
+            "produced": [{"carats": "2.00", "value_usd": "300.00", "hs_code": "7102.31"}]}).event
+        parcels.append(event.outputs.get())
+    [mixed] = outputs(services.record_event(officer, {"type": "merge", "parcels": [p.pk for p in parcels],
+                                                      "occurred_at": "2020-05-02T10:00:00Z"}).event)
+    cleared = {o["region"]: o["cleared"] for o in services.origin_clearance(mixed, dt.date(2020, 6, 1))}
+    assert cleared == {"Berberati": True, "Bria": False}
+    assert all(o["cleared"] for o in services.origin_clearance(mixed, dt.date(2025, 1, 1)))  # reinstated

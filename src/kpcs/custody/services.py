@@ -506,3 +506,19 @@ def import_events(actor: Actor, events: Sequence[tuple[int, dict[str, Any]]], *,
             if progress is not None:
                 progress(n)
     return recorded
+
+
+def origin_clearance(p: Parcel, day: dt.date) -> list[dict[str, Any]]:
+    """Each origin share of a parcel with whether its region may export on `day` under the measures in force
+    for its country (SPEC-03, SPEC-04: only declared compliant zones, read from the registry's measures). For
+    certificates from custody: a share from a region outside the compliant zones is refused there."""
+    snap = registry.snapshot()
+    out = []
+    for o in ParcelOrigin.objects.filter(parcel=p).select_related("site").order_by("country", "site_id"):
+        region = o.site.region if o.site else ""
+        measures = snap.measures_on(o.country, day)
+        cleared = rules.region_cleared(measures, region, day) if o.site else not any(
+            m.kind == "compliant_zones_only" for m in measures)
+        out.append({"country": o.country, "site": o.site_id, "region": region,
+                    "carats": rules.centi_text(o.carats_centi), "cleared": cleared})
+    return out
