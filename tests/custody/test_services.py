@@ -22,13 +22,19 @@ def test_operators_get_their_registry_licence(world: World) -> None:
     lic = Licence.objects.get(operator=world.dealer)
     assert (lic.kind, lic.number, lic.participant_id) == ("dealing", "BW-DEA-1", "BW")
     assert Licence.objects.get(operator=world.mine_op).kind == "mining"
-    assert AuditEntry.objects.filter(action="custody.licence_registered", object_id=str(lic.pk)).exists()
+    # derived in the registration's transaction: its operator.registered entry says what the licence says
+    registered = json.loads(AuditEntry.objects.get(action="operator.registered",
+                                                   object_id=str(world.dealer.pk)).payload)
+    assert (registered["licence"], registered["kind"]) == ("BW-DEA-1", "dealer")
+    assert not AuditEntry.objects.filter(action="custody.licence_registered", object_id=str(lic.pk)).exists()
 
 
 def test_a_renewal_is_a_new_licence_and_numbers_are_unique(world: World) -> None:
     renewed = services.register_licence(world.officer, operator=world.dealer.pk, kind="dealing", number="BW-DEA-2",
                                         valid_from=dt.date(2026, 1, 1), area="Gaborone")
     assert Licence.objects.filter(operator=world.dealer).count() == 2 and renewed.area == "Gaborone"
+    entry = json.loads(AuditEntry.objects.get(action="custody.licence_registered", object_id=str(renewed.pk)).payload)
+    assert entry["number"] == "BW-DEA-2" and "Gaborone" not in json.dumps(entry)
     with pytest.raises(Conflict) as exc:
         services.register_licence(world.officer, operator=world.digger.pk, kind="digging", number="BW-DEA-2",
                                   valid_from=dt.date(2026, 1, 1))

@@ -54,12 +54,12 @@ def licence_record(lic: Licence) -> dict[str, Any]:
             "valid_until": lic.valid_until.isoformat() if lic.valid_until else None}
 
 
-def _audit_licence(actor_label: str, lic: Licence, **extra: Any) -> None:
+def _audit_licence(actor_label: str, lic: Licence) -> None:
     record = licence_record(lic)
     payload = {k: v for k, v in record.items() if k != "area"}
     audit.record(actor=actor_label, action="custody.licence_registered", object_type="licence",
                  object_id=str(lic.pk), participant=lic.participant_id,
-                 payload={**payload, "record_hash": audit_rules.record_hash(record), **extra})
+                 payload={**payload, "record_hash": audit_rules.record_hash(record)})
 
 
 def register_licence(actor: Actor, *, operator: int, kind: str, number: str, valid_from: dt.date,
@@ -91,18 +91,21 @@ def register_licence(actor: Actor, *, operator: int, kind: str, number: str, val
 def licence_for_new_operator(sender: Any, instance: Operator, created: bool, raw: bool = False,
                              **_kwargs: Any) -> None:
     """An operator registered through the registry gets its licence as a custody licence too (post_save on
-    Operator): same number, kind and validity, so the registry's one licence needs no second registration."""
+    Operator): same number, kind and validity, so the registry's one licence needs no second registration.
+
+    Derived in the transaction of the registration, whose `operator.registered` entry already says all the
+    licence says (kind, number, validity): no entry of its own, as for other derived data (docs/decisions.md).
+    """
     kind = rules.OPERATOR_KIND_TO_LICENCE.get(instance.kind)
     if not created or raw or kind is None:
         return
     with transaction.atomic():
         if Licence.objects.filter(participant_id=instance.participant_id, number=instance.licence).exists():
             return
-        lic = Licence.objects.create(operator=instance, participant_id=instance.participant_id, kind=kind,
-                                     number=instance.licence, valid_from=instance.valid_from,
-                                     valid_until=instance.valid_until, recorded_at=clock.now(),
-                                     recorded_by="operator registration")
-        _audit_licence(registry.SYSTEM.label, lic, derived_from="operator.registered")
+        Licence.objects.create(operator=instance, participant_id=instance.participant_id, kind=kind,
+                               number=instance.licence, valid_from=instance.valid_from,
+                               valid_until=instance.valid_until, recorded_at=clock.now(),
+                               recorded_by="operator registration")
 
 
 def licences_of(operator_ids: Sequence[int]) -> dict[int, list[rules.LicenceView]]:
