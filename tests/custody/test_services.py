@@ -282,3 +282,17 @@ def test_origin_clearance_follows_compliant_zones(kp: Any, make_user: Any, make_
     cleared = {o["region"]: o["cleared"] for o in services.origin_clearance(mixed, dt.date(2020, 6, 1))}
     assert cleared == {"Berberati": True, "Bria": False}
     assert all(o["cleared"] for o in services.origin_clearance(mixed, dt.date(2025, 1, 1)))  # reinstated
+
+
+def test_a_deep_trace_takes_a_few_queries(world: World, django_assert_max_num_queries: Any) -> None:
+    """The path comes from one recursive query: depth does not multiply queries (BRIEF §6, depth 20)."""
+    [p] = outputs(world.produce("40.00"))
+    holder = world.mine_op
+    for n in range(20):
+        buyer = world.exporter if holder == world.dealer else world.dealer
+        [p] = outputs(world.transfer([p.pk], holder, buyer, when=DAY + dt.timedelta(hours=n + 1)))
+        holder = buyer
+    with django_assert_max_num_queries(6):
+        found = selectors.trace(Parcel.objects.select_related("holder").get(pk=p.pk))
+    assert len(found["path"]) == 21 and found["path"][-1]["type"] == "production"
+    assert [o["carats"] for o in found["origins"]] == ["40.00"]

@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 
 from kpcs.audit.rules import iso
@@ -143,28 +144,33 @@ def events(participants: set[str] | None, *, operator: int | None = None, parcel
 
 # --- traces -----------------------------------------------------------------------------------------
 
+def ancestry(parcel_id: int) -> list[int]:
+    """Every event a parcel came through, back to production: one recursive query, whatever the depth."""
+    parcels = Parcel._meta.db_table
+    sql = (f"WITH RECURSIVE anc(event_id) AS ("
+           f" SELECT created_by_id FROM {parcels} WHERE id = %s"
+           f" UNION"
+           f" SELECT p.created_by_id FROM {parcels} p JOIN anc ON p.consumed_by_id = anc.event_id"
+           f") SELECT event_id FROM anc")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [parcel_id])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def trace(p: Parcel) -> dict[str, Any]:
     """Back from a parcel to production: its origin shares (rows kept with it) and the path of events, each with
-    its operators, licences, site, inputs and outputs; newest first. One pair of queries per generation."""
-    steps: list[dict[str, Any]] = []
-    frontier, seen = {p.created_by_id}, set()
-    while frontier:
-        seen |= frontier
-        inputs: dict[int, list[dict[str, Any]]] = {}
-        parents = set()
-        for pk, made_by, used_by, carats in Parcel.objects.filter(consumed_by__in=frontier).values_list(
-                "pk", "created_by_id", "consumed_by_id", "carats_centi"):
-            inputs.setdefault(used_by, []).append({"id": pk, "carats": ct(carats)})
-            parents.add(made_by)
-        outputs: dict[int, list[dict[str, Any]]] = {}
-        for pk, made_by, holder, carats, usd, hs, stones in Parcel.objects.filter(created_by__in=frontier) \
-                .values_list("pk", "created_by_id", "holder_id", "carats_centi", "usd_cents", "hs_code", "stones"):
-            outputs.setdefault(made_by, []).append({"id": pk, "holder": holder, "carats": ct(carats),
-                                                    "value_usd": ct(usd), "hs_code": hs, "stones": stones})
-        for e in _events(frontier):
-            steps.append(event_view(e, sorted(inputs.get(e.pk, []), key=lambda i: i["id"]),
-                                    sorted(outputs.get(e.pk, []), key=lambda i: i["id"])))
-        frontier = parents - seen
+    its operators, licences, site, inputs and outputs; newest first. Four queries, whatever the depth."""
+    ids = ancestry(p.pk)
+    inputs: dict[int, list[dict[str, Any]]] = {}
+    for pk, used_by, carats in Parcel.objects.filter(consumed_by__in=ids).order_by("pk").values_list(
+            "pk", "consumed_by_id", "carats_centi"):
+        inputs.setdefault(used_by, []).append({"id": pk, "carats": ct(carats)})
+    outputs: dict[int, list[dict[str, Any]]] = {}
+    for pk, made_by, holder, carats, usd, hs, stones in Parcel.objects.filter(created_by__in=ids).order_by("pk") \
+            .values_list("pk", "created_by_id", "holder_id", "carats_centi", "usd_cents", "hs_code", "stones"):
+        outputs.setdefault(made_by, []).append({"id": pk, "holder": holder, "carats": ct(carats),
+                                                "value_usd": ct(usd), "hs_code": hs, "stones": stones})
+    steps = [event_view(e, inputs.get(e.pk, []), outputs.get(e.pk, [])) for e in _events(ids)]
     steps.sort(key=lambda s: (s["occurred_at"], s["id"]), reverse=True)
     return {"parcel": parcel_view(p), "origins": origins(p.pk), "path": steps}
 
