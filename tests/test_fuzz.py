@@ -76,8 +76,10 @@ def operations(kp: Any) -> list[tuple[str, str]]:
 def clients(make_user: Any, token_for: Any, bw_officer: Any) -> list[Client]:
     make_user("fuzz.wgs@test.kpcs", "wgs_analyst")
     make_user("fuzz.stats@test.kpcs", "statistics_officer", "BW")
+    make_user("fuzz.custody@test.kpcs", "custody_officer", "BW")
     return [Client(headers={"Authorization": f"Bearer {token_for(email)}"})
-            for email in ("bw@test.kpcs", "fuzz.wgs@test.kpcs", "fuzz.stats@test.kpcs")] + [Client()]
+            for email in ("bw@test.kpcs", "fuzz.wgs@test.kpcs", "fuzz.stats@test.kpcs",
+                          "fuzz.custody@test.kpcs")] + [Client()]
 
 
 def test_no_operation_answers_5xx_to_junk(operations: list[tuple[str, str]], clients: list[Client]) -> None:

@@ -166,3 +166,40 @@ def test_refusals_speak_french_when_asked(api: Api, world: World) -> None:
                            headers={"Authorization": f"Bearer {api.token}", "Accept-Language": "fr"})
     error = assert_error(resp, 409, "parcel_consumed", "INT-09")
     assert "n'est plus détenu" in error["message"]
+
+
+def test_junk_events_never_answer_5xx_nor_write_partly(api: Api, world: World) -> None:
+    """Bodies assembled from real ids and junk reach the rules behind the schema: a refusal changes nothing."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    made = post_event(api, production(world, "10.00", "5.00")).json()["outputs"]
+    ids = st.sampled_from([made[0]["id"], made[1]["id"], world.mine_op.pk, world.dealer.pk, world.mine.pk, 0, -1,
+                           2**63, "1", None, 1.5])
+    quantity = st.sampled_from(["1.00", "10.00", "0", "0.00", "15.00", "-1", "1.234", 3, None, "99999999999999"])
+    body = st.fixed_dictionaries({"type": st.sampled_from(["production", "transfer", "split", "merge", "loss",
+                                                           "seizure", "import", 7])}, optional={
+        "site": ids, "seller": ids, "buyer": ids, "operator": ids, "parcels": st.lists(ids, max_size=3),
+        "produced": st.lists(st.fixed_dictionaries({"carats": quantity}, optional={
+            "value_usd": quantity, "hs_code": st.sampled_from(["7102.31", "7102.39", ""]),
+            "stones": st.sampled_from([1, 0, -3, True])}), max_size=2),
+        "into": st.lists(st.fixed_dictionaries({"carats": quantity}, optional={"value_usd": quantity}), max_size=3),
+        "carats": quantity, "value_usd": quantity, "invoice": st.sampled_from(["I-1", "", " ", None]),
+        "warranty": st.sampled_from([WARRANTY, "nothing", ""]), "reason": st.sampled_from(["lost", "", None]),
+        "occurred_at": st.sampled_from(["2025-03-05T10:00:00Z", "2025-03-05T10:00:00", "2999-01-01T00:00:00Z",
+                                        "1980-01-01T00:00:00Z", "yesterday", None]),
+        "hs_code": st.sampled_from(["7102.21", "7102.39"])})
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(body)
+    def probe(sent: dict[str, Any]) -> None:
+        before = (CustodyEvent.objects.count(), Parcel.objects.count(),
+                  Parcel.objects.filter(status="held").count())
+        resp = post_event(api, sent)
+        assert resp.status_code < 500, (sent, resp.content[:300])
+        if resp.status_code >= 400:
+            assert set(resp.json()) == {"error"}
+            assert (CustodyEvent.objects.count(), Parcel.objects.count(),
+                    Parcel.objects.filter(status="held").count()) == before, sent
+
+    probe()
