@@ -88,6 +88,14 @@ def origins(parcel_id: int) -> list[dict[str, Any]]:
     return [{"country": o.country, "site": _site(o.site), "carats": ct(o.carats_centi)} for o in rows]
 
 
+def origin_by_country(parcel_ids: Iterable[int]) -> dict[str, int]:
+    """Carats (hundredths) per country of origin over some parcels, largest first: what a certificate from
+    custody states (one country, or mixed with each country's share, CERT-10)."""
+    rows = ParcelOrigin.objects.filter(parcel_id__in=list(parcel_ids)).values("country").annotate(
+        c=Sum("carats_centi")).order_by("-c", "country")
+    return {row["country"]: row["c"] for row in rows}
+
+
 def _events(ids: Iterable[int]) -> QuerySet[CustodyEvent]:
     return CustodyEvent.objects.filter(pk__in=list(ids)).select_related(
         "operator", "counterparty", "site", "operator_licence", "counterparty_licence")

@@ -416,14 +416,6 @@ def _outputs(ev: rules.EventRequest, operator: Operator, counterparty: Operator 
             for n, v, part in zip(ev.new, values, divided, strict=True)]
 
 
-def check_scope(actor: Actor, participant: str) -> None:
-    """Reading custody records of a participant: another participant's are the same 404 as missing ones."""
-    registry.require(actor, "custody.read")
-    if not actor.may("custody.read", participant):
-        raise PermissionDenied(_("you may not read the custody records of %(participant)s")
-                               % {"participant": participant})
-
-
 # --- reads ---------------------------------------------------------------------------------------
 
 def readable(actor: Actor) -> set[str] | None:
