@@ -142,7 +142,3 @@ def operators_by_id(ids: Iterable[int]) -> dict[int, Operator]:
     """Operators by id (missing ids are absent), for apps that refer to them (custody); no permission check:
     the caller scopes what it shows."""
     return Operator.objects.in_bulk(list(ids))
-
-
-def operators_of(participant: str) -> list[Operator]:
-    return list(Operator.objects.filter(participant_id=participant).order_by("pk"))
