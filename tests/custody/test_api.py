@@ -56,6 +56,7 @@ def test_a_retry_with_the_same_key_applies_once(api: Api, world: World) -> None:
     again = post_event(api, production(world, "1.00"), key="day-42-line-1")
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
+    assert again["Idempotent-Replayed"] == "true" and not first.has_header("Idempotent-Replayed")
     assert CustodyEvent.objects.count() == 1 and Parcel.objects.count() == 1
     reused = post_event(api, production(world, "2.00"), key="day-42-line-1")
     assert_error(reused, 422, "idempotency_key_reused")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Header, Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
@@ -267,9 +267,12 @@ class EventFilter(Schema):
 @router.post("/custody/events", response={201: EventOut, **ERRORS}, auth=AUTH,
              openapi_extra=permission("custody.record"),
              summary="Record one custody event; with an Idempotency-Key a retry applies once (INT-08, INT-09)")
-def record_event(request: HttpRequest, body: EventIn, idempotency_key: IdempotencyKey = None) -> Status[dict[str, Any]]:
+def record_event(request: HttpRequest, body: EventIn, response: HttpResponse,
+                 idempotency_key: IdempotencyKey = None) -> Status[dict[str, Any]]:
     done = services.record_event(actor_of(request), body.model_dump(mode="json", exclude_none=True),
                                  idempotency_key=idempotency_key)
+    if done.replayed:  # the first answer again; nothing was applied now
+        response["Idempotent-Replayed"] = "true"
     return Status(201, selectors.event_view(done.event))
 
 
