@@ -336,6 +336,10 @@ MATRIX: tuple[Row, ...] = (
         "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
     row("GET", "/custody/events/{event_id}", "custody.read", "za_ev",
         "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    row("GET", "/parcels", "custody.read", "bw_parcel",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/parcels", "custody.read", "za_parcel",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
     row("GET", "/parcels/{parcel_id}", "custody.read", "bw_parcel",
         "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
     row("GET", "/parcels/{parcel_id}", "custody.read", "za_parcel",
@@ -373,7 +377,7 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
 WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Review, ReviewTeamMember,
            Recommendation, FollowUp, Decision, Position, Application, AuditEntry, Licence, Site, CustodyEvent, Parcel)
-CUSTODY_LISTS = {"/custody/licences": "lic", "/custody/sites": "site", "/custody/events": "ev"}
+CUSTODY_LISTS = {"/custody/licences": "lic", "/custody/sites": "site", "/custody/events": "ev", "/parcels": "parcel"}
 DECISIONS = ("proposed", "objected", "adopted")
 APPLICATIONS = ("received", "circulated")
 BYSTANDER = "bystander@perm.kpcs"  # holds tokens nobody else may revoke

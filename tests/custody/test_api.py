@@ -204,3 +204,12 @@ def test_junk_events_never_answer_5xx_nor_write_partly(api: Api, world: World) -
                     Parcel.objects.filter(status="held").count()) == before, sent
 
     probe()
+
+
+def test_parcels_an_operator_holds(api: Api, world: World) -> None:
+    made = post_event(api, production(world, "1.00", "2.00")).json()["outputs"]
+    post_event(api, transfer([made[0]["id"]], world.mine_op, world.dealer))
+    held = api.get("/parcels", holder=world.mine_op.pk, status="held").json()
+    assert [p["id"] for p in held["items"]] == [made[1]["id"]] and held["items"][0]["carats"] == "2.00"
+    from_mine = api.get("/parcels", site=world.mine.pk).json()
+    assert from_mine["count"] == 3  # the two produced and the dealer's

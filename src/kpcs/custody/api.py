@@ -323,6 +323,27 @@ class TraceOut(Schema):
     path: list[EventOut] = Field(description="every event back to production, newest first")
 
 
+class ParcelPage(Page):
+    items: list[ParcelOut]
+
+
+class ParcelFilter(Schema):
+    holder: Id | None = None
+    status: Literal[rules.PARCEL_STATUSES] | None = None  # type: ignore[valid-type]
+    site: Id | None = Field(None, description="parcels with a share from this site")
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+@router.get("/parcels", response={200: ParcelPage, **ERRORS}, auth=AUTH, openapi_extra=permission("custody.read"),
+            summary="Parcels, e.g. what an operator holds now (holder=…&status=held)")
+def list_parcels(request: HttpRequest, filters: Query[ParcelFilter]) -> dict[str, Any]:
+    limit, offset = page_bounds(filters.limit, filters.offset)
+    qs = selectors.parcels(services.readable(actor_of(request)), holder=filters.holder, status=filters.status,
+                           site=filters.site)
+    return paginate(qs[offset:offset + limit], qs.count(), limit, offset, selectors.parcel_view)
+
+
 @router.get("/parcels/{parcel_id}", response={200: ParcelDetailOut, **ERRORS}, auth=AUTH,
             openapi_extra=permission("custody.read"), summary="One parcel with its origin shares")
 def get_parcel(request: HttpRequest, parcel_id: Id) -> dict[str, Any]:

@@ -76,6 +76,20 @@ def parcel(pk: int) -> Parcel | None:
     return Parcel.objects.select_related("holder").filter(pk=pk).first()
 
 
+def parcels(participants: set[str] | None, *, holder: int | None = None, status: str | None = None,
+            site: int | None = None) -> QuerySet[Parcel]:
+    qs = Parcel.objects.select_related("holder")
+    if participants is not None:
+        qs = qs.filter(participant_id__in=participants)
+    if holder is not None:
+        qs = qs.filter(holder_id=holder)
+    if status is not None:
+        qs = qs.filter(status=status)
+    if site is not None:
+        qs = qs.filter(pk__in=ParcelOrigin.objects.filter(site_id=site).values("parcel_id"))
+    return qs.order_by("pk")
+
+
 def parcel_view(p: Parcel) -> dict[str, Any]:
     return {"id": p.pk, "holder": _operator(p.holder), "participant": p.participant_id,
             "carats": ct(p.carats_centi), "value_usd": ct(p.usd_cents), "hs_code": p.hs_code, "stones": p.stones,
