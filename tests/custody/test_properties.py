@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,8 @@ from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpcs.audit.models import AuditEntry
+from kpcs.audit.rules import record_hash
 from kpcs.custody import rules, selectors, services
 from kpcs.custody.models import CustodyEvent, Parcel, ParcelOrigin
 from kpcs.errors import DomainError
@@ -76,6 +79,10 @@ def _check(world: World) -> None:
     for event in CustodyEvent.objects.filter(type__in=rules.CONSERVING):
         into = event.inputs.aggregate(s=Sum("carats_centi"))["s"]
         assert into == event.outputs.aggregate(s=Sum("carats_centi"))["s"] and into
+    logged = {int(e.object_id): json.loads(e.payload)["record_hash"]
+              for e in AuditEntry.objects.filter(object_type="custody_event")}
+    for event in CustodyEvent.objects.all():  # what the log binds is what the rows say
+        assert logged[event.pk] == record_hash(selectors.event_record(event)), event.type
     for p in Parcel.objects.all():
         rows = ParcelOrigin.objects.filter(parcel=p).aggregate(s=Sum("carats_centi"))["s"]
         assert rows == p.carats_centi, p.pk

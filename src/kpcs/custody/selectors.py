@@ -119,12 +119,9 @@ def event_view(event: CustodyEvent, inputs: list[dict[str, Any]] | None = None,
                outputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """An event as the API answers it; the same for a retry of its request (nothing in it changes later)."""
     if inputs is None:
-        inputs = [{"id": pk, "carats": ct(c)} for pk, c in
-                  Parcel.objects.filter(consumed_by=event).order_by("pk").values_list("pk", "carats_centi")]
+        inputs = _inputs_of(event)
     if outputs is None:
-        outputs = [{"id": p.pk, "holder": p.holder_id, "carats": ct(p.carats_centi), "value_usd": ct(p.usd_cents),
-                    "hs_code": p.hs_code, "stones": p.stones}
-                   for p in Parcel.objects.filter(created_by=event).order_by("pk")]
+        outputs = _outputs_of(event)
     return {"id": event.pk, "type": event.type, "participant": event.participant_id,
             "occurred_at": event.occurred_at, "recorded_at": event.recorded_at, "recorded_by": event.actor,
             "operator": _operator(event.operator), "operator_licence": _licence(event.operator_licence),
@@ -133,16 +130,34 @@ def event_view(event: CustodyEvent, inputs: list[dict[str, Any]] | None = None,
             "details": event.details, "inputs": inputs, "outputs": outputs}
 
 
-def event_record(event: CustodyEvent) -> dict[str, Any]:
-    """The full record an event's audit entry hashes (`record_hash`): the log binds it without disclosing it."""
-    view = event_view(event)
+def _inputs_of(event: CustodyEvent) -> list[dict[str, Any]]:
+    return [{"id": pk, "carats": ct(c)} for pk, c in
+            Parcel.objects.filter(consumed_by=event).order_by("pk").values_list("pk", "carats_centi")]
+
+
+def _outputs_of(event: CustodyEvent) -> list[dict[str, Any]]:
+    return [output_view(p) for p in Parcel.objects.filter(created_by=event).order_by("pk")]
+
+
+def output_view(p: Parcel) -> dict[str, Any]:
+    return {"id": p.pk, "holder": p.holder_id, "carats": ct(p.carats_centi), "value_usd": ct(p.usd_cents),
+            "hs_code": p.hs_code, "stones": p.stones}
+
+
+def event_record(event: CustodyEvent, inputs: list[dict[str, Any]] | None = None,
+                 outputs: list[dict[str, Any]] | None = None, origins: list[list[Any]] | None = None) -> dict[str, Any]:
+    """The full record an event's audit entry hashes (`record_hash`): the log binds it without disclosing it.
+
+    The service that records the event passes what it just wrote (no queries); read back, it is the same."""
+    if origins is None:  # ordered as the service writes them (NULL sites first on every engine)
+        origins = sorted(([o.parcel_id, o.country, o.site_id, o.carats_centi] for o in
+                          ParcelOrigin.objects.filter(parcel__created_by=event)),
+                         key=lambda r: (r[0], r[1], -1 if r[2] is None else r[2]))
     return {"type": event.type, "participant": event.participant_id, "occurred_at": iso(event.occurred_at),
             "operator": event.operator_id, "counterparty": event.counterparty_id, "site": event.site_id,
             "operator_licence": event.operator_licence_id, "counterparty_licence": event.counterparty_licence_id,
-            "details": event.details, "inputs": view["inputs"], "outputs": view["outputs"],
-            "origins": [[o.parcel_id, o.country, o.site_id, o.carats_centi] for o in
-                        ParcelOrigin.objects.filter(parcel__created_by=event).order_by("parcel_id", "country",
-                                                                                       "site_id")]}
+            "details": event.details, "inputs": _inputs_of(event) if inputs is None else inputs,
+            "outputs": _outputs_of(event) if outputs is None else outputs, "origins": origins}
 
 
 def event(pk: int) -> CustodyEvent | None:

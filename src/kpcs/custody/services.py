@@ -146,6 +146,12 @@ def register_site(actor: Actor, *, name: str, kind: str, region: str, holder: in
 class Recorded:
     event: CustodyEvent
     replayed: bool  # True: an earlier request with the same Idempotency-Key; nothing applied now
+    made: list[int] | None = None  # the parcels it made, when recorded now
+
+    def outputs(self) -> list[int]:
+        if self.made is None:
+            self.made = list(self.event.outputs.order_by("pk").values_list("pk", flat=True))
+        return self.made
 
 
 def idempotency_scope(actor: Actor) -> str:
@@ -193,14 +199,14 @@ def record_event(actor: Actor, request: Mapping[str, Any], *, idempotency_key: s
         with transaction.atomic():
             if wanted.carats_centi is not None:
                 wanted = _split_off(actor, wanted, now)
-            event = _apply(actor, wanted, now, key=(scope, idempotency_key, request_hash))
+            event, made = _apply(actor, wanted, now, key=(scope, idempotency_key, request_hash))
     except IntegrityError:
         # the same key raced in from a retry that won: answer as the retry it is
         earlier = _replay(scope, idempotency_key, request_hash) if idempotency_key is not None else None
         if earlier is None:
             raise
         return Recorded(earlier, True)
-    return Recorded(event, False)
+    return Recorded(event, False, made)
 
 
 def _split_off(actor: Actor, ev: rules.EventRequest, now: dt.datetime) -> rules.EventRequest:
@@ -219,10 +225,8 @@ def _split_off(actor: Actor, ev: rules.EventRequest, now: dt.datetime) -> rules.
     split = rules.EventRequest("split", ev.occurred_at, parcels=(parcel.pk,), operator=ev.seller,
                                new=(rules.NewParcel(ev.carats_centi, None, None),
                                     rules.NewParcel(parcel.carats_centi - ev.carats_centi, None, None)))
-    split_event = _apply(actor, split, now, key=("", None, ""))
-    piece = split_event.outputs.order_by("pk").first()
-    assert piece is not None
-    return replace(ev, parcels=(piece.pk,), carats_centi=None)
+    _split_event, pieces = _apply(actor, split, now, key=("", None, ""))
+    return replace(ev, parcels=(pieces[0],), carats_centi=None)
 
 
 @dataclass
@@ -236,7 +240,8 @@ class _Out:
 
 
 def _apply(actor: Actor, ev: rules.EventRequest, now: dt.datetime,
-           key: tuple[str, str | None, str]) -> CustodyEvent:
+           key: tuple[str, str | None, str]) -> tuple[CustodyEvent, list[int]]:
+    """Check, write and audit one event; return it with the ids of the parcels it made."""
     day = ev.occurred_at.date()
     site: Site | None = None
     counterparty: Operator | None = None
@@ -306,15 +311,21 @@ def _apply(actor: Actor, ev: rules.EventRequest, now: dt.datetime,
         Parcel(holder=o.holder, participant_id=o.holder.participant_id, carats_centi=o.carats, usd_cents=o.usd,
                hs_code=o.hs_code, stones=o.stones, status="held", created_by=event, created_on=day)
         for o in outputs])
-    ParcelOrigin.objects.bulk_create([ParcelOrigin(parcel=p, country=s.country, site_id=s.site,
-                                                   carats_centi=s.carats_centi)
-                                      for p, o in zip(made, outputs, strict=True) for s in o.shares])
+    rows = sorted(((p.pk, s) for p, o in zip(made, outputs, strict=True) for s in o.shares),
+                  key=lambda row: (row[0], row[1].key))
+    ParcelOrigin.objects.bulk_create([ParcelOrigin(parcel_id=pk, country=s.country, site_id=s.site,
+                                                   carats_centi=s.carats_centi) for pk, s in rows])
+    shares: list[list[Any]] = [[pk, s.country, s.site, s.carats_centi] for pk, s in rows]
+    record = selectors.event_record(
+        event, inputs=[{"id": p.pk, "carats": rules.centi_text(p.carats_centi)} for p in sorted(inputs,
+                                                                                              key=lambda p: p.pk)],
+        outputs=[selectors.output_view(p) for p in made], origins=shares)
     audit.record(actor=actor.label, action=f"custody.{ev.type}", object_type="custody_event",
                  object_id=str(event.pk), participant=event.participant_id,
                  payload={"type": ev.type, "occurred_at": audit_rules.iso(ev.occurred_at),
                           "inputs": [p.pk for p in inputs], "outputs": [p.pk for p in made],
-                          "record_hash": audit_rules.record_hash(selectors.event_record(event))})
-    return event
+                          "record_hash": audit_rules.record_hash(record)})
+    return event, [p.pk for p in made]
 
 
 def _not_holder(parcel: Parcel, expected: int) -> None:
@@ -491,13 +502,13 @@ def import_events(actor: Actor, events: Sequence[tuple[int, dict[str, Any]]], *,
     with transaction.atomic():
         for n, (line, event) in enumerate(events, start=1):
             try:
-                done = record_event(actor, rules.resolve_refs(event, line, made), now=now).event
+                done = record_event(actor, rules.resolve_refs(event, line, made), now=now)
             except rules.LineError:
                 raise
             except (ValidationFailed, Conflict, NotFound, PermissionDenied) as exc:
                 raise rules.LineError(line, exc.message, code=exc.code, rule=exc.rule) from None
-            made[line] = list(done.outputs.order_by("pk").values_list("pk", flat=True))
-            recorded.append(done)
+            made[line] = done.outputs()
+            recorded.append(done.event)
             if progress is not None:
                 progress(n)
     return recorded
