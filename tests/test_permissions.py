@@ -25,7 +25,7 @@ from kpcs.custody import services as custody
 from kpcs.custody.models import CustodyEvent, Licence, Parcel, Site
 from kpcs.governance import admission
 from kpcs.governance import services as governance
-from kpcs.governance.models import Application, Decision, Position
+from kpcs.governance.models import Application, Decision, Position, WorkingGroupMember
 from kpcs.monitoring import services as monitoring
 from kpcs.monitoring.models import (
     Finding,
@@ -34,6 +34,7 @@ from kpcs.monitoring.models import (
     Questionnaire,
     Recommendation,
     Review,
+    ReviewComment,
     ReviewTeamMember,
 )
 from kpcs.registry import rules
@@ -227,47 +228,58 @@ MATRIX: tuple[Row, ...] = (
     row("POST", "/findings/{finding_id}/escalation", "finding.manage", "bw_closed",
         "401   403    403    403    403    403      403    403     409   403   403   403   403   403"),
     # an escalated finding becomes a review mission: the WGS reads findings and manages reviews; the secretariat
-    # manages reviews but reads no findings
+    # and the Chair manage reviews but read no findings
     row("POST", "/findings/{finding_id}/review-mission", "review.manage", "bw_escalated",
         "401   403    403    403    403    403      403    403     201   403   403   403   403   403"),
-    # peer review (MON-02..MON-08): the reviewed participant's statistics officers read its reviews; the WGS and
-    # the secretariat run the cycle; the public reads published summaries (see REVIEWS for the targets)
+    # peer review (MON-02..MON-08): the reviewed participant's statistics officers and delegate read its reviews;
+    # the Chair, the WGS (for the Working Group on Monitoring) and the secretariat run the cycle; observers read
+    # only what the public reads (see REVIEWS for the targets)
     row("GET", "/reviews", "review.read", "bw_planned",
-        "401   403    403    403    403    sees     403    sees    sees  sees   403   403   403   403"),
+        "401   403    403    403    403    sees     403    sees    sees  sees   sees  sees   403   403"),
     row("GET", "/reviews", "review.read", "za_planned",
-        "401   403    403    403    403    blind    403    sees    sees  sees   403   403   403   403"),
+        "401   403    403    403    403    blind    403    sees    sees  sees   sees  blind  403   403"),
     row("GET", "/reviews/published", PUBLIC, None,
         "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/reviews/{review_id}", "review.read", "bw_planned",
-        "401   403    403    403    403    200      403    200     200   200   403   403   403   403"),
+        "401   403    403    403    403    200      403    200     200   200   200   200   403   403"),
     row("GET", "/reviews/{review_id}", "review.read", "za_planned",
-        "401   403    403    403    403    404      403    200     200   200   403   403   403   403"),
+        "401   403    403    403    403    404      403    200     200   200   200   404   403   403"),
     row("POST", "/reviews", "review.manage", "bw",
-        "401   403    403    403    403    403      403    403     201   201   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     201   201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/team", "review.manage", "bw_planned",
-        "401   403    403    403    403    403      403    403     201   201   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     201   201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/team", "review.manage", "za_planned",
-        "401   403    403    403    403    404      403    403     201   201   403   403   403   403"),
+        "401   403    403    403    403    404      403    403     201   201   201   404   403   403"),
     row("POST", "/reviews/{review_id}/visit", "review.manage", "bw_planned",
-        "401   403    403    403    403    403      403    403     200   200   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/visit", "review.manage", "bw_published",
-        "401   403    403    403    403    403      403    403     409   409   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     409   409   409   403   403   403"),
     row("POST", "/reviews/{review_id}/report", "review.manage", "bw_visited",
-        "401   403    403    403    403    403      403    403     200   200   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/publication", "review.manage", "bw_submitted",
-        "401   403    403    403    403    403      403    403     200   200   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/closure", "review.manage", "bw_published",
-        "401   403    403    403    403    403      403    403     200   200   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/closure", "review.manage", "bw_open_rec",
-        "401   403    403    403    403    403      403    403     409   409   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     409   409   409   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations", "review.manage", "bw_submitted",
-        "401   403    403    403    403    403      403    403     201   201   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     201   201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/follow-up", "review.manage",
-        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   403   403   403   403"),
+        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/closure", "review.manage",
-        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   403   403   403   403"),
+        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/closure", "review.manage",
-        "za_planned", "401   403    403    403    403    404      403    403     404   404   403   403   403   403"),
+        "za_planned", "401   403    403    403    403    404      403    403     404   404   404   404   403   403"),
+    # MON-04: only the reviewed participant's delegate comments, while the report is with it; another
+    # participant's review does not exist for it (404); before the report and once it is posted: 409
+    row("POST", "/reviews/{review_id}/comments", "review.comment", "bw_submitted",
+        "401   403    403    403    403    403      403    403     403   403   403   201   403   403"),
+    row("POST", "/reviews/{review_id}/comments", "review.comment", "za_submitted",
+        "401   403    403    403    403    404      403    403     403   403   403   404   403   403"),
+    row("POST", "/reviews/{review_id}/comments", "review.comment", "bw_visited",
+        "401   403    403    403    403    403      403    403     403   403   403   409   403   403"),
+    row("POST", "/reviews/{review_id}/comments", "review.comment", "bw_published",
+        "401   403    403    403    403    403      403    403     403   403   403   409   403   403"),
     # governance (issue 8): decisions are public once adopted; proposed = a plenary decision open to positions,
     # objected = one a ZA delegate objects to, adopted = one already adopted
     row("GET", "/decisions", PUBLIC, None,
@@ -300,6 +312,11 @@ MATRIX: tuple[Row, ...] = (
     row("POST", "/applications/{application_id}/circulation", "decision.propose", "received",
         "401   403    403    403    403    403      403    403     403   403   200   403   403   403"),
     row("POST", "/applications/{application_id}/recommendation", "decision.propose", "circulated",
+        "401   403    403    403    403    403      403    403     403   403   200   403   403   403"),
+    # working groups: monitoring = the group a member is added to; wg_member = an open membership (statistics)
+    row("POST", "/working-groups/{code}/members", "working_group.manage", "monitoring",
+        "401   403    403    403    403    403      403    403     403   403   201   403   403   403"),
+    row("POST", "/working-groups/{code}/members/{member_id}/end", "working_group.manage", "wg_member",
         "401   403    403    403    403    403      403    403     403   403   200   403   403   403"),
     # custody (issue 9): bw_x / za_x = a licence, site, event or parcel of BW / ZA; a custody officer registers
     # and records for its own participant (another's operator, site or parcel is a 404), exporting officers of
@@ -355,7 +372,10 @@ MATRIX: tuple[Row, ...] = (
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
-OTHER_409 = {"bw_open_rec": "recommendations_open"}  # a review with a recommendation still open does not close
+# Conflicts other than invalid_transition, by (target, last path segment): a review with a recommendation still
+# open does not close; a comment comes only once the report is with the participant and before it is posted.
+OTHER_409 = {("bw_open_rec", "closure"): "recommendations_open", ("bw_visited", "comments"): "no_report",
+             ("bw_published", "comments"): "comments_closed"}
 NEW_STATUS = {"confirmation": "confirmed", "rejection": "rejected", "cancellation": "cancelled"}
 # Finding targets: (participant, status it is in before the call); the workflow step each action makes.
 FINDINGS = {"bw_open": ("BW", "open"), "za_open": ("ZA", "open"), "bw_asked": ("BW", "clarification_requested"),
@@ -367,7 +387,7 @@ FINDING_STEP = {"clarification-request": "clarification_requested", "answer": "a
 # (the {recommendation_id} of its rows). The step each review action makes:
 REVIEWS = {"bw_planned": ("BW", "planned"), "za_planned": ("ZA", "planned"), "bw_visited": ("BW", "visited"),
            "bw_submitted": ("BW", "report_submitted"), "bw_published": ("BW", "report_published"),
-           "bw_open_rec": ("BW", "report_published")}
+           "bw_open_rec": ("BW", "report_published"), "za_submitted": ("ZA", "report_submitted")}
 REVIEW_STEP = {"visit": "visited", "report": "report_submitted", "publication": "report_published",
                "closure": "closed"}
 # Query strings of the statistics reads about one participant ({code}: the target).
@@ -376,7 +396,8 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
            "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
 WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Review, ReviewTeamMember,
-           Recommendation, FollowUp, Decision, Position, Application, AuditEntry, Licence, Site, CustodyEvent, Parcel)
+           Recommendation, FollowUp, ReviewComment, Decision, Position, Application, WorkingGroupMember,
+           AuditEntry, Licence, Site, CustodyEvent, Parcel)
 CUSTODY_LISTS = {"/custody/licences": "lic", "/custody/sites": "site", "/custody/events": "ev", "/parcels": "parcel"}
 DECISIONS = ("proposed", "objected", "adopted")
 APPLICATIONS = ("received", "circulated")
@@ -479,6 +500,9 @@ class World:
         self.shared: dict[str, str] = {}
         self.recommendations: dict[str, str] = {}  # review id -> its open recommendation's id
         self.seq = 0
+        self.shared: dict[str, str] = {}
+        self.recommendations: dict[str, str] = {}  # review id -> its open recommendation's id
+        self.seq = 0
 
     def certificate(self, target: str) -> str:
         if target == "bw_eu":
@@ -572,6 +596,18 @@ class World:
             admission.circulate(self.kp.SYSTEM, made.pk)
         return str(made.pk)
 
+    def fresh_member_code(self) -> str:
+        """A participant in no working group yet: one per membership the matrix adds, so none overlaps."""
+        taken = set(WorkingGroupMember.objects.exclude(participant=None).values_list("participant_id", flat=True))
+        return str(Participant.objects.exclude(code__in=taken).order_by("code").values_list("code", flat=True)[0])
+
+    def member(self) -> str:
+        """An open membership of the Working Group on Statistics since a month ago."""
+        governance.seed_working_groups()
+        made = admission.add_member(self.kp.SYSTEM, "statistics", participant=self.fresh_member_code(),
+                                    valid_from=clock.today() - dt.timedelta(days=30))
+        return str(made.pk)
+
     def token_prefix(self, target: str, role: str) -> str:
         """A fresh token (the caller's own, or a bystander's), so that revoking it leaves the caller's own."""
         spec = ROLES[role]
@@ -607,6 +643,8 @@ class World:
             return r.path.replace("{decision_id}", self.ensure_decision(r.target, fresh))
         if r.target in APPLICATIONS:  # a fresh one for every call: each may move it a step
             return r.path.replace("{application_id}", self.application(r.target))
+        if "{member_id}" in r.path:  # a fresh one for every call: each may end it
+            return r.path.replace("{code}", "statistics").replace("{member_id}", self.member())
         if r.method == "GET" and r.path in QUERIES:
             return r.path + "?" + QUERIES[r.path].format(code=str(r.target).upper(), year=clock.today().year)
         if "{operator_id}" in r.path:
@@ -668,6 +706,8 @@ class World:
             return {}
         if r.path.endswith(("/closure", "/escalation")):
             return {"note": "the stock records explain it"}
+        if r.path.endswith("/comments"):
+            return {"text": "Scales were ordered in May; the border post has them since September."}
         if r.path.endswith("/revocation"):
             return {}
         if r.path == "/decisions":
@@ -682,6 +722,11 @@ class World:
                     "applied_on": clock.today().isoformat()}
         if r.path.endswith("/circulation"):
             return {}
+        if r.path == "/working-groups/{code}/members":
+            governance.seed_working_groups()
+            return {"participant": self.fresh_member_code(), "role": "member", "from": clock.today().isoformat()}
+        if r.path.endswith("/members/{member_id}/end"):
+            return {"on": clock.today().isoformat()}
         if r.path.endswith("/recommendation"):
             return {"recommend": True, "text": "meets the minimum requirements"}
         if r.path == "/custody/licences":
@@ -740,7 +785,8 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
     problems = []
     if status >= 400:
         error = resp.json().get("error", {})
-        wanted = OTHER_409.get(str(r.target), ERROR_CODES[409]) if status == 409 else ERROR_CODES.get(status)
+        other = OTHER_409.get((str(r.target), r.path.rsplit("/", 1)[-1]))
+        wanted = (other or ERROR_CODES[409]) if status == 409 else ERROR_CODES.get(status)
         if error.get("code") != wanted:
             problems.append(f"error body {error}")
     outcome = str(status)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -25,6 +25,7 @@ __all__ = ["browser"]  # the fixture, imported for this module
 
 DEMO_PASSWORD = "kpcs-demo-password"  # printed by `kpcs demo`; demo nodes only
 EXPORTER = "bw.officer@demo.kpcs"
+CHAIR = "chair@demo.kpcs"
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Site:
     env: dict[str, str]
     number: str
     code: str
+    review: int = 0  # the demo's review visit (RU), as the Chair reads it
+    decision: int = 0  # an adopted decision of the demo (public)
+    proposal: int = 0  # the demo's written procedure in progress (for delegates and observers)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +52,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         status, cert = Http(server.port, token).post("/api/v1/certificates", certificate_request())
         assert status == 201, cert
-        yield Site(f"http://127.0.0.1:{server.port}", env, cert["number"], cert["verification_code"])
+        chair = Http(server.port, kpcs(env, "token", "create", CHAIR, "--name", "browser-test",
+                                       check=True).stdout.strip())
+        status, reviews = chair.get("/api/v1/reviews")
+        assert status == 200 and reviews["items"], reviews
+        status, adopted = chair.get("/api/v1/decisions?status=adopted")
+        assert status == 200 and adopted["items"], adopted
+        status, proposed = chair.get("/api/v1/decisions?status=proposed")
+        assert status == 200 and proposed["items"], proposed
+        yield Site(f"http://127.0.0.1:{server.port}", env, cert["number"], cert["verification_code"],
+                   reviews["items"][0]["id"], adopted["items"][0]["id"], proposed["items"][0]["id"])
     finally:
         server.stop()
 
@@ -195,6 +208,143 @@ def test_the_public_sees_statistics_with_charts_and_a_csv(browser: Any, site: Si
     assert "BW" in page.locator("main").inner_text()
 
 
+GOVERNANCE_WORDS = {  # what the decision pages say at each step, in each language
+    "en": {"recorded": "Your position was recorded", "no_consensus": "no consensus",
+           "adopted": "The decision is adopted"},
+    "fr": {"recorded": "Votre position a été enregistrée", "no_consensus": "pas de consensus",
+           "adopted": "La décision est adoptée"},
+}
+
+
+def take_position(page: Any, decision: str, position: str, comment: str) -> None:
+    page.goto(decision)
+    page.locator(f"form[action$='/position'] [name=position][value={position}]").check()
+    page.locator("form[action$='/position'] [name=comment]").fill(comment)
+    with page.expect_navigation():
+        page.locator("form[action$='/position'] button[type=submit]").click()
+
+
+def adopt(page: Any, decision: str) -> str:
+    page.goto(decision)
+    with page.expect_navigation():
+        page.locator("form[action$='/adoption'] button[type=submit]").click()
+    return str(page.locator("main").inner_text())
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_consensus_blocked_by_a_delegate_then_adopted(browser: Any, site: Site, language: str) -> None:
+    """GOV-03 on the pages: the Chair proposes at a Plenary, South Africa's delegate objects, the Chair's adoption
+    is refused naming South Africa, the delegate changes to support, the Chair adopts, the public reads it."""
+    said = GOVERNANCE_WORDS[language]
+    text = f"Browser journey ({language}): the Plenary approves the secretariat's work plan for next year."
+    chair = new_page(browser, site.url, language=language)
+    sign_in(chair, CHAIR)
+    chair.goto("/governance/decisions/new")
+    form = chair.locator("main form[action$='/governance/decisions/new']")
+    form.locator("[name=type]").select_option("administrative")
+    form.locator("[name=effective_on]").fill((dt.date.today() + dt.timedelta(days=30)).isoformat())
+    form.locator("[name=text]").fill(text)
+    form.locator("[name=procedure]").select_option("plenary")
+    with chair.expect_navigation():
+        form.locator("button[type=submit]").click()
+    assert re.search(r"/governance/decisions/\d+$", chair.url), chair.locator("main").inner_text()
+    decision = urlsplit(chair.url).path
+
+    delegate = new_page(browser, site.url, language=language)
+    sign_in(delegate, "za.delegate@demo.kpcs")
+    take_position(delegate, decision, "object", "South Africa asks for the budget lines first.")
+    assert said["recorded"] in delegate.locator("main").inner_text()
+    shoot(delegate, f"decision-objection-{language}-desktop")
+
+    refused = adopt(chair, decision)
+    alert = chair.get_by_role("alert").inner_text()
+    assert said["no_consensus"] in alert and "ZA" in alert, refused
+    assert said["adopted"] not in refused
+    shoot(chair, f"decision-refused-{language}-desktop")
+
+    take_position(delegate, decision, "support", "Budget lines received: South Africa supports.")
+    done = adopt(chair, decision)
+    assert said["adopted"] in done and chair.locator(".notice.bad").count() == 0, done
+    shoot(chair, f"decision-adopted-{language}-desktop")
+
+    public = new_page(browser, site.url, language=language)
+    public.goto("/governance/decisions")
+    assert text in public.locator("main").inner_text()
+    public.goto(decision)
+    assert "South Africa asks for the budget lines first." in public.locator("main").inner_text()
+
+
+REVIEW_WORDS = {
+    "en": {"recorded": "Your comment was recorded", "closed": "comments on it are closed"},
+    "fr": {"recorded": "Votre commentaire est enregistré", "closed": "les commentaires sont clos"},
+}
+
+
+def submit(page: Any, action: str) -> None:
+    """Send the form of the review page whose action ends with `action`, as it is filled in."""
+    with page.expect_navigation():
+        page.locator(f"main form[action$='{action}'] button[type=submit]").click()
+    assert page.locator(".notice.bad, .errorlist").count() == 0, page.locator("main").inner_text()
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_chair_runs_a_review_and_the_delegate_comments_on_the_report(browser: Any, site: Site,
+                                                                        language: str) -> None:
+    """MON-03/MON-04 on the pages: the Chair opens a review visit to Botswana, appoints its leader, records the
+    visit and submits the report; Botswana's delegate comments on it; the Chair publishes its summary, after which
+    comments are closed; the public reads the summary only."""
+    said = REVIEW_WORDS[language]
+    today = dt.date.today()
+    summary = f"Browser journey ({language}): Botswana meets the minimum requirements."
+    restricted = f"Full report ({language}): the stock records of one exporter were a month behind."
+    comment = f"Comment ({language}): the exporter's stock records are up to date since last week."
+    chair = new_page(browser, site.url, language=language)
+    sign_in(chair, CHAIR)
+    chair.goto("/reviews/")
+    form = chair.locator("main form[action$='/reviews/new']")
+    form.locator("[name=kind]").select_option("visit")
+    form.locator("[name=participant]").select_option("BW")
+    form.locator("[name=mandate]").fill("Review visit at Botswana's invitation.")
+    form.locator("[name=starts_on]").fill((today - dt.timedelta(days=12)).isoformat())
+    form.locator("[name=ends_on]").fill((today - dt.timedelta(days=8)).isoformat())
+    submit(chair, "/reviews/new")
+    assert re.search(r"/reviews/\d+$", chair.url), chair.locator("main").inner_text()
+    review = urlsplit(chair.url).path
+    team = chair.locator("main form[action$='/team']")
+    team.locator("[name=name]").fill("A. Leader")
+    team.locator("[name=constituency]").select_option("government")
+    team.locator("[name=participant]").select_option("AO")
+    team.locator("[name=is_leader]").check()
+    submit(chair, "/team")
+    submit(chair, "/visit")
+    chair.locator("main form[action$='/report'] [name=text]").fill(restricted)
+    submit(chair, "/report")
+
+    delegate = new_page(browser, site.url, language=language)
+    sign_in(delegate, "bw.delegate@demo.kpcs")
+    delegate.goto(review)
+    assert restricted in delegate.locator("main").inner_text()  # the report reaches the participant (MON-04)
+    delegate.locator("main form[action$='/comments'] [name=text]").fill(comment)
+    submit(delegate, "/comments")
+    assert said["recorded"] in delegate.locator("main").inner_text()
+    assert serious_accessibility_violations(delegate) == []
+    shoot(delegate, f"review-comment-{language}-desktop")
+
+    chair.goto(review)
+    assert comment in chair.locator("main").inner_text()
+    chair.locator("main form[action$='/publish'] [name=public_summary]").fill(summary)
+    submit(chair, "/publish")
+    delegate.goto(review)
+    assert said["closed"] in delegate.locator("main").inner_text()
+    assert delegate.locator("main form[action$='/comments']").count() == 0
+
+    public = new_page(browser, site.url, language=language)
+    public.goto("/reviews/published")
+    shown = public.locator("main").inner_text()
+    assert summary in shown and restricted not in shown and comment not in shown
+    shoot(public, f"review-published-{language}-desktop")
+
+
 MAIN_PAGES = [  # (who, path): None is the public
     (None, "/"), (None, "/login/"), (None, "/verify/"), (None, "/statistics"), (None, "/participants"),
     (EXPORTER, "/certificates/new"), (EXPORTER, "/certificates/"), (EXPORTER, "/certificates/{number}"),
@@ -202,6 +352,8 @@ MAIN_PAGES = [  # (who, path): None is the public
     ("wgs@demo.kpcs", "/findings/"), ("wgs@demo.kpcs", "/reviews/"), (None, "/reviews/published"),
     (None, "/governance/decisions"), ("chair@demo.kpcs", "/governance/decisions"),
     ("chair@demo.kpcs", "/governance/decisions/new"), (None, "/participants/CF"),
+    ("chair@demo.kpcs", "/reviews/{review}"), ("bw.delegate@demo.kpcs", "/reviews/"),
+    (None, "/governance/decisions/{decision}"), ("bw.delegate@demo.kpcs", "/governance/decisions/{proposal}"),
 ]
 
 
@@ -209,9 +361,11 @@ MAIN_PAGES = [  # (who, path): None is the public
 def test_main_pages_are_accessible_light_and_photographed(browser: Any, site: Site, who: str | None,
                                                           path: str) -> None:
     path = path.replace("{number}", quote(site.number))
-    name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
-    if who in ("chair@demo.kpcs", "wgs@demo.kpcs") and name.startswith(("governance", "reviews")):
-        name = f"{name}-{who.split('@')[0]}"  # the same page as the public sees it, with the role's part
+    name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"  # {review}: "review", whatever its id
+    path = path.replace("{review}", str(site.review)).replace("{decision}", str(site.decision))
+    path = path.replace("{proposal}", str(site.proposal))
+    if who and name.startswith(("governance", "reviews")):
+        name = f"{name}-{re.sub(r'[^a-z0-9]+', '-', who.split('@')[0])}"  # the page with the role's part
     for language in ("en", "fr"):
         for phone in (False, True):
             page = new_page(browser, site.url, phone=phone, language=language)

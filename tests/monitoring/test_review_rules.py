@@ -74,3 +74,13 @@ def test_recommendation_steps() -> None:
     assert rules.next_recommendation_status("implemented", "close") == "closed"
     assert rules.next_recommendation_status("open", "close") == "closed"
     assert rules.next_recommendation_status("closed", "close") is None
+
+
+def test_the_participant_comments_only_while_the_report_is_with_it() -> None:
+    """MON-04: the report reaches the participant when submitted; its comments are posted with it."""
+    assert rules.comment_refusal("report_submitted") is None
+    assert rules.comment_refusal("planned") == "no_report"
+    assert rules.comment_refusal("visited") == "no_report"
+    assert rules.comment_refusal("report_published") == "comments_closed"
+    assert rules.comment_refusal("closed") == "comments_closed"
+    assert {s for s in rules.REVIEW_STATUSES if rules.comment_refusal(s) is None} == rules.COMMENTS_OPEN

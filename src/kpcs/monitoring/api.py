@@ -33,13 +33,14 @@ from kpcs.api import (
     permission,
     refused,
 )
-from kpcs.monitoring import services
+from kpcs.monitoring import rules, services
 from kpcs.registry import services as registry
 
 router = Router(tags=["monitoring"])
 review_router = Router(tags=["peer review"])
 RuleName = Literal["exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
-                   "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade"]
+                   "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade",
+                   "re-export-valuation"]
 Text = Annotated[str, Field(max_length=TEXT_MAX_LENGTH)]
 
 
@@ -196,6 +197,8 @@ Summary = Annotated[str, Field(min_length=1, max_length=REPORT_MAX_LENGTH, patte
 RecommendationText = Annotated[str, Field(min_length=1, max_length=TEXT_MAX_LENGTH, pattern=NOT_BLANK),
                                refused("text_required")]
 Note = Annotated[str, Field(min_length=1, max_length=TEXT_MAX_LENGTH, pattern=NOT_BLANK), refused("note_required")]
+CommentText = Annotated[str, Field(min_length=1, max_length=rules.COMMENT_MAX_LENGTH, pattern=NOT_BLANK),
+                        refused("text_required")]
 
 
 class ReviewOut(Schema):
@@ -247,12 +250,22 @@ class RecommendationOut(Schema):
     follow_ups: list[FollowUpOut]
 
 
+class ReviewCommentOut(Schema):
+    id: int
+    review: int
+    participant: str
+    author: str
+    text: str
+    created_at: dt.datetime
+
+
 class ReviewDetailOut(ReviewOut):
     report_text: str
     public_summary: str
     team: list[TeamMemberOut]
     recommendations: list[RecommendationOut]
     findings: list[int]
+    comments: list[ReviewCommentOut]
 
 
 class ReviewPage(Page):
@@ -459,6 +472,22 @@ def close_recommendation(request: HttpRequest, review_id: Id, recommendation_id:
                          body: NoteIn) -> dict[str, Any]:
     x = services.close_recommendation(actor_of(request), review_id, recommendation_id, note=body.note)
     return services.recommendation_dict(x)
+
+
+class ReviewCommentIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"text": "The scales were ordered in May; the border post has them since 1 September."}]})
+
+    text: CommentText
+
+
+@review_router.post("/{review_id}/comments", response={201: ReviewCommentOut, **ERRORS}, auth=AUTH,
+                    openapi_extra=permission("review.comment"),
+                    summary="The reviewed participant's delegate comments on the report before it is posted (MON-04); "
+                            "409 before the report reaches it and once it is posted")
+def comment_on_report(request: HttpRequest, review_id: Id, body: ReviewCommentIn) -> Status[dict[str, Any]]:
+    c = services.comment_on_report(actor_of(request), review_id, text=body.text)
+    return Status(201, services.comment_dict(c))
 
 
 class MissionIn(BodyIn):

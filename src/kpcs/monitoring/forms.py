@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from kpcs.monitoring.rules import COMMENT_MAX_LENGTH
+
 TEXT = 4000
 
 
@@ -102,3 +104,9 @@ class FollowUpForm(forms.Form):
     note = forms.CharField(label=_("Follow-up"), widget=forms.Textarea, max_length=TEXT)
     status = forms.ChoiceField(label=_("Status"), choices=[("in_progress", _("in progress")),
                                                            ("implemented", _("implemented"))])
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(label=_("Comment"), widget=forms.Textarea, max_length=COMMENT_MAX_LENGTH,
+                           help_text=_("Posted with the report on the restricted section (MON-04); it cannot be "
+                                       "edited afterwards: add another comment to correct it."))

@@ -185,3 +185,25 @@ class FollowUp(models.Model):
     class Meta:
         ordering = ["at", "pk"]
         verbose_name = _("follow-up")
+
+
+class ReviewComment(models.Model):
+    """The reviewed participant's comment on a review report (MON-04): its delegate writes it once the report
+    reaches the participant and until the report is posted, when the comments are posted with it on the
+    restricted section. Never edited: a correction is a later comment."""
+
+    review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="comments", verbose_name=_("review"))
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("participant commenting"))
+    author = models.CharField(_("author"), max_length=200)
+    text = models.TextField(_("comment"))
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("comment on a review report")
+        verbose_name_plural = _("comments on review reports")
+        constraints = [models.CheckConstraint(condition=~Q(text=""), name="review_comment_not_blank")]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} on review {self.review_id} ({self.created_at:%Y-%m-%d})"

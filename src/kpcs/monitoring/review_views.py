@@ -17,9 +17,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from kpcs import clock
-from kpcs.errors import BadRequest, DomainError, PermissionDenied
+from kpcs.errors import BadRequest, DomainError, NotFound, PermissionDenied
 from kpcs.monitoring import rules, services
 from kpcs.monitoring.forms import (
+    CommentForm,
     FollowUpForm,
     MissionForm,
     NoteForm,
@@ -116,6 +117,8 @@ def detail_context(actor: Actor, pk: int, **forms_: Any) -> dict[str, Any]:
     recommendations = [_recommendation(x) for x in data["recommendations"]]
     manage = actor.may("review.manage")
     status = review.status
+    # the reviewed participant's delegate comments while the report is with it (MON-04)
+    may_comment = actor.may("review.comment", review.participant_id)
     for x in recommendations:
         x["may_act"] = manage and status != "closed" and x["status"] != "closed"
         x["may_follow_up"] = x["may_act"] and x["status"] in ("open", "in_progress")
@@ -132,6 +135,10 @@ def detail_context(actor: Actor, pk: int, **forms_: Any) -> dict[str, Any]:
             "report_form": forms_.get("report_form") or ReportForm(),
             "publication_form": forms_.get("publication_form") or PublicationForm(),
             "recommendation_form": forms_.get("recommendation_form") or RecommendationForm(),
+            "may_comment": may_comment and rules.comment_refusal(status) is None,
+            "comments_closed": may_comment and rules.comment_refusal(status) == "comments_closed",
+            "comments_not_yet": may_comment and rules.comment_refusal(status) == "no_report",
+            "comment_form": forms_.get("comment_form") or CommentForm(),
             "error": forms_.get("error", "")}
 
 
@@ -227,6 +234,34 @@ def recommendation_close(request: HttpRequest, pk: int, rid: int) -> HttpRespons
     return _act(request, pk, f"rc{rid}", NoteForm(request.POST, prefix=f"rc{rid}"),
                 lambda a, d: services.close_recommendation(a, pk, rid, note=d["note"]),
                 _("The recommendation is closed."))
+
+
+@page("review.comment")
+def review_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The reviewed participant's delegate comments on the report (MON-04); a refusal (the report not there yet,
+    or already posted) is shown beside the comment with its rule."""
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("review_detail", args=[pk]))
+    form = CommentForm(request.POST)
+    status = 422
+    if form.is_valid():
+        try:
+            services.comment_on_report(actor, pk, text=form.cleaned_data["text"])
+        except (PermissionDenied, NotFound) as exc:
+            return error_page(request, exc)
+        except DomainError as exc:
+            form.add_error("text", exc.message)
+            status = exc.status
+        else:
+            messages.success(request, _("Your comment was recorded; it will be posted with the report."))
+            return HttpResponseRedirect(reverse("review_detail", args=[pk]) + "#comments-h")
+    try:
+        context = detail_context(actor, pk, comment_form=form)
+    except DomainError as exc:
+        return error_page(request, exc)
+    context["may_comment"] = True  # keep the form and its refusal in view, even once comments have closed
+    return render(request, "monitoring/review_detail.html", context, status=status)
 
 
 @page(PUBLIC)

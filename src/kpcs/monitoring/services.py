@@ -29,8 +29,10 @@ from kpcs.monitoring.models import (
     Questionnaire,
     Recommendation,
     Review,
+    ReviewComment,
     ReviewTeamMember,
 )
+from kpcs.registry import rules as registry_rules
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 from kpcs.statistics import services as statistics
@@ -86,13 +88,17 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
 
 def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
     out = []
-    days = {code: policy[1] for code, policy in registry.snapshot().participants.items()}
-    earliest = as_of - dt.timedelta(days=max(days.values(), default=15))
+    snap = registry.snapshot()
+    # IMP-02: each certificate by the exporting participant's deadline in force on its issue day
+    # none issued within the shortest deadline of any policy can be overdue yet
+    shortest = min([registry_rules.DEFAULT_CONFIRMATION_DAYS]  # the default, for those without a policy
+                   + [p.confirmation_days for history in snap.participants.values() for p in history])
+    last_issue_day = as_of - dt.timedelta(days=shortest)
     for number, exp, imp, issued_on, c, v in Certificate.objects.filter(
-            status="issued", signer_revoked=False, issued_on__lt=earliest + dt.timedelta(days=1)).values_list(
+            status="issued", signer_revoked=False, issued_on__lte=last_issue_day).values_list(
             "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
             "total_value_cents"):
-        due = issued_on + dt.timedelta(days=days.get(exp, 15))
+        due = issued_on + dt.timedelta(days=snap.policy_on(exp, issued_on).confirmation_days)
         if as_of > due:
             out.append(rules.Overdue(number, exp, imp, issued_on, due, Decimal(c) / 100, Decimal(v) / 100))
     return out
@@ -409,7 +415,13 @@ def review_dict(r: Review, detail: bool = False, as_of: dt.date | None = None) -
         data["recommendations"] = [recommendation_dict(x, as_of) for x in
                                    r.recommendations.prefetch_related("follow_ups").all()]
         data["findings"] = list(r.findings.order_by("pk").values_list("pk", flat=True))
+        data["comments"] = [comment_dict(c) for c in r.comments.all()]
     return data
+
+
+def comment_dict(c: ReviewComment) -> dict[str, Any]:
+    return {"id": c.pk, "review": c.review_id, "participant": c.participant_id, "author": c.author,
+            "text": c.text, "created_at": c.created_at}
 
 
 def recommendation_dict(x: Recommendation, as_of: dt.date | None = None) -> dict[str, Any]:
@@ -629,6 +641,37 @@ def follow_up(actor: Actor, review_pk: int, pk: int, *, note: str, status: str =
 
 def close_recommendation(actor: Actor, review_pk: int, pk: int, *, note: str) -> Recommendation:
     return _move_recommendation(actor, review_pk, pk, "close", note, None)
+
+
+def comment_on_report(actor: Actor, pk: int, *, text: str) -> ReviewComment:
+    """MON-04: the reviewed participant's delegate comments on the report once it has reached the participant and
+    until it is posted (its comments are posted with it). Another participant's review is the same 404 as a missing
+    one; a comment is never edited, and its text is kept out of the audit log (a record hash binds it)."""
+    with transaction.atomic():
+        found = get_review(actor, pk)
+        registry.require(actor, "review.comment", found.participant_id)
+        r = Review.objects.select_for_update().get(pk=found.pk)
+        refusal = rules.comment_refusal(r.status)
+        if refusal == "comments_closed":
+            raise Conflict(_("the report was posted on %(day)s: comments on it are closed (MON-04)")
+                           % {"day": r.report_published_on}, code=refusal, rule="MON-04",
+                           details={"status": r.status})
+        if refusal is not None:
+            raise Conflict(_("there is no report to comment on yet: it reaches the participant once submitted "
+                             "(MON-04)"), code=refusal, rule="MON-04", details={"status": r.status})
+        cleaned = (text or "").strip()
+        if not cleaned:
+            raise ValidationFailed(_("write the comment"), code="text_required")
+        if len(cleaned) > rules.COMMENT_MAX_LENGTH:
+            raise ValidationFailed(_("a comment is at most %(max)s characters") % {"max": rules.COMMENT_MAX_LENGTH},
+                                   code="text_too_long")
+        c = ReviewComment.objects.create(review=r, participant_id=r.participant_id, author=actor.label,
+                                         text=cleaned, created_at=clock.now())
+        audit.record(actor=actor.label, action="review.commented", object_type="review", object_id=str(r.pk),
+                     participant=r.participant_id,
+                     payload={"comment": c.pk, "status": r.status,
+                              "record_hash": audit.record_hash({"text": cleaned})})
+    return c
 
 
 def escalate_to_review(actor: Actor, finding_pk: int, *, mandate: str, starts_on: dt.date, ends_on: dt.date,

@@ -19,6 +19,7 @@ urlpatterns = [
     path("reviews/<int:pk>/report", review_views.review_report, name="review_report"),
     path("reviews/<int:pk>/publish", review_views.review_publish, name="review_publish"),
     path("reviews/<int:pk>/close", review_views.review_close, name="review_close"),
+    path("reviews/<int:pk>/comments", review_views.review_comment, name="review_comment"),
     path("reviews/<int:pk>/recommendations", review_views.recommendation_add, name="recommendation_add"),
     path("reviews/<int:pk>/recommendations/<int:rid>/follow-up", review_views.recommendation_follow_up,
          name="recommendation_follow_up"),
