@@ -21,7 +21,9 @@ JSON = st.recursive(
         st.sampled_from(["importing_participant", "exporter", "importer", "origin", "lines", "hs_code", "carats",
                          "value_usd", "parcels", "totals", "reason", "discrepancy", "kind", "found", "received_on",
                          "seals_intact", "participant", "period", "usd", "questions", "answers", "note", "year",
-                         "licence", "name", "address", "valid_from", "valid_until", "expires_on", "type"])
+                         "licence", "name", "address", "valid_from", "valid_until", "expires_on", "type",
+                         "parcels", "seller", "buyer", "produced", "into", "invoice", "warranty", "occurred_at",
+                         "site", "operator", "holder", "region", "number"])
         | st.text(max_size=8),
         inner, max_size=6),
     max_leaves=12)
@@ -46,6 +48,10 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "closure": {"note": "explained"},
     "escalation": {"note": "unexplained"},
     "/api/v1/findings/scan": {"period": "2025"},
+    "/api/v1/custody/events": {"type": "transfer", "parcels": [1], "seller": 1, "buyer": 2, "invoice": "INV-1",
+                               "warranty": "conflict free", "occurred_at": "2025-01-01T10:00:00Z"},
+    "/api/v1/custody/licences": {"operator": 1, "kind": "mining", "number": "M-1", "valid_from": "2025-01-01"},
+    "/api/v1/custody/sites": {"name": "Pit", "kind": "alluvial_area", "region": "North", "holder": 1},
 }
 
 
@@ -54,7 +60,8 @@ def template_for(path: str) -> dict[str, Any] | None:
 
 
 QUERY = st.dictionaries(st.sampled_from(["participant", "period", "status", "limit", "offset", "on", "kind",
-                                         "overdue", "side", "rule", "severity", "as_of", "valid_on"]),
+                                         "overdue", "side", "rule", "severity", "as_of", "valid_on", "from", "to",
+                                         "operator", "parcel", "site"]),
                         st.text(max_size=12) | st.sampled_from(["-1", "999999", "2025-Q1", "BW", "true"]),
                         max_size=4)
 
@@ -69,8 +76,10 @@ def operations(kp: Any) -> list[tuple[str, str]]:
 def clients(make_user: Any, token_for: Any, bw_officer: Any) -> list[Client]:
     make_user("fuzz.wgs@test.kpcs", "wgs_analyst")
     make_user("fuzz.stats@test.kpcs", "statistics_officer", "BW")
+    make_user("fuzz.custody@test.kpcs", "custody_officer", "BW")
     return [Client(headers={"Authorization": f"Bearer {token_for(email)}"})
-            for email in ("bw@test.kpcs", "fuzz.wgs@test.kpcs", "fuzz.stats@test.kpcs")] + [Client()]
+            for email in ("bw@test.kpcs", "fuzz.wgs@test.kpcs", "fuzz.stats@test.kpcs",
+                          "fuzz.custody@test.kpcs")] + [Client()]
 
 
 def test_no_operation_answers_5xx_to_junk(operations: list[tuple[str, str]], clients: list[Client]) -> None:

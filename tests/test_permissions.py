@@ -8,6 +8,7 @@ A refused call (and any read) must change nothing; a call that may change its ta
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from kpcs import clock
 from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
+from kpcs.custody import services as custody
+from kpcs.custody.models import CustodyEvent, Licence, Parcel, Site
 from kpcs.governance import admission
 from kpcs.governance import services as governance
 from kpcs.governance.models import Application, Decision, Position, WorkingGroupMember
@@ -60,6 +63,7 @@ ROLES: dict[str, tuple[str, str, str | None, str | None] | None] = {
     "chair": ("chair@perm.kpcs", "kp_chair", None, None),
     "bw_del": ("bw.del@perm.kpcs", "delegate", "BW", None),
     "observer": ("observer@perm.kpcs", "observer", None, None),
+    "bw_cust": ("bw.cust@perm.kpcs", "custody_officer", "BW", None),
 }
 HEADER = tuple(ROLES)
 
@@ -89,231 +93,282 @@ def row(method: str, path: str, permission: str, target: str | None, cells: str)
 # bw_open / za_open = an open finding of BW / ZA, bw_asked / za_asked = one awaiting the answer to its
 # questionnaire, bw_closed = a closed one (see FINDINGS).
 MATRIX: tuple[Row, ...] = (
-    #    anon  bw_exp bw_imp eu_exp eu_imp bw_stats za_imp analyst wgs   admin chair bw_del observer
+    #    anon  bw_exp bw_imp eu_exp eu_imp bw_stats za_imp analyst wgs   admin chair bw_del observer bw_cust
     row("GET", "/participants", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/participants/{code}", PUBLIC, "BW",
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/authorities", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/observers", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/trust-list", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/trust-list/anchor", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("POST", "/verification", PUBLIC, "bw_eu",
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/me", AUTHENTICATED, None,
-        "401   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "401   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     # the caller's own tokens: own_token = a fresh token of the caller, other_token = one of somebody else
     row("GET", "/me/tokens", AUTHENTICATED, None,
-        "401   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "401   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("POST", "/me/tokens/{prefix}/revocation", AUTHENTICATED, "own_token",
-        "401   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "401   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("POST", "/me/tokens/{prefix}/revocation", AUTHENTICATED, "other_token",
-        "401   404    404    404    404    404      404    404     404   404   404   404   404"),
+        "401   404    404    404    404    404      404    404     404   404   404   404   404   404"),
     row("GET", "/operators", "operator.read", "bw_op",
-        "401   sees   sees   blind  blind  sees     blind  sees    403   sees   403   403   403"),
+        "401   sees   sees   blind  blind  sees     blind  sees    403   sees   403   403   403   sees"),
     row("GET", "/operators", "operator.read", "za_op",
-        "401   blind  blind  blind  blind  blind    sees   sees    403   sees   403   403   403"),
+        "401   blind  blind  blind  blind  blind    sees   sees    403   sees   403   403   403   blind"),
     row("GET", "/operators/{operator_id}", "operator.read", "bw_op",
-        "401   200    200    404    404    200      404    200     403   200   403   403   403"),
+        "401   200    200    404    404    200      404    200     403   200   403   403   403   200"),
     row("GET", "/operators/{operator_id}", "operator.read", "za_op",
-        "401   404    404    404    404    404      200    200     403   200   403   403   403"),
+        "401   404    404    404    404    404      200    200     403   200   403   403   403   404"),
     row("POST", "/operators", "operator.write", "bw",
-        "401   201    201    403    403    403      403    403     403   403   403   403   403"),
+        "401   201    201    403    403    403      403    403     403   403   403   403   403   403"),
     row("POST", "/operators", "operator.write", "za",
-        "401   403    403    403    403    403      201    403     403   403   403   403   403"),
+        "401   403    403    403    403    403      201    403     403   403   403   403   403   403"),
     row("POST", "/certificates", "certificate.issue", "bw",
-        "401   201    403    403    403    403      403    403     403   403   403   403   403"),
+        "401   201    403    403    403    403      403    403     403   403   403   403   403   403"),
     row("POST", "/certificates", "certificate.issue", "eu",
-        "401   403    403    201    403    403      403    403     403   403   403   403   403"),
+        "401   403    403    201    403    403      403    403     403   403   403   403   403   403"),
     row("POST", "/certificates", "certificate.issue", "za",
-        "401   403    403    403    403    403      403    403     403   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   403"),
     row("GET", "/certificates", "certificate.read", "bw_eu",
-        "401   sees   sees   sees   sees   sees     blind  sees    403   403   403   403   403"),
+        "401   sees   sees   sees   sees   sees     blind  sees    403   403   403   403   403   403"),
     row("GET", "/certificates", "certificate.read", "za_na",
-        "401   blind  blind  blind  blind  blind    sees   sees    403   403   403   403   403"),
+        "401   blind  blind  blind  blind  blind    sees   sees    403   403   403   403   403   403"),
     row("GET", "/certificates/{number}", "certificate.read", "bw_eu",
-        "401   200    200    200    200    200      404    200     403   403   403   403   403"),
+        "401   200    200    200    200    200      404    200     403   403   403   403   403   403"),
     row("GET", "/certificates/{number}", "certificate.read", "za_na",
-        "401   404    404    404    404    404      200    200     403   403   403   403   403"),
+        "401   404    404    404    404    404      200    200     403   403   403   403   403   403"),
     row("GET", "/certificates/{number}/verification", PUBLIC, "bw_eu",
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/certificates/{number}/verification", PUBLIC, "za_na",
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("POST", "/certificates/{number}/confirmation", "certificate.confirm", "bw_eu",
-        "401   403    403    403    200    403      404    403     403   403   403   403   403"),
+        "401   403    403    403    200    403      404    403     403   403   403   403   403   403"),
     row("POST", "/certificates/{number}/confirmation", "certificate.confirm", "za_na",
-        "401   404    404    404    404    404      403    403     403   403   403   403   403"),
+        "401   404    404    404    404    404      403    403     403   403   403   403   403   403"),
     row("POST", "/certificates/{number}/rejection", "certificate.reject", "bw_eu",
-        "401   403    403    403    200    403      404    403     403   403   403   403   403"),
+        "401   403    403    403    200    403      404    403     403   403   403   403   403   403"),
     row("POST", "/certificates/{number}/rejection", "certificate.reject", "za_na",
-        "401   404    404    404    404    404      403    403     403   403   403   403   403"),
+        "401   404    404    404    404    404      403    403     403   403   403   403   403   403"),
     row("POST", "/certificates/{number}/cancellation", "certificate.cancel", "bw_eu",
-        "401   200    403    403    403    403      404    403     403   403   403   403   403"),
+        "401   200    403    403    403    403      404    403     403   403   403   403   403   403"),
     row("POST", "/certificates/{number}/cancellation", "certificate.cancel", "za_na",
-        "401   404    404    404    404    404      403    403     403   403   403   403   403"),
+        "401   404    404    404    404    404      403    403     403   403   403   403   403   403"),
     row("GET", "/audit", "audit.read", None,
-        "401   403    403    403    403    403      403    200     403   200   403   403   403"),
+        "401   403    403    403    403    403      403    200     403   200   403   403   403   403"),
     row("GET", "/audit/verification", "audit.read", None,
-        "401   403    403    403    403    403      403    200     403   200   403   403   403"),
+        "401   403    403    403    403    403      403    200     403   200   403   403   403   403"),
     row("GET", "/audit/checkpoint", "audit.read", None,
-        "401   403    403    403    403    403      403    200     403   200   403   403   403"),
+        "401   403    403    403    403    403      403    200     403   200   403   403   403   403"),
     # statistics (STAT-01..11): bw_stats reads and submits for BW only; admin reads no statistics
     row("GET", "/statistics/trade", "statistics.read", "bw",
-        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/trade", "statistics.read", "za",
-        "401   403    403    403    403    403      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    403      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/reconciliation", "statistics.read", "bw",
-        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/reconciliation", "statistics.read", "za",
-        "401   403    403    403    403    403      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    403      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/production", "statistics.read", "bw",
-        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/production", "statistics.read", "za",
-        "401   403    403    403    403    403      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    403      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/compliance", "statistics.read", "bw",
-        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/compliance", "statistics.read", "za",
-        "401   403    403    403    403    403      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    403      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/non-reporting", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("POST", "/statistics/production", "statistics.submit", "bw",
-        "401   403    403    403    403    201      403    403     403   403   403   403   403"),
+        "401   403    403    403    403    201      403    403     403   403   403   403   403   403"),
     row("POST", "/statistics/production", "statistics.submit", "za",
-        "401   403    403    403    403    403      403    403     403   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   403"),
     row("POST", "/statistics/annual-reports", "statistics.submit", "bw",
-        "401   403    403    403    403    201      403    403     403   403   403   403   403"),
+        "401   403    403    403    403    201      403    403     403   403   403   403   403   403"),
     row("POST", "/statistics/annual-reports", "statistics.submit", "za",
-        "401   403    403    403    403    403      403    403     403   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   403"),
     # findings: another participant's finding does not exist for a statistics officer (404)
     row("GET", "/findings", "finding.read", "bw_open",
-        "401   403    403    403    403    sees     403    sees    sees  403   403   403   403"),
+        "401   403    403    403    403    sees     403    sees    sees  403   403   403   403   403"),
     row("GET", "/findings", "finding.read", "za_open",
-        "401   403    403    403    403    blind    403    sees    sees  403   403   403   403"),
+        "401   403    403    403    403    blind    403    sees    sees  403   403   403   403   403"),
     row("GET", "/findings/{finding_id}", "finding.read", "bw_open",
-        "401   403    403    403    403    200      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    200      403    200     200   403   403   403   403   403"),
     row("GET", "/findings/{finding_id}", "finding.read", "za_open",
-        "401   403    403    403    403    404      403    200     200   403   403   403   403"),
+        "401   403    403    403    403    404      403    200     200   403   403   403   403   403"),
     row("POST", "/findings/scan", "finding.manage", None,
-        "401   403    403    403    403    403      403    403     200   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     200   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "bw_open",
-        "401   403    403    403    403    403      403    403     200   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     200   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "za_open",
-        "401   403    403    403    403    404      403    403     200   403   403   403   403"),
+        "401   403    403    403    403    404      403    403     200   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "bw_asked",
-        "401   403    403    403    403    403      403    403     409   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     409   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/answer", "finding.answer", "bw_asked",
-        "401   403    403    403    403    200      403    403     403   403   403   403   403"),
+        "401   403    403    403    403    200      403    403     403   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/answer", "finding.answer", "za_asked",
-        "401   403    403    403    403    404      403    403     403   403   403   403   403"),
+        "401   403    403    403    403    404      403    403     403   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/answer", "finding.answer", "bw_open",
-        "401   403    403    403    403    409      403    403     403   403   403   403   403"),
+        "401   403    403    403    403    409      403    403     403   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/closure", "finding.manage", "bw_asked",
-        "401   403    403    403    403    403      403    403     200   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     200   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/closure", "finding.manage", "za_open",
-        "401   403    403    403    403    404      403    403     200   403   403   403   403"),
+        "401   403    403    403    403    404      403    403     200   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/closure", "finding.manage", "bw_closed",
-        "401   403    403    403    403    403      403    403     409   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     409   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/escalation", "finding.manage", "bw_open",
-        "401   403    403    403    403    403      403    403     200   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     200   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/escalation", "finding.manage", "za_asked",
-        "401   403    403    403    403    404      403    403     200   403   403   403   403"),
+        "401   403    403    403    403    404      403    403     200   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/escalation", "finding.manage", "bw_closed",
-        "401   403    403    403    403    403      403    403     409   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     409   403   403   403   403   403"),
     # an escalated finding becomes a review mission: the WGS reads findings and manages reviews; the secretariat
     # and the Chair manage reviews but read no findings
     row("POST", "/findings/{finding_id}/review-mission", "review.manage", "bw_escalated",
-        "401   403    403    403    403    403      403    403     201   403   403   403   403"),
+        "401   403    403    403    403    403      403    403     201   403   403   403   403   403"),
     # peer review (MON-02..MON-08): the reviewed participant's statistics officers and delegate read its reviews;
     # the Chair, the WGS (for the Working Group on Monitoring) and the secretariat run the cycle; observers read
     # only what the public reads (see REVIEWS for the targets)
     row("GET", "/reviews", "review.read", "bw_planned",
-        "401   403    403    403    403    sees     403    sees    sees  sees   sees  sees   403"),
+        "401   403    403    403    403    sees     403    sees    sees  sees   sees  sees   403   403"),
     row("GET", "/reviews", "review.read", "za_planned",
-        "401   403    403    403    403    blind    403    sees    sees  sees   sees  blind  403"),
+        "401   403    403    403    403    blind    403    sees    sees  sees   sees  blind  403   403"),
     row("GET", "/reviews/published", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/reviews/{review_id}", "review.read", "bw_planned",
-        "401   403    403    403    403    200      403    200     200   200   200   200   403"),
+        "401   403    403    403    403    200      403    200     200   200   200   200   403   403"),
     row("GET", "/reviews/{review_id}", "review.read", "za_planned",
-        "401   403    403    403    403    404      403    200     200   200   200   404   403"),
+        "401   403    403    403    403    404      403    200     200   200   200   404   403   403"),
     row("POST", "/reviews", "review.manage", "bw",
-        "401   403    403    403    403    403      403    403     201   201   201   403   403"),
+        "401   403    403    403    403    403      403    403     201   201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/team", "review.manage", "bw_planned",
-        "401   403    403    403    403    403      403    403     201   201   201   403   403"),
+        "401   403    403    403    403    403      403    403     201   201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/team", "review.manage", "za_planned",
-        "401   403    403    403    403    404      403    403     201   201   201   404   403"),
+        "401   403    403    403    403    404      403    403     201   201   201   404   403   403"),
     row("POST", "/reviews/{review_id}/visit", "review.manage", "bw_planned",
-        "401   403    403    403    403    403      403    403     200   200   200   403   403"),
+        "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/visit", "review.manage", "bw_published",
-        "401   403    403    403    403    403      403    403     409   409   409   403   403"),
+        "401   403    403    403    403    403      403    403     409   409   409   403   403   403"),
     row("POST", "/reviews/{review_id}/report", "review.manage", "bw_visited",
-        "401   403    403    403    403    403      403    403     200   200   200   403   403"),
+        "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/publication", "review.manage", "bw_submitted",
-        "401   403    403    403    403    403      403    403     200   200   200   403   403"),
+        "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/closure", "review.manage", "bw_published",
-        "401   403    403    403    403    403      403    403     200   200   200   403   403"),
+        "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/closure", "review.manage", "bw_open_rec",
-        "401   403    403    403    403    403      403    403     409   409   409   403   403"),
+        "401   403    403    403    403    403      403    403     409   409   409   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations", "review.manage", "bw_submitted",
-        "401   403    403    403    403    403      403    403     201   201   201   403   403"),
+        "401   403    403    403    403    403      403    403     201   201   201   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/follow-up", "review.manage",
-        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   200   403   403"),
+        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/closure", "review.manage",
-        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   200   403   403"),
+        "bw_open_rec", "401   403    403    403    403    403      403    403     200   200   200   403   403   403"),
     row("POST", "/reviews/{review_id}/recommendations/{recommendation_id}/closure", "review.manage",
-        "za_planned", "401   403    403    403    403    404      403    403     404   404   404   404   403"),
+        "za_planned", "401   403    403    403    403    404      403    403     404   404   404   404   403   403"),
     # MON-04: only the reviewed participant's delegate comments, while the report is with it; another
     # participant's review does not exist for it (404); before the report and once it is posted: 409
     row("POST", "/reviews/{review_id}/comments", "review.comment", "bw_submitted",
-        "401   403    403    403    403    403      403    403     403   403   403   201   403"),
+        "401   403    403    403    403    403      403    403     403   403   403   201   403   403"),
     row("POST", "/reviews/{review_id}/comments", "review.comment", "za_submitted",
-        "401   403    403    403    403    404      403    403     403   403   403   404   403"),
+        "401   403    403    403    403    404      403    403     403   403   403   404   403   403"),
     row("POST", "/reviews/{review_id}/comments", "review.comment", "bw_visited",
-        "401   403    403    403    403    403      403    403     403   403   403   409   403"),
+        "401   403    403    403    403    403      403    403     403   403   403   409   403   403"),
     row("POST", "/reviews/{review_id}/comments", "review.comment", "bw_published",
-        "401   403    403    403    403    403      403    403     403   403   403   409   403"),
+        "401   403    403    403    403    403      403    403     403   403   403   409   403   403"),
     # governance (issue 8): decisions are public once adopted; proposed = a plenary decision open to positions,
     # objected = one a ZA delegate objects to, adopted = one already adopted
     row("GET", "/decisions", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/decisions/{decision_id}", PUBLIC, "adopted",
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/chairs", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/meetings", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("GET", "/participants/{code}/history", PUBLIC, "BW",
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     row("POST", "/decisions", "decision.propose", None,
-        "401   403    403    403    403    403      403    403     403   403   201   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   201   403   403   403"),
     row("POST", "/decisions/{decision_id}/positions", "decision.position", "proposed",
-        "401   403    403    403    403    403      403    403     403   403   403   201   201"),
+        "401   403    403    403    403    403      403    403     403   403   403   201   201   403"),
     row("POST", "/decisions/{decision_id}/positions", "decision.position", "adopted",
-        "401   403    403    403    403    403      403    403     403   403   403   409   409"),
+        "401   403    403    403    403    403      403    403     403   403   403   409   409   403"),
     row("POST", "/decisions/{decision_id}/adoption", "decision.adopt", "proposed",
-        "401   403    403    403    403    403      403    403     403   403   200   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   200   403   403   403"),
     row("POST", "/decisions/{decision_id}/adoption", "decision.adopt", "objected",
-        "401   403    403    403    403    403      403    403     403   403   409   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   409   403   403   403"),
     row("GET", "/working-groups", PUBLIC, None,
-        "200   200    200    200    200    200      200    200     200   200   200   200   200"),
+        "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
     # admission (GOV-05): received = a fresh application, circulated = one circulated to all participants
     row("GET", "/applications", "decision.read", None,
-        "401   403    403    403    403    403      403    403     403   403   200   200   200"),
+        "401   403    403    403    403    403      403    403     403   403   200   200   200   403"),
     row("POST", "/applications", "decision.propose", None,
-        "401   403    403    403    403    403      403    403     403   403   201   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   201   403   403   403"),
     row("POST", "/applications/{application_id}/circulation", "decision.propose", "received",
-        "401   403    403    403    403    403      403    403     403   403   200   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   200   403   403   403"),
     row("POST", "/applications/{application_id}/recommendation", "decision.propose", "circulated",
-        "401   403    403    403    403    403      403    403     403   403   200   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   200   403   403   403"),
     # working groups: monitoring = the group a member is added to; wg_member = an open membership (statistics)
     row("POST", "/working-groups/{code}/members", "working_group.manage", "monitoring",
-        "401   403    403    403    403    403      403    403     403   403   201   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   201   403   403   403"),
     row("POST", "/working-groups/{code}/members/{member_id}/end", "working_group.manage", "wg_member",
-        "401   403    403    403    403    403      403    403     403   403   200   403   403"),
+        "401   403    403    403    403    403      403    403     403   403   200   403   403   403"),
+    # custody (issue 9): bw_x / za_x = a licence, site, event or parcel of BW / ZA; a custody officer registers
+    # and records for its own participant (another's operator, site or parcel is a 404), exporting officers of
+    # the participant and the KP analyst read
+    row("GET", "/custody/licences", "custody.read", "bw_lic",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/custody/licences", "custody.read", "za_lic",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
+    row("POST", "/custody/licences", "custody.register", "bw",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   201"),
+    row("POST", "/custody/licences", "custody.register", "za",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   404"),
+    row("GET", "/custody/sites", "custody.read", "bw_site",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/custody/sites", "custody.read", "za_site",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
+    row("POST", "/custody/sites", "custody.register", "bw",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   201"),
+    row("POST", "/custody/sites", "custody.register", "za",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   404"),
+    row("GET", "/custody/sites/{site_id}/trace", "custody.read", "bw_site",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/custody/sites/{site_id}/trace", "custody.read", "za_site",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    row("POST", "/custody/events", "custody.record", "bw",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   201"),
+    row("POST", "/custody/events", "custody.record", "za",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   404"),
+    row("GET", "/custody/events", "custody.read", "bw_ev",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/custody/events", "custody.read", "za_ev",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
+    row("GET", "/custody/events/{event_id}", "custody.read", "bw_ev",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/custody/events/{event_id}", "custody.read", "za_ev",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    row("GET", "/parcels", "custody.read", "bw_parcel",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/parcels", "custody.read", "za_parcel",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
+    row("GET", "/parcels/{parcel_id}", "custody.read", "bw_parcel",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/parcels/{parcel_id}", "custody.read", "za_parcel",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    row("GET", "/parcels/{parcel_id}/trace", "custody.read", "bw_parcel",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/parcels/{parcel_id}/trace", "custody.read", "za_parcel",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    row("GET", "/custody/operators/{operator_id}/ledger", "custody.read", "bw_miner",
+        "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
+    row("GET", "/custody/operators/{operator_id}/ledger", "custody.read", "za_miner",
+        "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
@@ -342,7 +397,8 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
 WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Review, ReviewTeamMember,
            Recommendation, FollowUp, ReviewComment, Decision, Position, Application, WorkingGroupMember,
-           AuditEntry)
+           AuditEntry, Licence, Site, CustodyEvent, Parcel)
+CUSTODY_LISTS = {"/custody/licences": "lic", "/custody/sites": "site", "/custody/events": "ev", "/parcels": "parcel"}
 DECISIONS = ("proposed", "objected", "adopted")
 APPLICATIONS = ("received", "circulated")
 BYSTANDER = "bystander@perm.kpcs"  # holds tokens nobody else may revoke
@@ -430,6 +486,20 @@ class World:
         kp.trust_list()  # published once here; reading it later changes nothing
         self.kp = kp
         kp.create_user(BYSTANDER, PASSWORD, "kp_analyst", actor=kp.SYSTEM)
+        self.custody: dict[str, int] = {}  # bw_miner, bw_lic, bw_site, bw_ev, bw_parcel and the same for za
+        for code in ("BW", "ZA"):
+            miner = kp.register_operator(kp.SYSTEM, participant=code, name=f"{code} mine", address=f"Pit, {code}",
+                                         kind="miner", licence=f"{code}-MIN-1", valid_from=dt.date(2000, 1, 1))
+            site = custody.register_site(kp.SYSTEM, name=f"{code} mine", kind="industrial_mine", region="South",
+                                         holder=miner.pk)
+            event = custody.record_event(kp.SYSTEM, self.production_body(site.pk)).event
+            prefix = code.lower()
+            self.custody.update({f"{prefix}_miner": miner.pk, f"{prefix}_site": site.pk, f"{prefix}_ev": event.pk,
+                                 f"{prefix}_lic": Licence.objects.get(operator=miner).pk,
+                                 f"{prefix}_parcel": event.outputs.get().pk})
+        self.shared: dict[str, str] = {}
+        self.recommendations: dict[str, str] = {}  # review id -> its open recommendation's id
+        self.seq = 0
         self.shared: dict[str, str] = {}
         self.recommendations: dict[str, str] = {}  # review id -> its open recommendation's id
         self.seq = 0
@@ -544,7 +614,15 @@ class World:
         email = spec[0] if spec and target == "own_token" else BYSTANDER
         return str(self.kp.create_token(email, actor=self.kp.SYSTEM))[:12]
 
+    @staticmethod
+    def production_body(site: int) -> dict[str, Any]:
+        return {"type": "production", "site": site, "occurred_at": "2025-06-01T10:00:00Z",
+                "produced": [{"carats": "10.00", "value_usd": "900.00", "hs_code": "7102.31"}]}
+
     def path_for(self, r: Row, fresh: bool, role: str = "anon") -> str:
+        if r.target in self.custody:
+            path = re.sub(r"\{(site|event|parcel|operator)_id\}", str(self.custody[r.target]), r.path)
+            return path + ("?from=2025-01-01&to=2025-12-31" if path.endswith("/ledger") else "")
         if r.target in ("own_token", "other_token"):
             return r.path.replace("{prefix}", self.token_prefix(r.target, role))
         if r.target in ("bw_eu", "za_na"):
@@ -651,6 +729,14 @@ class World:
             return {"on": clock.today().isoformat()}
         if r.path.endswith("/recommendation"):
             return {"recommend": True, "text": "meets the minimum requirements"}
+        if r.path == "/custody/licences":
+            return {"operator": self.custody[f"{r.target}_miner"], "kind": "mining",
+                    "number": f"{str(r.target).upper()}-LIC-{self.seq}", "valid_from": "2020-01-01"}
+        if r.path == "/custody/sites":
+            return {"name": f"Site {self.seq}", "kind": "industrial_mine", "region": "North",
+                    "holder": self.custody[f"{r.target}_miner"]}
+        if r.path == "/custody/events":
+            return self.production_body(self.custody[f"{r.target}_site"])
         raise AssertionError(f"no body for {r.id}: add it to World.body_for")
 
     def listed(self, r: Row, items: list[dict[str, Any]]) -> bool:
@@ -662,6 +748,8 @@ class World:
             return int(self.ensure_finding(str(r.target))) in {i["id"] for i in items}
         if r.path == "/reviews":
             return int(self.ensure_review(str(r.target))) in {i["id"] for i in items}
+        if r.path in CUSTODY_LISTS:
+            return self.custody[str(r.target)] in {i["id"] for i in items}
         raise AssertionError(f"no list check for {r.id}")
 
 
@@ -689,7 +777,7 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
     path = world.path_for(r, fresh=mutates, role=role)
     before = snapshot()
     if r.method == "GET":
-        listing = r.path in ("/certificates", "/operators", "/findings", "/reviews")
+        listing = r.path in ("/certificates", "/operators", "/findings", "/reviews", *CUSTODY_LISTS)
         resp = client.get(path, limit=500) if listing else client.get(path)
     else:
         resp = client.post(path, world.body_for(r))

@@ -330,6 +330,7 @@ def _register_routers() -> None:
     from kpcs.audit.api import router as audit_router
     from kpcs.certificates.api import router as certificates_router
     from kpcs.certificates.api import verification_router
+    from kpcs.custody.api import router as custody_router
     from kpcs.governance.api import router as governance_router
     from kpcs.monitoring.api import review_router
     from kpcs.monitoring.api import router as monitoring_router
@@ -344,6 +345,7 @@ def _register_routers() -> None:
     api.add_router("/reviews", review_router)
     api.add_router("/audit", audit_router)
     api.add_router("/", governance_router)
+    api.add_router("/", custody_router)
 
 
 _register_routers()

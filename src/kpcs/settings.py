@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "kpcs.statistics",
     "kpcs.monitoring",
     "kpcs.governance",
+    "kpcs.custody",
     "kpcs.web",
 ]
 

@@ -40,7 +40,7 @@ def entries(po: Path) -> list[dict[str, object]]:
 
 def test_there_are_catalogues_for_the_apps_with_pages() -> None:
     apps = {po.parts[-5] for po in CATALOGUES}
-    assert {"web", "certificates", "registry", "statistics", "monitoring", "governance"} <= apps
+    assert {"web", "certificates", "registry", "statistics", "monitoring", "governance", "custody"} <= apps
 
 
 @pytest.mark.parametrize("po", CATALOGUES, ids=lambda p: p.parts[-5])

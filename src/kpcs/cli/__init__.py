@@ -6,13 +6,14 @@ import os
 
 import typer
 
-from kpcs.cli import audit, certificates, governance, keys, node, people, registry, statistics
+from kpcs.cli import audit, certificates, custody, governance, keys, node, people, registry, statistics
 from kpcs.cli.common import err
 
 app = typer.Typer(help="Kimberley Process Certification Scheme node.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 node.register(app)
 statistics.register(app)
+custody.register(app)
 app.add_typer(people.user_app, name="user")
 app.add_typer(people.token_app, name="token")
 app.add_typer(keys.keys_app, name="keys")
@@ -23,6 +24,7 @@ app.add_typer(statistics.stats_app, name="stats")
 app.add_typer(statistics.generate_app, name="generate")
 app.add_typer(governance.governance_app, name="governance")
 app.add_typer(registry.participant_app, name="participant")
+app.add_typer(custody.custody_app, name="custody")
 
 
 @app.callback()

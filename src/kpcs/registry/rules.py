@@ -39,7 +39,7 @@ AUTHORITY_ROLES = ("issue_export", "validate_export", "verify_import", "statisti
 OPERATOR_KINDS = ("exporter", "importer", "miner", "digger", "buyer", "dealer", "agent", "courier")
 OBSERVER_CONSTITUENCIES = ("industry", "civil_society", "international", "non_participant_government")
 ROLES = ("exporting_officer", "importing_officer", "statistics_officer", "kp_analyst", "wgs_analyst", "admin",
-         "kp_chair", "delegate", "observer")
+         "kp_chair", "delegate", "observer", "custody_officer")
 # The authority role an officer's authority must hold for the officer's role.
 ROLE_NEEDS_AUTHORITY_ROLE = {
     "exporting_officer": "issue_export",
@@ -47,8 +47,9 @@ ROLE_NEEDS_AUTHORITY_ROLE = {
     "statistics_officer": "statistics",
 }
 CROSS_SCHEME_ROLES = frozenset({"kp_analyst", "wgs_analyst", "admin", "kp_chair", "observer"})
-# Roles scoped to a participant but to none of its authorities: a delegate represents the participant itself.
-PARTICIPANT_ONLY_ROLES = frozenset({"delegate"})
+# Roles scoped to a participant but to none of its authorities: a delegate represents the participant itself; a
+# custody officer works for its mining ministry (or the KP authority) on the participant's internal controls.
+PARTICIPANT_ONLY_ROLES = frozenset({"delegate", "custody_officer"})
 # The scheme started on 1 January 2003 (GOV-13): a participant admitted later is a non-participant before.
 SCHEME_START = dt.date(2003, 1, 1)
 # Structured measures (SPEC-01, SPEC-03, SPEC-04): what each does to standing, from its date.
@@ -255,7 +256,7 @@ def licence_valid(valid_from: dt.date, valid_until: dt.date | None, day: dt.date
 OWN, ALL = "own", "all"
 PERMISSIONS: dict[str, dict[str, str]] = {
     "operator.read": {"exporting_officer": OWN, "importing_officer": OWN, "statistics_officer": OWN,
-                      "kp_analyst": ALL, "admin": ALL},
+                      "custody_officer": OWN, "kp_analyst": ALL, "admin": ALL},
     "operator.write": {"exporting_officer": OWN, "importing_officer": OWN},  # INT-08: licensed by each participant
     "certificate.issue": {"exporting_officer": OWN},
     "certificate.cancel": {"exporting_officer": OWN},
@@ -302,6 +303,12 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     # a participant's certificate validity and confirmation deadline (CERT-09, IMP-02): the node operator, or
     # an adopted decision (which needs decision.adopt)
     "participant_policy.record": {},
+    # internal controls (INT-06..INT-12): the participant's custody officers register sites and licences and
+    # record custody events of its operators; its exporting officers read them (to check a shipment against the
+    # records, BRIEF §2), as does the KP analyst for every participant.
+    "custody.register": {"custody_officer": OWN},
+    "custody.record": {"custody_officer": OWN},
+    "custody.read": {"custody_officer": OWN, "exporting_officer": OWN, "kp_analyst": ALL},
 }
 # Writes that legitimately span participants, and why.
 WRITES_ACROSS_PARTICIPANTS = {

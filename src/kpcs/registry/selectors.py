@@ -9,13 +9,13 @@ the database are spelled alike.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
 
 from kpcs.audit.rules import iso
-from kpcs.registry.models import ApiToken, Membership, Participant, ParticipantStatus, SigningKey
+from kpcs.registry.models import ApiToken, Membership, Operator, Participant, ParticipantStatus, SigningKey
 
 State = dict[str, Any]
 
@@ -134,3 +134,11 @@ def participants_with_status(day: Any) -> list[dict[str, Any]]:
         out.append({"code": code, "name": name, "kind": kind, "status": current.status if current else "active",
                     "scope": current.scope if current else "", "since": since})
     return out
+
+
+# --- operators for other apps ----------------------------------------------------------------------------
+
+def operators_by_id(ids: Iterable[int]) -> dict[int, Operator]:
+    """Operators by id (missing ids are absent), for apps that refer to them (custody); no permission check:
+    the caller scopes what it shows."""
+    return Operator.objects.in_bulk(list(ids))

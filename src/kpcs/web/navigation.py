@@ -49,6 +49,7 @@ ROLE_LABELS = {
     "kp_chair": _("KP Chair"),
     "delegate": _("delegate"),
     "observer": _("observer"),
+    "custody_officer": _("custody officer"),
 }
 assert set(ROLE_LABELS) == set(rules.ROLES)
 

@@ -1,0 +1,89 @@
+"""Custody: load a file of custody events, trace a parcel back to its sites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from kpcs.cli.common import cli_actor, err, fail, local_actor, out, run_domain, setup
+
+custody_app = typer.Typer(help="Custody from mine to export: events, traces.", no_args_is_help=True)
+commands = typer.Typer()  # top-level commands, added to the main app by register()
+
+
+def register(app: typer.Typer) -> None:
+    app.registered_commands.extend(commands.registered_commands)
+
+
+@custody_app.command("import")
+def custody_import(file: Path,
+                   user: str = typer.Option(None, "--user", help="e-mail of the custody officer recording them "
+                                                                 "(default: the node operator)")) -> None:
+    """Record a file of custody events (JSON lines, or CSV), all or nothing: a bad line is named and nothing is
+    kept. Parcels made earlier in the file are named "@LINE" or "@LINE.N"."""
+    setup()
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from kpcs.custody import rules, services
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc}") from None
+    actor = cli_actor(user) if user else local_actor()
+    try:
+        events = rules.read_events(data, file.name)
+    except rules.LineError as exc:
+        raise fail(f"{file}: {exc.message}; nothing was imported") from None
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(f"recording {file.name}", total=len(events))
+        try:
+            done = run_domain(services.import_events, actor, events,
+                              progress=lambda n: bar.update(task, completed=n))
+        except typer.Exit:
+            err.print("nothing was imported")
+            raise
+    out.print(f"recorded {len(done):,} custody events from {file}", highlight=False)
+
+
+@commands.command("trace")
+def trace(parcel: int = typer.Option(..., "--parcel", help="parcel id"),
+          output_format: str = typer.Option("table", "--format", help="table or json"),
+          user: str = typer.Option(None, "--user", help="read as this person (default: the node operator)")) -> None:
+    """Trace a parcel back to its sites: origin shares per country and site, and every event on the way."""
+    setup()
+    from kpcs.custody import services
+
+    if output_format not in ("table", "json"):
+        raise fail("--format is table or json")
+    actor = cli_actor(user) if user else local_actor()
+    found: dict[str, Any] = run_domain(services.trace, actor, parcel)
+    if output_format == "json":
+        print(json.dumps(found, indent=2, default=str))
+        return
+    from rich.table import Table
+
+    p = found["parcel"]
+    out.print(f"parcel {p['id']}: {p['carats']} ct, US$ {p['value_usd']}, HS {p['hs_code']}, {p['status']}, "
+              f"held by {p['holder']['name']} ({p['holder']['participant']})", highlight=False)
+    origins = Table("country", "site", "region", "carats", title="origins")
+    for o in found["origins"]:
+        site = o["site"] or {}
+        origins.add_row(o["country"], site.get("name", ""), site.get("region", ""), o["carats"])
+    out.print(origins)
+    path = Table("event", "type", "occurred at", "operator", "licence", "counterparty", "licence", "site", "in",
+                 "out", title="path (newest first)")
+    for e in found["path"]:
+        def lic(value: dict[str, Any] | None) -> str:
+            return value["number"] if value else ""
+
+        path.add_row(str(e["id"]), e["type"], str(e["occurred_at"]), e["operator"]["name"],
+                     lic(e["operator_licence"]), (e["counterparty"] or {}).get("name", ""),
+                     lic(e["counterparty_licence"]), (e["site"] or {}).get("name", ""),
+                     " ".join(f"{i['id']}:{i['carats']}" for i in e["inputs"]),
+                     " ".join(f"{o['id']}:{o['carats']}" for o in e["outputs"]))
+    out.print(path)
