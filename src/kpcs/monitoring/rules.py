@@ -647,7 +647,8 @@ def customs_comparisons(view: YearlyView, customs: Iterable[CustomsFact], th: Th
 
     Customs figures of EU member states add up to the EU (STAT-07): that comparison is approximate. Missing on
     one side is no discrepancy: not compared, with the reason. A customs total of zero counts as missing (customs
-    tables write 0 where a country reported nothing); carats are never compared (customs give values only)."""
+    tables write 0 where a country reported nothing); carats are never compared (customs give values only); nor is
+    a year the participant took part in the scheme only partly (`part_years`: customs cover the whole year)."""
     totals: dict[tuple[str, int, str], Decimal] = defaultdict(lambda: ZERO)
     reporters: dict[tuple[str, int, str], set[str]] = defaultdict(set)
     codes: dict[tuple[str, int, str], set[str]] = defaultdict(set)
@@ -670,6 +671,8 @@ def customs_comparisons(view: YearlyView, customs: Iterable[CustomsFact], th: Th
                                 approximate, False, "")
         if not year_complete(year, as_of, th):
             row.reason = "year not complete"
+        elif (p, year) in view.not_baseline:
+            row.reason = "a participant for part of the year only: its KP figure covers part of the year"
         elif kp is None or kp.usd is None:
             row.reason = "no KP figure in US$" if kp is None else "the KP figure gives no value in US$"
         elif cu is None or cu == 0:
