@@ -704,7 +704,7 @@ def customs_discrepancies(view: YearlyView, customs: Iterable[CustomsFact], th: 
         out.append(Finding(
             "customs-mirror-discrepancy", c.participant, str(c.year), severity,
             f"In {c.year} {c.participant} reported {c.flow}s of {usd(c.kp.usd)} to the KP, but customs give "
-            f"{usd(c.customs)} under HS 7102 ({rel:.0%} apart, customs {direction} the KP figure; customs: "
+            f"{usd(c.customs)} under HS 7102 ({rel:.0%} apart, customs {direction} the KP figure; from "
             f"{'; '.join(c.sources)}).",
             {"unit": "usd", "flow": c.flow, "kp_reports": c.kp.evidence(), "customs_reports": c.customs_evidence(),
              "relative_difference": str(rel.quantize(Decimal("0.0001"))), "tolerance": str(tolerance),
