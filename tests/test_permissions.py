@@ -39,7 +39,7 @@ from kpcs.monitoring.models import (
 )
 from kpcs.registry import rules
 from kpcs.registry.models import ApiToken, Operator, Participant
-from kpcs.statistics.models import AnnualReport, Figure
+from kpcs.statistics.models import AnnualReport, CustomsFigure, Figure
 from tests.conftest import PASSWORD, Api, certificate_request, code_of, path_of
 
 pytestmark = pytest.mark.django_db
@@ -181,6 +181,11 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/statistics/compliance", "statistics.read", "bw",
         "401   403    403    403    403    200      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/compliance", "statistics.read", "za",
+        "401   403    403    403    403    403      403    200     200   403   403   403   403   403"),
+    # customs figures loaded for the customs cross-check (issue 10): read like the participant's statistics
+    row("GET", "/statistics/customs", "statistics.read", "bw",
+        "401   403    403    403    403    200      403    200     200   403   403   403   403   403"),
+    row("GET", "/statistics/customs", "statistics.read", "za",
         "401   403    403    403    403    403      403    200     200   403   403   403   403   403"),
     row("GET", "/statistics/non-reporting", PUBLIC, None,
         "200   200    200    200    200    200      200    200     200   200   200   200   200   200"),
@@ -393,11 +398,12 @@ REVIEW_STEP = {"visit": "visited", "report": "report_submitted", "publication": 
 # Query strings of the statistics reads about one participant ({code}: the target).
 QUERIES = {"/statistics/trade": "participant={code}&period={year}",
            "/statistics/reconciliation": "participant={code}&period={year}",
-           "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
+           "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}",
+           "/statistics/customs": "participant={code}"}
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
-WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Review, ReviewTeamMember,
-           Recommendation, FollowUp, ReviewComment, Decision, Position, Application, WorkingGroupMember,
-           AuditEntry, Licence, Site, CustodyEvent, Parcel)
+WRITTEN = (Certificate, Operator, Figure, CustomsFigure, AnnualReport, Finding, FindingEvent, Questionnaire, Review,
+           ReviewTeamMember, Recommendation, FollowUp, ReviewComment, Decision, Position, Application,
+           WorkingGroupMember, AuditEntry, Licence, Site, CustodyEvent, Parcel)
 CUSTODY_LISTS = {"/custody/licences": "lic", "/custody/sites": "site", "/custody/events": "ev", "/parcels": "parcel"}
 DECISIONS = ("proposed", "objected", "adopted")
 APPLICATIONS = ("received", "circulated")

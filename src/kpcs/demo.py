@@ -186,18 +186,26 @@ def _ensure_certificates(now: dt.datetime) -> None:
 
 
 def _ensure_statistics(today: dt.date) -> int:
-    """A modest generated history (30 participants, the 10 years before this one, anomalies planted), analysed
-    together with the demo certificates of this year."""
+    """A modest generated history (30 participants, the 10 years before this one, anomalies planted) and customs
+    values generated from it, analysed together with the demo certificates of this year."""
     from kpcs.monitoring import services as monitoring
     from kpcs.statistics import generate
     from kpcs.statistics import services as statistics
-    from kpcs.statistics.models import Figure
+    from kpcs.statistics.models import CustomsFigure, Figure
 
     node = DEMO
-    if not Figure.objects.exists():
-        rows, _ = generate.generate(30, 10, seed=2026, end_year=today.year - 1)
-        statistics.import_rows(rows, actor=node, source="imported", filename=f"demo statistics (seed 2026, "
-                                                                              f"{len(rows)} rows)")
+    if not Figure.objects.exists() or not CustomsFigure.objects.exists():
+        rows, doc = generate.generate(30, 10, seed=2026, end_year=today.year - 1)
+        if not Figure.objects.exists():
+            statistics.import_rows(rows, actor=node, source="imported", filename=f"demo statistics (seed 2026, "
+                                                                                  f"{len(rows)} rows)")
+        # Customs values generated from the same figures (the real HS 7102 file describes real participants'
+        # real trade, which these generated figures are not): the customs cross-check finds the planted
+        # divergence. The real file stays for `kpcs stats import-customs`.
+        if not CustomsFigure.objects.exists():
+            statistics.import_customs_rows(generate.customs_rows(doc), actor=node,
+                                           filename="demo customs HS 7102 (generated from the demo statistics, "
+                                                    "seed 2026)")
     return len(monitoring.scan(node, as_of=today))
 
 
@@ -427,5 +435,7 @@ def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
               f"the five working groups with their members at {base_url}/governance/working-groups; South Sudan's "
               f"application (illustrative), circulated and awaiting the committee, at {base_url}/governance/"
               "applications (the Chair, delegates and observers).", highlight=False)
-    out.print(f"Statistics: 10 years of generated figures for 30 participants; {findings} finding(s) from the "
-              "anomaly analysis (kpcs analyse, GET /api/v1/findings).", highlight=False)
+    out.print(f"Statistics: 10 years of generated figures for 30 participants, with customs HS 7102 values "
+              f"generated from them (GET /api/v1/statistics/customs); {findings} finding(s) from the anomaly analysis "
+              "(kpcs analyse, GET /api/v1/findings; the customs cross-check: rule customs-mirror-discrepancy).",
+              highlight=False)

@@ -21,7 +21,7 @@ import pytest
 from kpcs.monitoring import rules as monitoring
 from kpcs.registry import rules as registry_rules
 from kpcs.statistics import generate as gen
-from kpcs.statistics.rules import COLUMNS, Row, parse_row
+from kpcs.statistics.rules import COLUMNS, CustomsFact, Row, parse_row
 
 END = 2025
 
@@ -38,10 +38,15 @@ def generated(participants: int, years: int, seed: int) -> tuple[list[Row], dict
 
 @lru_cache(maxsize=8)
 def analysed(participants: int, years: int, seed: int) -> list[monitoring.Finding]:
-    rows, _ = generated(participants, years, seed)
+    rows, doc = generated(participants, years, seed)
     facts = facts_of(rows)
     return monitoring.analyse(facts, shipments=monitoring.shipments_from_facts(facts), statuses=gen.status_history(),
-                              as_of=dt.date(END + 1, 11, 29))
+                              as_of=dt.date(END + 1, 11, 29), customs=customs_of(doc))
+
+
+def customs_of(doc: dict[str, Any]) -> list[CustomsFact]:
+    return [CustomsFact(r.participant, r.year, r.flow, r.usd, r.iso2, r.hs_code, "customs (generated)")
+            for r in gen.customs_rows(doc)]
 
 
 def test_status_history_is_the_packaged_file() -> None:
@@ -178,7 +183,8 @@ def test_sixty_participants_twenty_years_in_a_few_seconds() -> None:
     generated_in = time.perf_counter() - start
     facts = facts_of(rows)
     findings = monitoring.analyse(facts, shipments=monitoring.shipments_from_facts(facts),
-                                  statuses=gen.status_history(), as_of=dt.date(END + 1, 11, 29))
+                                  statuses=gen.status_history(), as_of=dt.date(END + 1, 11, 29),
+                                  customs=customs_of(doc))
     total = time.perf_counter() - start
     print(f"\n60 × 20: {len(rows)} rows generated in {generated_in:.2f}s, analysed in {total - generated_in:.2f}s")
     found = {(f.rule, f.participant, f.period) for f in findings}

@@ -154,3 +154,14 @@ def test_french_statistics_pages(figures: None) -> None:
     assert 'lang="fr"' in page and "Exportations" in page and "18\xa0000\xa0000,00" in page
     assert "Participants du Processus de Kimberley" in Client().get(
         "/participants", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+
+
+def test_desk_shows_customs_figures_beside_the_kp_values(figures: None, make_user: Any) -> None:
+    statistics.import_customs(b"year,reporter,iso2,flow,hs6,usd\n2024,Botswana,BW,export,710231,1000000000\n"
+                              b"2024,Botswana,BW,export,710221,500000000\n", actor=NODE, filename="trade.csv")
+    client = signed_in(make_user, "stats@bw.test.kpcs", "statistics_officer", "BW")
+    text = client.get("/statistics/desk", {"year": "2024"}).content.decode()
+    assert "Customs figures (HS 7102)" in text and "1,500,000,000.00" in text and "trade.csv" in text
+    assert "Customs figures" not in client.get("/statistics/desk", {"year": "2023"}).content.decode()
+    french = client.get("/statistics/desk", {"year": "2024"}, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Données douanières (SH 7102)" in french and "Écart (%)" in french

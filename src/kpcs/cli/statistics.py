@@ -50,6 +50,47 @@ def stats_import(file: Path) -> None:
               f"earlier figures)", highlight=False)
 
 
+@stats_app.command("import-customs")
+def stats_import_customs(file: Path = typer.Argument(None, help="customs CSV (year,reporter,iso2,flow,hs6,usd); "
+                                                             "default: the HS 7102 file shipped with the node"),
+                         ) -> None:
+    """Import customs HS 7102 trade values for the customs cross-check, all or nothing; a bad row is named by row
+    and column. The same file again changes nothing; a changed value is a new revision."""
+    setup()
+    from importlib import resources
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from kpcs.statistics import services
+    from kpcs.statistics.rules import RowError
+
+    if file is None:
+        reference = resources.files("kpcs.statistics").joinpath("data", "hs7102-trade.csv")
+        data, name, shown = reference.read_bytes(), "hs7102-trade.csv (ITC Trade Map, shipped)", "hs7102-trade.csv"
+    else:
+        try:
+            data, name, shown = file.read_bytes(), file.name, str(file)
+        except OSError as exc:
+            raise fail(f"cannot read {file}: {exc}") from None
+    total = max(data.count(b"\n"), 1)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                  console=err, transient=True) as bar:
+        tasks = {phase: bar.add_task(f"{phase} {name}", total=total) for phase in ("checking", "writing")}
+
+        def progress(phase: str, n: int) -> None:
+            bar.update(tasks[phase], completed=n)
+
+        try:
+            result = run_domain(services.import_customs, data, actor=local_actor(), filename=name,
+                                progress=progress)
+        except RowError as exc:
+            raise fail(f"{shown}: {exc}; nothing was imported") from None
+    batch = f"batch {result.batch_id}" if result.batch_id else "nothing changed: no batch"
+    out.print(f"customs figures from {shown}: {result.rows:,} rows ({batch}; {result.new:,} new, {result.revised:,} "
+              f"revised, {result.unchanged:,} unchanged; {result.skipped:,} skipped: worked diamonds or no "
+              f"reporting country)", highlight=False)
+
+
 @stats_app.command("export")
 def stats_export(period: str = typer.Option(None, help="YYYY, YYYY-H1 or YYYY-Q1…"),
                  participant: str = typer.Option(None, help="participant code"),

@@ -40,7 +40,7 @@ router = Router(tags=["monitoring"])
 review_router = Router(tags=["peer review"])
 RuleName = Literal["exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
                    "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade",
-                   "re-export-valuation"]
+                   "re-export-valuation", "customs-mirror-discrepancy"]
 Text = Annotated[str, Field(max_length=TEXT_MAX_LENGTH)]
 
 

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from kpcs.registry import rules as registry_rules
 from kpcs.statistics.rules import (
     NOT_PARTICIPATING,
+    CustomsFact,
     Period,
     due_on,
     owes,
@@ -32,7 +33,8 @@ from kpcs.statistics.rules import (
 )
 
 RULES = ("exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
-         "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade", "re-export-valuation")
+         "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade", "re-export-valuation",
+         "customs-mirror-discrepancy")
 SEVERITIES = ("high", "medium", "low")
 ZERO = Decimal("0")
 UNITS = ("carats", "usd")  # volume first: a value-only history is compared on values
@@ -62,6 +64,12 @@ class Thresholds:
     spike_floor_carats: Decimal = Decimal("10000")  # added to both sides: robust to zeros and small bases
     spike_floor_usd: Decimal = Decimal("5000000")
     mirror_tolerance: Decimal = Decimal("0.20")
+    # KP figures against customs (issue 10): real pairs agree within ~10 % (Botswana, Russia, India, Israel,
+    # Canada 2006-2021), the EU's customs sum runs 10-20 % above its KP figure (intra-EU trade), documented
+    # cases are 40 % and more apart. docs/decisions.md, "Customs cross-check".
+    customs_tolerance: Decimal = Decimal("0.25")
+    customs_tolerance_eu: Decimal = Decimal("0.40")  # approximate: member states' customs include intra-EU trade
+    customs_min_usd: Decimal = Decimal("10000000")  # and at least US$10 million apart
     due_months: int = 2
     confirmation_days: int = 15
 
@@ -606,6 +614,106 @@ def mirror_discrepancies(view: YearlyView, th: Thresholds, as_of: dt.date | None
     return out
 
 
+@dataclass
+class CustomsComparison:
+    """One participant, year and flow: its KP figure in US$ beside the customs figure, compared or not (and why)."""
+
+    participant: str
+    year: int
+    flow: str
+    kp: Agg | None
+    customs: Decimal | None
+    reporters: list[str]
+    hs_codes: list[str]
+    sources: list[str]
+    approximate: bool
+    compared: bool
+    reason: str  # why it was not compared, or "" when it was
+    relative: Decimal | None = None
+
+    def customs_evidence(self) -> dict[str, Any]:
+        return {"usd": None if self.customs is None else str(self.customs.quantize(Decimal("0.01"))),
+                "reporters": self.reporters, "hs_codes": self.hs_codes, "from": self.sources}
+
+
+EU_APPROXIMATE = ("the EU's customs figure is the sum of its member states' customs, which includes trade between "
+                  "member states; the KP's EU figure excludes it, and the customs file gives no partners to take it "
+                  "out")
+
+
+def customs_comparisons(view: YearlyView, customs: Iterable[CustomsFact], th: Thresholds,
+                        as_of: dt.date | None = None) -> list[CustomsComparison]:
+    """KP trade in US$ per participant, year and flow beside customs HS 7102 values (issue 10, MON-09).
+
+    Customs figures of EU member states add up to the EU (STAT-07): that comparison is approximate. Missing on
+    one side is no discrepancy: not compared, with the reason. A customs total of zero counts as missing (customs
+    tables write 0 where a country reported nothing); carats are never compared (customs give values only); nor is
+    a year the participant took part in the scheme only partly (`part_years`: customs cover the whole year)."""
+    totals: dict[tuple[str, int, str], Decimal] = defaultdict(lambda: ZERO)
+    reporters: dict[tuple[str, int, str], set[str]] = defaultdict(set)
+    codes: dict[tuple[str, int, str], set[str]] = defaultdict(set)
+    sources: dict[tuple[str, int, str], set[str]] = defaultdict(set)
+    for c in customs:
+        key = (c.participant, c.year, c.flow)
+        totals[key] += c.usd
+        reporters[key].add(c.iso2)
+        codes[key].add(c.hs_code)
+        sources[key].add(c.source)
+    keys = set(totals) | {(p, y, fl) for (p, fl, y), a in view.total.items() if fl in ("export", "import")
+                          and a.usd is not None}
+    out = []
+    for p, year, flow in sorted(keys):
+        kp = view.get(p, flow, year)
+        cu = totals.get((p, year, flow))
+        approximate = p == "EU" and len(reporters.get((p, year, flow), ())) > 1
+        row = CustomsComparison(p, year, flow, kp, cu, sorted(reporters.get((p, year, flow), ())),
+                                sorted(codes.get((p, year, flow), ())), sorted(sources.get((p, year, flow), ())),
+                                approximate, False, "")
+        if not year_complete(year, as_of, th):
+            row.reason = "year not complete"
+        elif (p, year) in view.not_baseline:
+            row.reason = "a participant for part of the year only: its KP figure covers part of the year"
+        elif kp is None or kp.usd is None:
+            row.reason = "no KP figure in US$" if kp is None else "the KP figure gives no value in US$"
+        elif cu is None or cu == 0:
+            row.reason = "no customs figure" if cu is None else "customs report zero (no report)"
+        else:
+            row.compared = True
+            row.relative = abs(kp.usd - cu) / max(kp.usd, cu)
+        out.append(row)
+    return out
+
+
+def customs_discrepancies(view: YearlyView, customs: Iterable[CustomsFact], th: Thresholds,
+                          as_of: dt.date | None = None) -> list[Finding]:
+    """customs-mirror-discrepancy: a participant's KP figure in US$ and its customs' HS 7102 value for the same
+    year and flow further apart than `customs_tolerance` (`customs_tolerance_eu` for the EU, one severity lower)
+    and at least `customs_min_usd` (issue 10, MON-09, STAT-02)."""
+    out = []
+    for c in customs_comparisons(view, customs, th, as_of):
+        if not c.compared or c.kp is None or c.kp.usd is None or c.customs is None or c.relative is None:
+            continue
+        tolerance = th.customs_tolerance_eu if c.approximate else th.customs_tolerance
+        if c.relative <= tolerance or abs(c.kp.usd - c.customs) < th.customs_min_usd:
+            continue
+        rel = c.relative
+        severity = "high" if rel >= Decimal("0.5") else "medium" if rel >= Decimal("0.35") else "low"
+        if c.approximate:
+            severity = _downgrade(severity)
+        direction = "above" if c.customs > c.kp.usd else "below"
+        out.append(Finding(
+            "customs-mirror-discrepancy", c.participant, str(c.year), severity,
+            f"In {c.year} {c.participant} reported {c.flow}s of {usd(c.kp.usd)} to the KP, but customs give "
+            f"{usd(c.customs)} under HS 7102 ({rel:.0%} apart, customs {direction} the KP figure; from "
+            f"{'; '.join(c.sources)}).",
+            {"unit": "usd", "flow": c.flow, "kp_reports": c.kp.evidence(), "customs_reports": c.customs_evidence(),
+             "relative_difference": str(rel.quantize(Decimal("0.0001"))), "tolerance": str(tolerance),
+             "approximate": c.approximate, "approximate_why": EU_APPROXIMATE if c.approximate else "",
+             "compared": ["usd"], "not_compared": {"carats": "customs figures give values only"}},
+            subject=c.flow))
+    return out
+
+
 def barred(status: str, export_side: bool) -> bool:
     """May not trade (or not export) in this status (EXP-01, SPEC-01..07); a non-participant (before its
     admission, GOV-05) is outside the scheme: no KP trade with it either."""
@@ -798,8 +906,10 @@ def part_years(view: YearlyView, statuses: Mapping[str, Sequence[registry_rules.
 def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdue: Iterable[Overdue] = (),
             statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None = None,
             annual_reports: Mapping[tuple[str, int], dt.date] | None = None, annual_reports_from: int | None = None,
-            as_of: dt.date, thresholds: Thresholds | None = None, view: YearlyView | None = None) -> list[Finding]:
-    """Every rule; `view` may be passed when the caller already rolled the same facts up to years.
+            as_of: dt.date, thresholds: Thresholds | None = None, view: YearlyView | None = None,
+            customs: Iterable[CustomsFact] = ()) -> list[Finding]:
+    """Every rule; `view` may be passed when the caller already rolled the same facts up to years; `customs`:
+    customs HS 7102 values for the customs cross-check.
 
     With `statuses`, the figures of a participant for periods in which it was not one (before admission, while
     removed) are left out of every rule but embargoed-trade, which exists to find that trade."""
@@ -811,7 +921,7 @@ def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdu
     findings = (exports_exceed_supply(view, th, as_of) + price_outliers(view, th)
                 + certificate_price_outliers(shipments, origin_prices(view, th), th)
                 + volume_spikes(view, th, as_of) + mirror_discrepancies(view, th, as_of)
-                + reexport_valuation(view, th)
+                + reexport_valuation(view, th) + customs_discrepancies(view, customs, th, as_of)
                 + missing_reports(judged, annual_reports or {}, as_of, th, annual_reports_from, statuses)
                 + unconfirmed_certificates(overdue, as_of)
                 + embargoed_trade(facts, statuses or {}, th))

@@ -115,7 +115,7 @@ def analyse(*, as_of: dt.date | None = None, thresholds: rules.Thresholds | None
                          statuses=registry.snapshot().statuses,
                          annual_reports=statistics.annual_reports(),
                          annual_reports_from=statistics.annual_reports_from(), as_of=as_of, thresholds=th,
-                         view=view)
+                         view=view, customs=statistics.customs_facts())
 
 
 def _in_scope(f: rules.Finding, period: str | None, participant: str | None) -> bool:

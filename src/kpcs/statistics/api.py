@@ -22,10 +22,15 @@ from kpcs.api import (
     BodyIn,
     Day,
     DecimalText,
+    Limit,
+    Offset,
+    Page,
     ParticipantCode,
     Period,
     actor_of,
     errors,
+    page_bounds,
+    paginate,
     permission,
     refused,
 )
@@ -217,3 +222,37 @@ def annual_report(request: HttpRequest, body: AnnualReportIn) -> Status[dict[str
     r = services.record_annual_report(actor_of(request), body.participant.upper(), body.year, body.received_on,
                                       body.note)
     return Status(201, {"participant": r.participant, "year": r.year, "received_on": r.received_on})
+
+
+class CustomsRow(Schema):
+    year: int
+    participant: str
+    iso2: str
+    reporter: str
+    flow: str
+    hs_code: str
+    usd: Amount
+    source: str
+    revision: int
+
+
+class CustomsPage(Page):
+    items: list[CustomsRow]
+
+
+def _customs(f: Any) -> dict[str, Any]:
+    return {"year": f.year, "participant": f.participant, "iso2": f.iso2, "reporter": f.reporter, "flow": f.flow,
+            "hs_code": f.hs_code, "usd": Decimal(f.usd_cents).scaleb(-2),
+            "source": f"{f.batch.filename or '-'} (batch {f.batch_id}, row {f.row or '-'})", "revision": f.revision}
+
+
+@router.get("/customs", response={200: CustomsPage, **ERRORS}, auth=AUTH, openapi_extra=permission("statistics.read"),
+            summary="Customs HS 7102 values loaded for the cross-check of KP figures (EU member states count for "
+                    "the EU), by participant and year")
+def customs(request: HttpRequest, participant: ParticipantCode | None = None,
+            year: Annotated[int, Field(ge=1990, le=2100)] | None = None, limit: Limit = 100,
+            offset: Offset = 0) -> dict[str, Any]:
+    code = _readable(request, participant) if participant else None
+    limit, offset = page_bounds(limit, offset)
+    qs = services.customs_figures(actor_of(request), code, year)
+    return paginate(qs[offset:offset + limit], qs.count(), limit, offset, _customs)

@@ -37,7 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from kpcs.registry import rules as registry_rules
-from kpcs.statistics.rules import COLUMNS, Period, Row, periods_of_year
+from kpcs.statistics.rules import (
+    COLUMNS,
+    CUSTOMS_COLUMNS,
+    CustomsRow,
+    Period,
+    Row,
+    parse_customs_row,
+    periods_of_year,
+)
 
 HS_GEM, HS_INDUSTRIAL, HS_UNSORTED = "7102.31", "7102.21", "7102.10"
 # Real producers and trading centres get those roles first, so the data looks familiar.
@@ -135,6 +143,13 @@ class Record:
     imp_usd: float
     certificates: int
     mirrored: bool = True
+
+
+# The EU's customs figures come from its member states (their shares of the EU's trade) and include trade between
+# them, which the KP's EU figure leaves out: 12 % more here, inside the EU's wider tolerance.
+EU_REPORTERS = (("BE", "Belgium", 0.80), ("DE", "Germany", 0.12), ("NL", "Netherlands", 0.08))
+EU_INTRA = 1.12
+CUSTOMS_FACTOR = 0.4  # the planted customs-mirror-discrepancy: customs give 40 % of the KP figure
 
 
 def _d(value: float) -> Decimal:
@@ -460,8 +475,11 @@ class _Generator:
         self.plant_certificate()
         self.plant_mirror()
         self.plant_embargo()
+
+    def check_planted(self) -> None:
         for rule in ("exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
-                     "mirror-discrepancy", "missing-report", "embargoed-trade", "re-export-valuation"):
+                     "mirror-discrepancy", "missing-report", "embargoed-trade", "re-export-valuation",
+                     "customs-mirror-discrepancy"):
             if self.eligible and not any(p["rule"] == rule for p in self.planted) \
                     and not any(n.startswith(rule) for n in self.notes):
                 self.notes.append(f"{rule}: not planted (no suitable participant)")
@@ -602,6 +620,42 @@ class _Generator:
         self.notes.append("embargoed-trade: not planted: the years generated cover neither Venezuela's "
                           "self-suspension (2009–2015) nor the embargo on Ivorian diamonds (2006–2013)")
 
+    def customs(self, rows: Sequence[Row]) -> list[list[str]]:
+        """Customs HS 7102 values consistent with the KP trade figures (each within -5 %..+8 %; the EU's from
+        three member states, with intra-EU trade added), and one planted divergence: a participant's customs
+        exports in one year at 40 % of its KP figure (customs-mirror-discrepancy). Drawn after everything else,
+        so the KP figures are those of the same seed without customs."""
+        totals: dict[tuple[str, int, str, str], Decimal] = defaultdict(Decimal)
+        for r in rows:
+            if r.flow in ("export", "import") and r.usd:
+                totals[(r.participant, r.period.year, r.flow, r.hs_code)] += r.usd
+        by_year: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
+        for (code, year, flow, _hs), value in totals.items():
+            if flow == "export":
+                by_year[(code, year)] += value
+        options = sorted(k for k, v in by_year.items() if k[0] != "EU" and k[1] in self.eligible
+                         and v >= Decimal("100000000"))
+        fresh = [k for k in options if k[1] not in self.used_years and k[0] not in self.taken]
+        planted = self.rng.choice(fresh or options) if options else None
+        if planted:
+            code, year = planted
+            self.plant("customs-mirror-discrepancy", code, year,
+                       f"{code}'s customs exports in {year} at {CUSTOMS_FACTOR:.0%} of the US$ {by_year[planted]:,.0f} "
+                       f"it reported to the KP", "export")
+        else:
+            self.notes.append("customs-mirror-discrepancy: not planted (no exports of US$100 million in a year "
+                              "with history)")
+        out: list[list[str]] = []
+        for (code, year, flow, hs), value in sorted(totals.items()):
+            factor = self.rng.uniform(0.95, 1.08)
+            if (code, year) == planted and flow == "export":
+                factor = CUSTOMS_FACTOR
+            reporters = [(c, n, share * EU_INTRA) for c, n, share in EU_REPORTERS] if code == "EU" \
+                else [(code, code, 1.0)]
+            for iso2, name, share in reporters:
+                out.append([str(year), name, iso2, flow, hs.replace(".", ""), f"{float(value) * factor * share:.0f}"])
+        return out
+
     # --- output --------------------------------------------------------------------------------
     def rows(self) -> list[Row]:
         rows: list[Row] = []
@@ -645,6 +699,8 @@ class _Generator:
         self.simulate()
         self.plant_all()
         rows = self.rows()
+        customs = self.customs(rows)
+        self.check_planted()
         self.planted.sort(key=lambda p: (p["rule"], p["participant"], p["period"]))
         doc = {
             "seed": self.seed,
@@ -655,6 +711,7 @@ class _Generator:
             "not_representable": NOT_REPRESENTABLE,
             "clean_participants": [c for c in self.codes if c not in self.touched],
             "notes": self.notes,
+            "customs": customs,  # rows of a customs file (CUSTOMS_COLUMNS): see customs_rows()
         }
         return rows, doc
 
@@ -663,6 +720,12 @@ def generate(participants: int, years: int, seed: int, end_year: int = 2025) -> 
     """Rows of the exchange format for `participants` participants over the `years` years up to `end_year`,
     and the companion document listing the planted anomalies."""
     return _Generator(participants, years, seed, end_year).run()
+
+
+def customs_rows(doc: dict[str, Any]) -> list[CustomsRow]:
+    """The generated customs figures (doc["customs"]) as the customs import takes them."""
+    return [row for i, values in enumerate(doc["customs"], start=2)
+            if (row := parse_customs_row(values, i)) is not None]
 
 
 def write(participants: int, years: int, seed: int, output: Path, anomalies: Path | None = None,
@@ -675,6 +738,12 @@ def write(participants: int, years: int, seed: int, output: Path, anomalies: Pat
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(COLUMNS)
         writer.writerows(r.as_csv() for r in rows)
+    customs = output.with_suffix(".customs.csv")  # for `kpcs stats import-customs`
+    with customs.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(CUSTOMS_COLUMNS)
+        writer.writerows(doc.pop("customs"))
     anomalies.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return {"rows": len(rows), "participants": len(doc["participants"]), "years": doc["years"],
-            "planted": len(doc["planted"]), "output": str(output), "anomalies": str(anomalies)}
+            "planted": len(doc["planted"]), "output": str(output), "anomalies": str(anomalies),
+            "customs": str(customs)}

@@ -12,12 +12,14 @@ from django.utils.translation import gettext_lazy as _
 from kpcs.statistics import rules
 
 SOURCES = (("submitted", "submitted"), ("imported", "imported"))
+# A batch also records a customs file (CustomsFigure): not KP figures, so never a Figure's source.
+BATCH_SOURCES = (*SOURCES, ("customs", "customs"))
 
 
 class Batch(models.Model):
     """One submission or imported file: where a set of figures came from, who brought it and when."""
 
-    source = models.CharField(_("source"), max_length=16, choices=SOURCES)
+    source = models.CharField(_("source"), max_length=16, choices=BATCH_SOURCES)
     filename = models.CharField(_("file name"), max_length=300, blank=True, default="")
     sha256 = models.CharField(_("file SHA-256"), max_length=64, blank=True, default="")
     rows = models.IntegerField(_("rows"))
@@ -103,3 +105,36 @@ class AnnualReport(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["participant", "year"], name="statistics_annual_report_unique"),
         ]
+
+
+class CustomsFigure(models.Model):
+    """HS 7102 trade as a country's customs reported it (UN Comtrade, ITC Trade Map…), for the Working Group on
+    Statistics to cross-check the KP figures (MON-09): not a KP statistic. A changed value for the same key is a
+    new revision (the latest counts); an unchanged one is not written again."""
+
+    year = models.IntegerField(_("year"))
+    reporter = models.CharField(_("reporting country"), max_length=200, blank=True, default="")
+    iso2 = models.CharField(_("reporting country code"), max_length=2)
+    participant = models.CharField(_("participant"), max_length=2,
+                                   help_text=_("the KP participant the figure counts for: EU member states count "
+                                               "for the EU"))
+    flow = models.CharField(_("flow"), max_length=6, choices=[(f, f) for f in rules.CUSTOMS_FLOWS])
+    hs_code = models.CharField(_("HS code"), max_length=7)
+    usd_cents = models.BigIntegerField(_("US cents"))
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="customs_figures",
+                              verbose_name=_("batch"))
+    row = models.IntegerField(_("row in the file"), null=True, blank=True)
+    revision = models.IntegerField(_("revision"), default=1)
+    is_current = models.BooleanField(_("current"), default=True)
+
+    class Meta:
+        verbose_name = _("customs figure")
+        verbose_name_plural = _("customs figures")
+        constraints = [
+            models.UniqueConstraint(fields=["year", "iso2", "flow", "hs_code", "revision"],
+                                    name="statistics_customs_unique_revision"),
+        ]
+        indexes = [models.Index(fields=["participant", "year", "is_current"], name="customs_participant_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.year} {self.iso2} {self.flow} {self.hs_code}: {self.usd_cents / 100:,.2f} USD"

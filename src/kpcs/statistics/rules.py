@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from django.utils.translation import gettext as _
 
-from kpcs.certificates.rules import HS_IN_SCOPE
+from kpcs.certificates.rules import HS_IN_SCOPE, normalise_hs
+from kpcs.errors import ValidationFailed
 from kpcs.registry import rules as registry_rules
 
 COLUMNS = ("period", "participant", "flow", "partner", "origin", "hs_code", "carats", "usd", "certificates")
@@ -274,3 +276,113 @@ def owes(kind: str, history: Iterable[registry_rules.StatusPeriod] | None, perio
         return False
     start = max(period.start, registry_rules.SCHEME_START)
     return bool(statuses_during(history, start, period.end) - NO_TRADE_OBLIGATION)
+
+
+# --- customs figures: HS 7102 trade as customs report it (issue 10, MON-09) ------------------------------
+# Not KP statistics: an independent source the Working Group on Statistics compares the KP figures with. One row
+# per year, reporting country, flow and HS subheading, in US$ (values only: customs tables carry no carats here).
+# docs/decisions.md, "Customs cross-check".
+
+CUSTOMS_COLUMNS = ("year", "reporter", "iso2", "flow", "hs6", "usd")
+CUSTOMS_FLOWS = ("export", "import")
+# 7102.29 and 7102.39 are diamonds "otherwise worked": outside the KP's definition of rough diamonds (DEF-05) and
+# outside its statistics (STAT-02), so a customs file may carry them but they are not compared.
+CUSTOMS_WORKED = ("7102.29", "7102.39")
+# EU member states report to customs one by one; in the KP the EU is one participant (STAT-07). Years of membership
+# counted for a calendar year: a member on 31 December of the year. The United Kingdom left on 31 January 2020
+# but stayed in the Union's customs territory, and in its KP participation, until 31 December 2020.
+EU_MEMBERS: dict[str, tuple[int, int | None]] = {
+    **{c: (1958, None) for c in ("BE", "DE", "FR", "IT", "LU", "NL")},
+    **{c: (1973, None) for c in ("DK", "IE")}, "GB": (1973, 2020), "GR": (1981, None),
+    **{c: (1986, None) for c in ("ES", "PT")}, **{c: (1995, None) for c in ("AT", "FI", "SE")},
+    **{c: (2004, None) for c in ("CY", "CZ", "EE", "HU", "LT", "LV", "MT", "PL", "SI", "SK")},
+    **{c: (2007, None) for c in ("BG", "RO")}, "HR": (2013, None),
+}
+
+
+@dataclass(frozen=True)
+class CustomsRow:
+    """One customs figure: what `iso2` reported for `year`, `flow` and `hs_code`, in US$."""
+
+    year: int
+    reporter: str
+    iso2: str
+    flow: str
+    hs_code: str
+    usd: Decimal
+
+    def key(self) -> tuple[int, str, str, str]:
+        return (self.year, self.iso2, self.flow, self.hs_code)
+
+    @property
+    def participant(self) -> str:
+        return customs_participant(self.iso2, self.year)
+
+
+class CustomsFact(NamedTuple):
+    """A stored customs figure as the customs cross-check reads it (monitoring.rules.customs_discrepancies)."""
+
+    participant: str  # the KP participant it counts for (customs_participant)
+    year: int
+    flow: str
+    usd: Decimal
+    iso2: str  # the reporting country
+    hs_code: str
+    source: str  # "customs (file name, batch n)"
+
+
+def eu_member(iso2: str, year: int) -> bool:
+    span = EU_MEMBERS.get(iso2)
+    return span is not None and span[0] <= year and (span[1] is None or year <= span[1])
+
+
+def customs_participant(iso2: str, year: int) -> str:
+    """The KP participant a customs reporter's figures belong to: EU member states count for the EU (STAT-07)."""
+    return "EU" if eu_member(iso2, year) else iso2
+
+
+def check_customs_header(header: list[str]) -> None:
+    cleaned = [h.strip().lower() for h in header]
+    if tuple(cleaned) != CUSTOMS_COLUMNS:
+        raise RowError(1, "header", _("expected exactly the columns %(columns)s; got %(header)s")
+                                      % {"columns": ','.join(CUSTOMS_COLUMNS), "header": ','.join(header)})
+
+
+def customs_hs(text: str, row: int) -> str | None:
+    """The HS subheading through the node's one HS function (certificates.rules.normalise_hs); None for the
+    worked subheadings 7102.29/7102.39 (not compared); any other code is refused naming the row."""
+    try:
+        return normalise_hs(text)
+    except ValidationFailed:
+        digits = re.sub(r"[\s.]", "", text)
+        if len(digits) == 6 and f"{digits[:4]}.{digits[4:]}" in CUSTOMS_WORKED:
+            return None
+        raise RowError(row, "hs6", _("%(hs)s is not an HS 7102 subheading (%(codes)s, or 7102.29/7102.39)")
+                                     % {"hs": repr(text), "codes": ', '.join(HS_IN_SCOPE)}) from None
+
+
+def parse_customs_row(values: list[str], row: int) -> CustomsRow | None:
+    """Validate one data row of a customs file; None for a row kept out of the comparison: a worked subheading,
+    or an aggregate with no reporting country (customs tables carry "World", "Free Zones", "Ship stores and
+    bunkers" and dissolved territories without an ISO code)."""
+    if len(values) != len(CUSTOMS_COLUMNS):
+        raise RowError(row, "-", _("expected %(expected)s columns, found %(found)s")
+                                   % {"expected": len(CUSTOMS_COLUMNS), "found": len(values)})
+    cells = dict(zip(CUSTOMS_COLUMNS, (v.strip() for v in values), strict=True))
+    if not re.fullmatch(r"\d{4}", cells["year"]) or not 1990 <= int(cells["year"]) <= 2100:
+        raise RowError(row, "year", _("%(year)s is not a year") % {"year": repr(cells["year"])})
+    iso2 = cells["iso2"].upper()
+    if iso2 and not registry_rules.is_country_code(iso2):
+        raise RowError(row, "iso2", _("%(iso2)s is not an ISO 3166-1 alpha-2 country code")
+                                      % {"iso2": repr(cells["iso2"])})
+    flow = cells["flow"].lower()
+    if flow not in CUSTOMS_FLOWS:
+        raise RowError(row, "flow", _("%(flow)s is not one of %(flows)s")
+                                      % {"flow": repr(cells["flow"]), "flows": ', '.join(CUSTOMS_FLOWS)})
+    hs = customs_hs(cells["hs6"], row)
+    amount = _amount(cells["usd"], row, "usd")
+    if amount is None:
+        raise RowError(row, "usd", _("the value in US$ is missing"))
+    if hs is None or not iso2:
+        return None  # worked diamonds, or an aggregate without a country (World, Free Zones, ship stores)
+    return CustomsRow(int(cells["year"]), cells["reporter"][:200], iso2, flow, hs, amount)

@@ -27,7 +27,7 @@ from kpcs.registry import services as registry
 from kpcs.registry.rules import StatusPeriod
 from kpcs.registry.services import Actor
 from kpcs.statistics import rules
-from kpcs.statistics.models import AnnualReport, Batch, Figure, TradeCell
+from kpcs.statistics.models import AnnualReport, Batch, CustomsFigure, Figure, TradeCell
 
 # Certificates that stand for a shipment that left the country: cancelled and expired ones never did.
 EXPORTED = ("issued", "confirmed", "rejected")
@@ -331,6 +331,153 @@ def write_csv(rows: Iterable[rules.Row], fh: io.TextIOBase | Any) -> int:
         w.writerow(r.as_csv())
         n += 1
     return n
+
+
+# --- customs figures (issue 10: the customs cross-check, MON-09) ------------------------------------------
+
+@dataclass
+class CustomsImportResult:
+    batch_id: int | None  # None when the file changed nothing (the same file imported again)
+    rows: int  # rows compared (HS 7102.10/21/31)
+    new: int
+    revised: int
+    unchanged: int
+    skipped: int  # worked subheadings 7102.29/7102.39 (DEF-05) and rows without a country (World…)
+    sha256: str
+
+
+def parse_customs_csv(text: str, progress: Progress | None = None
+                      ) -> tuple[list[rules.CustomsRow], list[int], int]:
+    """Every row or nothing: the first bad row raises RowError naming the row and the column. Returns the rows,
+    their numbers in the file and how many worked-diamond rows were skipped."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise rules.RowError(1, "header", _("the file is empty")) from None
+    except csv.Error as exc:
+        raise rules.RowError(1, "header", _("not a CSV file: %(error)s") % {"error": exc}) from None
+    rules.check_customs_header(header)
+    rows: list[rules.CustomsRow] = []
+    numbers: list[int] = []
+    seen: dict[tuple[int, str, str, str], int] = {}
+    skipped = 0
+    n = 1
+    try:
+        for n, values in enumerate(reader, start=2):
+            if not values or all(not v.strip() for v in values):
+                continue
+            row = rules.parse_customs_row(values, n)
+            if progress and n % 10000 == 0:
+                progress("checking", n)
+            if row is None:
+                skipped += 1
+                continue
+            if row.key() in seen:
+                raise rules.RowError(n, "year", _("repeats the figure of row %(row)s (same year, reporter, flow "
+                                                  "and HS code)") % {"row": seen[row.key()]})
+            seen[row.key()] = n
+            rows.append(row)
+            numbers.append(n)
+    except csv.Error as exc:
+        raise rules.RowError(n + 1, "-", _("malformed CSV: %(error)s") % {"error": exc}) from None
+    if not rows and not skipped:
+        raise rules.RowError(2, "-", _("the file has a header but no rows"))
+    return rows, numbers, skipped
+
+
+def import_customs(data: bytes, *, actor: Actor, filename: str = "", progress: Progress | None = None
+                   ) -> CustomsImportResult:
+    """`kpcs stats import-customs`: customs HS 7102 values, all or nothing, audited as one batch.
+
+    Idempotent: a figure equal to the one held for its key (year, reporting country, flow, HS code) is not written
+    again, so importing the same file twice changes nothing (no batch, no entry); a different value is a new
+    revision of that key and the earlier one stays, no longer current (docs/decisions.md, "Customs cross-check").
+    """
+    registry.require(actor, "statistics.import")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise rules.RowError(1, "-", _("the file is not UTF-8 text: %(error)s") % {"error": exc}) from None
+    rows, numbers, skipped = parse_customs_csv(text, progress)
+    return import_customs_rows(rows, actor=actor, filename=filename, sha256=hashlib.sha256(data).hexdigest(),
+                               row_numbers=numbers, skipped=skipped, progress=progress)
+
+
+def import_customs_rows(rows: list[rules.CustomsRow], *, actor: Actor, filename: str, sha256: str = "",
+                        row_numbers: list[int] | None = None, skipped: int = 0,
+                        progress: Progress | None = None) -> CustomsImportResult:
+    """Store customs figures (see import_customs); also used by the demo for rows generated without a file."""
+    registry.require(actor, "statistics.import")
+    with transaction.atomic():
+        held: dict[tuple[int, str, str, str], tuple[int, int, int]] = {}
+        qs = CustomsFigure.objects.filter(is_current=True, year__in={r.year for r in rows})
+        for pk, year, iso2, flow, hs, cents, rev in qs.values_list(
+                "pk", "year", "iso2", "flow", "hs_code", "usd_cents", "revision").iterator(chunk_size=5000):
+            held[(year, iso2, flow, hs)] = (pk, cents, rev)
+        changed: list[tuple[int, rules.CustomsRow, tuple[int, int, int] | None]] = []
+        for i, r in enumerate(rows):
+            prev = held.get(r.key())
+            if prev is None or prev[1] != _centi(r.usd):
+                changed.append((i, r, prev))
+        revised = [prev[0] for _i, _r, prev in changed if prev is not None]
+        result = CustomsImportResult(None, len(rows), len(changed) - len(revised), len(revised),
+                                     len(rows) - len(changed), skipped, sha256)
+        if not changed:
+            return result
+        batch = Batch.objects.create(source="customs", filename=filename, sha256=sha256, rows=len(changed),
+                                     created_by=actor.label, created_at=clock.now())
+        for i in range(0, len(revised), 900):
+            CustomsFigure.objects.filter(pk__in=revised[i:i + 900]).update(is_current=False)
+        objects = [CustomsFigure(year=r.year, reporter=r.reporter, iso2=r.iso2, participant=r.participant,
+                                 flow=r.flow, hs_code=r.hs_code, usd_cents=int(r.usd * 100), batch=batch,
+                                 row=row_numbers[i] if row_numbers else None,
+                                 revision=prev[2] + 1 if prev else 1, is_current=True)
+                   for i, r, prev in changed]
+        for i in range(0, len(objects), 5000):
+            CustomsFigure.objects.bulk_create(objects[i:i + 5000])
+            if progress:
+                progress("writing", min(i + 5000, len(objects)))
+        # One entry for the batch: the file's SHA-256 binds the figures without quoting them.
+        audit.record(actor=actor.label, action="statistics.customs_imported", object_type="statistics_batch",
+                     object_id=str(batch.pk),
+                     payload={"source": "customs", "file": filename, "sha256": sha256, "rows": len(rows),
+                              "new": result.new, "revised": result.revised, "unchanged": result.unchanged,
+                              "skipped": skipped})
+    result.batch_id = batch.pk
+    return result
+
+
+def customs_facts(participant: str | None = None, year: int | None = None) -> list[rules.CustomsFact]:
+    """The current customs figures, for the cross-check (monitoring) and the readers."""
+    qs = CustomsFigure.objects.filter(is_current=True)
+    if participant:
+        qs = qs.filter(participant=participant)
+    if year is not None:
+        qs = qs.filter(year=year)
+    out = []
+    for p, y, flow, cents, iso2, hs, filename, batch in qs.values_list(
+            "participant", "year", "flow", "usd_cents", "iso2", "hs_code", "batch__filename", "batch_id"
+    ).order_by("participant", "year", "flow", "iso2", "hs_code").iterator(chunk_size=5000):
+        out.append(rules.CustomsFact(p, y, flow, Decimal(cents).scaleb(-2), iso2, hs,
+                                     f"customs ({filename or 'no file'}, batch {batch})"))
+    return out
+
+
+def customs_figures(actor: Actor, participant: str | None = None, year: int | None = None) -> Any:
+    """What was loaded, for `GET /statistics/customs` (statistics.read): one participant's, or every participant
+    the caller may read (an officer: its own; the WGS and analysts: all). A queryset, for paging."""
+    registry.require(actor, "statistics.read", participant)
+    qs = CustomsFigure.objects.filter(is_current=True).select_related("batch")
+    if participant:
+        qs = qs.filter(participant=participant)
+    else:
+        scope = actor.participants_for("statistics.read")
+        if scope is not None:
+            qs = qs.filter(participant__in=sorted(scope))
+    if year is not None:
+        qs = qs.filter(year=year)
+    return qs.order_by("participant", "year", "flow", "iso2", "hs_code")
 
 
 # --- production submissions ------------------------------------------------------------------------

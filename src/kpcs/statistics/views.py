@@ -140,6 +140,7 @@ def desk_context(request: HttpRequest, actor: Actor, code: str | None, year: int
         periods, [charts.Series(_("carats"), [h["carats"] for h in current])], _("carats"), ident="production")
     may_submit = actor.may("statistics.submit", code)
     context.update({
+        "customs": _customs_beside_kp(code, year, trade),
         "name": name, "year": year, "years": sorted(set(years) | {year}, reverse=True), "trade": trade,
         "partners": _by_partner(trade),
         "totals": {flow: {**t, "price": charts.price(t["usd"], t["carats"])} for flow, t in trade["totals"].items()},
@@ -150,6 +151,23 @@ def desk_context(request: HttpRequest, actor: Actor, code: str | None, year: int
         "form": form if form is not None else (ProductionForm(initial={"participant": code}) if may_submit else None),
     })
     return context
+
+
+def _customs_beside_kp(code: str, year: int, trade: dict[str, Any]) -> list[dict[str, Any]]:
+    """Customs HS 7102 values of the year beside the KP figures (the customs cross-check, MON-09); empty when no
+    customs figures were loaded for the participant and year."""
+    facts = services.customs_facts(participant=code, year=year)
+    out = []
+    for flow in ("export", "import"):
+        rows = [f for f in facts if f.flow == flow]
+        if not rows:
+            continue
+        value = sum((f.usd for f in rows), Decimal(0))
+        kp = trade["totals"][flow]["usd"]
+        out.append({"flow": flow, "customs": value, "kp": kp, "reporters": sorted({f.iso2 for f in rows}),
+                    "difference": (value - kp) / max(value, kp) * 100 if max(value, kp) else None,
+                    "sources": sorted({f.source for f in rows})})
+    return out
 
 
 @page("statistics.read")
