@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("kpcs.statistics.urls")),
     path("", include("kpcs.monitoring.urls")),
     path("", include("kpcs.governance.urls")),
+    path("", include("kpcs.custody.urls")),
     path("", include("kpcs.web.urls")),
 ]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from kpcs.audit.rules import iso
 from kpcs.custody import rules
@@ -254,3 +254,27 @@ def stock_on(operator: int, day: dt.date) -> int:
     """What the operator held at the end of `day`, counted from the parcels themselves (an inventory check)."""
     return Parcel.objects.filter(holder_id=operator, created_on__lte=day).filter(
         Q(consumed_on__isnull=True) | Q(consumed_on__gt=day)).aggregate(c=Sum("carats_centi"))["c"] or 0
+
+
+# --- for the pages -----------------------------------------------------------------------------------
+
+def held_by_operator(participants: set[str] | None) -> dict[int, tuple[int, int]]:
+    """What each operator holds now, from its held parcels (INT-09): {operator: (parcels, carats hundredths)}."""
+    qs = Parcel.objects.filter(status="held")
+    if participants is not None:
+        qs = qs.filter(participant_id__in=participants)
+    return {row["holder_id"]: (row["n"], row["c"]) for row in
+            qs.values("holder_id").annotate(n=Count("pk"), c=Sum("carats_centi")).order_by()}
+
+
+def parcels_of_events(ids: Iterable[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """The parcels some events consumed and made, two queries for a page of events: {event: {inputs, outputs}}."""
+    wanted = list(ids)
+    out: dict[int, dict[str, list[dict[str, Any]]]] = {pk: {"inputs": [], "outputs": []} for pk in wanted}
+    for pk, used_by, carats in Parcel.objects.filter(consumed_by__in=wanted).order_by("pk").values_list(
+            "pk", "consumed_by_id", "carats_centi"):
+        out[used_by]["inputs"].append({"id": pk, "carats": ct(carats)})
+    for pk, made_by, holder, carats in Parcel.objects.filter(created_by__in=wanted).order_by("pk").values_list(
+            "pk", "created_by_id", "holder_id", "carats_centi"):
+        out[made_by]["outputs"].append({"id": pk, "holder": holder, "carats": ct(carats)})
+    return out

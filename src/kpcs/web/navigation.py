@@ -25,6 +25,8 @@ ENTRIES = (
     Entry(_("Certificates"), "certificate_list", "certificate.read"),
     Entry(_("Arrivals"), "certificate_arrivals", "certificate.confirm"),
     Entry(_("Operators"), "operator_list", "operator.read"),
+    Entry(_("Custody"), "custody_desk", "custody.read"),
+    Entry(_("Custody events"), "custody_events", "custody.read"),
     Entry(_("Statistics"), "statistics_desk", "statistics.read"),
     Entry(_("Findings"), "finding_list", "finding.read"),
     Entry(_("Reviews"), "review_list", "review.read"),
