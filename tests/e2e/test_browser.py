@@ -26,6 +26,7 @@ __all__ = ["browser"]  # the fixture, imported for this module
 DEMO_PASSWORD = "kpcs-demo-password"  # printed by `kpcs demo`; demo nodes only
 EXPORTER = "bw.officer@demo.kpcs"
 CHAIR = "chair@demo.kpcs"
+CUSTODY = "bw.custody@demo.kpcs"  # made by the fixture: the demo has no custody officer yet
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Site:
     decision: int = 0  # an adopted decision of the demo (public)
     proposal: int = 0  # the demo's written procedure in progress (for delegates and observers)
     application: int = 0  # the demo's application awaiting the committee (South Sudan)
+    parcel: int = 0  # a parcel the BW custody officer produced and sold (the demo has no custody data)
+    custody_operator: int = 0  # its buyer
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +66,41 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         assert status == 200 and proposed["items"], proposed
         status, applications = chair.get("/api/v1/applications")
         assert status == 200 and applications["items"], applications
+        parcel, buyer = custody_data(env, server.port)
         yield Site(f"http://127.0.0.1:{server.port}", env, cert["number"], cert["verification_code"],
                    reviews["items"][0]["id"], adopted["items"][0]["id"], proposed["items"][0]["id"],
-                   applications["items"][0]["id"])
+                   applications["items"][0]["id"], parcel, buyer)
     finally:
         server.stop()
+
+
+def custody_data(env: dict[str, str], port: int) -> tuple[int, int]:
+    """A custody officer of Botswana, a mine held under a mining licence, a production and a sale of part of it
+    to the exporter, through the API: (the exporter's parcel, the exporter)."""
+    kpcs(env, "user", "create", CUSTODY, "--role", "custody_officer", "--participant", "BW",
+         input=DEMO_PASSWORD + "\n", check=True)
+    api = Http(port, kpcs(env, "token", "create", CUSTODY, "--name", "browser-test", check=True).stdout.strip())
+    status, found = api.get("/api/v1/operators?participant=BW")
+    assert status == 200, found
+    ops = {op["licence"]: op["id"] for op in found["items"]}
+    miner, exporter = ops["BW-IMP-0001"], ops["BW-EXP-0001"]
+    status, body = api.post("/api/v1/custody/licences", {"operator": miner, "kind": "mining", "number": "BW-ML-1",
+                                                         "valid_from": "2020-01-01"})
+    assert status == 201, body
+    status, mine = api.post("/api/v1/custody/sites", {"name": "Jwaneng", "kind": "industrial_mine",
+                                                      "region": "Southern", "holder": miner})
+    assert status == 201, mine
+    day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).replace(microsecond=0).isoformat()
+    status, made = api.post("/api/v1/custody/events", {
+        "type": "production", "site": mine["id"], "occurred_at": day,
+        "produced": [{"carats": "120.50", "value_usd": "15000.00", "hs_code": "7102.31", "stones": 40}]})
+    assert status == 201, made
+    status, sold = api.post("/api/v1/custody/events", {
+        "type": "transfer", "parcels": [made["outputs"][0]["id"]], "seller": miner, "buyer": exporter,
+        "carats": "80.25", "invoice": "INV-2026-0042",
+        "warranty": "The seller hereby guarantees that these diamonds are conflict free."})
+    assert status == 201, sold
+    return sold["outputs"][0]["id"], exporter
 
 
 def sign_in(page: Any, email: str, password: str = DEMO_PASSWORD) -> None:
@@ -404,6 +437,8 @@ MAIN_PAGES = [  # (who, path): None is the public
     (None, "/governance/working-groups"), (CHAIR, "/governance/working-groups/statistics"),
     (CHAIR, "/governance/applications"), (CHAIR, "/governance/applications/{application}"),
     (None, "/governance/meetings"), (None, "/participants/AE"),
+    (CUSTODY, "/custody/"), (CUSTODY, "/custody/transfers/new"), (CUSTODY, "/custody/events"),
+    (CUSTODY, "/custody/parcels/{parcel}"), (CUSTODY, "/custody/operators/{custody_operator}"),
 ]
 
 
@@ -414,6 +449,7 @@ def test_main_pages_are_accessible_light_and_photographed(browser: Any, site: Si
     name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"  # {review}: "review", whatever its id
     path = path.replace("{review}", str(site.review)).replace("{decision}", str(site.decision))
     path = path.replace("{proposal}", str(site.proposal)).replace("{application}", str(site.application))
+    path = path.replace("{parcel}", str(site.parcel)).replace("{custody_operator}", str(site.custody_operator))
     if who and name.startswith(("governance", "reviews")):
         name = f"{name}-{re.sub(r'[^a-z0-9]+', '-', who.split('@')[0])}"  # the page with the role's part
     for language in ("en", "fr"):
