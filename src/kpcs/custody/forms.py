@@ -210,8 +210,8 @@ class TransferForm(_Refusing):
 # --- reading -------------------------------------------------------------------------------------
 
 class LedgerForm(forms.Form):
-    start = forms.DateField(label=_("From"), widget=DateInput())
-    end = forms.DateField(label=_("To"), widget=DateInput())
+    start = forms.DateField(label=_("First day"), widget=DateInput())
+    end = forms.DateField(label=_("Last day"), widget=DateInput())
 
     def clean(self) -> dict[str, Any]:
         d = super().clean() or {}
