@@ -187,3 +187,37 @@ def test_pages_in_french(world: World) -> None:
     r = client.post("/custody/transfers/new", transfer_form(world, str(parcel.pk), carats="12.00"),
                     HTTP_ACCEPT_LANGUAGE="fr")
     assert "INT-09" in r.content.decode() and "Enregistrer un transfert" in r.content.decode()
+
+
+def test_the_menu_and_the_buttons_follow_the_role(world: World, make_user: Any) -> None:
+    desk = client_for(BW).get("/custody/").content.decode()
+    assert 'href="/custody/"' in desk and 'href="/custody/events"' in desk
+    make_user("exp2@bw.test", "exporting_officer", "BW")
+    reader = client_for("exp2@bw.test").get("/custody/").content.decode()
+    assert "Jwaneng" in reader and 'href="/custody/transfers/new"' not in reader
+    make_user("del2@bw.test", "delegate", "BW")
+    assert 'href="/custody/"' not in client_for("del2@bw.test").get("/").content.decode()
+
+
+def test_a_parcel_of_another_participant_is_refused_beside_the_parcels(world: World) -> None:
+    za_site = services.register_site(world.za_officer, name="Venetia", kind="industrial_mine", region="Limpopo",
+                                     holder=world.za_dealer.pk)
+    services.register_licence(world.za_officer, operator=world.za_dealer.pk, kind="mining", number="ZA-ML-1",
+                              valid_from=DAY.date())
+    [za_parcel] = outputs(services.record_event(world.za_officer, {
+        "type": "production", "site": za_site.pk, "occurred_at": DAY.isoformat(),
+        "produced": [{"carats": "7.00", "value_usd": "70.00", "hs_code": "7102.31"}]}).event)
+    [parcel] = outputs(world.produce("10.00"))
+    r = client_for(BW).post("/custody/transfers/new", transfer_form(world, f"{parcel.pk}, {za_parcel.pk}"))
+    page = r.content.decode()
+    assert r.status_code == 422 and f"parcel {za_parcel.pk} not found" in page  # the same as a missing one
+    field = page[page.index('id="id_parcels"'):page.index('id="id_carats"')]
+    assert f"{za_parcel.pk} not found" in field and Parcel.objects.get(pk=parcel.pk).status == "held"
+
+
+def test_the_trace_goes_onward_from_a_sold_parcel(world: World) -> None:
+    [parcel] = outputs(world.produce("10.00"))
+    sale = world.transfer([parcel.pk], world.mine_op, world.dealer)
+    page = client_for(BW).get(f"/custody/parcels/{parcel.pk}").content.decode()
+    onward = page[page.index('class="onward"'):]
+    assert f"event {sale.pk}" in onward and "INV-1" in onward and "BW dealer Ltd" in onward
