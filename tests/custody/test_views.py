@@ -107,7 +107,8 @@ def test_a_transfer_of_more_than_held_shows_the_figures_beside_the_carats(world:
     r = client_for(BW).post("/custody/transfers/new", transfer_form(world, str(parcel.pk), carats="12.00"))
     page = r.content.decode()
     assert r.status_code == 409 and "INT-09" in page and "10.00" in page and "12.00" in page
-    assert 'id="id_carats"' in page and page.index("12.00 ct cannot be sold") > page.index('id="id_carats"')
+    field = page[page.index('for="id_carats"'):page.index('for="id_value_usd"')]
+    assert "holds 10.00 ct; 12.00 ct cannot be sold" in field and 'value="12.00"' in field
     assert Parcel.objects.get(pk=parcel.pk).status == "held"
 
 
