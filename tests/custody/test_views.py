@@ -222,3 +222,13 @@ def test_the_trace_goes_onward_from_a_sold_parcel(world: World) -> None:
     page = client_for(BW).get(f"/custody/parcels/{parcel.pk}").content.decode()
     onward = page[page.index('class="onward"'):]
     assert f"event {sale.pk}" in onward and "INV-1" in onward and "BW dealer Ltd" in onward
+
+
+def test_the_transfer_form_lists_the_sellers_parcels(world: World) -> None:
+    [a, b] = outputs(world.produce("10.00", "2.50"))
+    world.transfer([a.pk], world.mine_op, world.dealer)
+    page = client_for(BW).get(f"/custody/transfers/new?seller={world.mine_op.pk}").content.decode()
+    held = page[page.index("Parcels held by BW miner Ltd"):]
+    assert f"#{b.pk}" in held and f"#{a.pk}<" not in held and "2.50" in held
+    other = client_for(BW).get(f"/custody/transfers/new?seller={world.za_dealer.pk}").content.decode()
+    assert "Parcels held by" not in other  # not an operator of the officer's participant

@@ -38,6 +38,7 @@ COLOURS = ("#16324f", "#b35900", "#126b2f", "#6b2f8a", "#4a5568")  # 3:1 against
 RECENT_EVENTS = 10
 DESK_ROWS = 200
 LEDGER_DAYS = 30
+HELD_SHOWN = 50
 
 
 def _refused(request: HttpRequest, exc: DomainError) -> HttpResponse:
@@ -209,7 +210,19 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
     return render(request, "custody/form.html", {
         "form": form, "title": _("Record a transfer"), "submit": _("Record the transfer"),
         "intro": _("A sale between two licensed operators of the participant (INT-08), with its invoice and the "
-                   "warranty statement (INT-11).")}, status=status)
+                   "warranty statement (INT-11)."), **_held_by_seller(actor, form, operators)}, status=status)
+
+
+def _held_by_seller(actor: Actor, form: TransferForm, operators: list[tuple[int, str]]) -> dict[str, Any]:
+    """The parcels the chosen seller holds, beside the form, so that the officer can name them."""
+    raw = form.data.get("seller") if form.is_bound else form.initial.get("seller")
+    names = dict(operators)
+    seller = int(raw) if isinstance(raw, str | int) and str(raw).isdigit() and int(raw) in names else None
+    if seller is None:
+        return {}
+    held = selectors.parcels(actor.participants_for("custody.record"), holder=seller, status="held")
+    return {"held": [selectors.parcel_view(p) for p in held[:HELD_SHOWN]], "held_count": held.count(),
+            "held_by": names[seller].split(" — ")[0]}
 
 
 @page("custody.read")
