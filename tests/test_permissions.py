@@ -21,6 +21,7 @@ from kpcs import clock
 from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
+from kpcs.custody import epcis
 from kpcs.custody import services as custody
 from kpcs.custody.models import CustodyEvent, Licence, Parcel, Site
 from kpcs.governance import admission
@@ -374,6 +375,11 @@ MATRIX: tuple[Row, ...] = (
         "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
     row("GET", "/custody/operators/{operator_id}/ledger", "custody.read", "za_miner",
         "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    # EPCIS 2.0 (issue 9 item 6): the export lists the events the caller reads
+    row("GET", "/custody/epcis", "custody.read", "bw_ev",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/custody/epcis", "custody.read", "za_ev",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
@@ -754,6 +760,9 @@ class World:
             return int(self.ensure_finding(str(r.target))) in {i["id"] for i in items}
         if r.path == "/reviews":
             return int(self.ensure_review(str(r.target))) in {i["id"] for i in items}
+        if r.path == "/custody/epcis":
+            uri = epcis.event_uri(str(r.target)[:2].upper(), self.custody[str(r.target)])
+            return uri in {i["eventID"] for i in items}
         if r.path in CUSTODY_LISTS:
             return self.custody[str(r.target)] in {i["id"] for i in items}
         raise AssertionError(f"no list check for {r.id}")
@@ -797,7 +806,9 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
             problems.append(f"error body {error}")
     outcome = str(status)
     if status == 200 and r.cells[HEADER.index(role)] in ("sees", "blind"):
-        outcome = "sees" if world.listed(r, resp.json()["items"]) else "blind"
+        body = resp.json()
+        items = body["items"] if "items" in body else body["epcisBody"]["eventList"]  # an EPCIS document
+        outcome = "sees" if world.listed(r, items) else "blind"
     changed = snapshot() != before
     if changed and (not mutates or status >= 400):
         problems.append("a read changed the database" if not mutates else "a refused call changed the database")

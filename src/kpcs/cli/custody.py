@@ -50,6 +50,34 @@ def custody_import(file: Path,
     out.print(f"recorded {len(done):,} custody events from {file}", highlight=False)
 
 
+def _day(value: str | None, option: str) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option} is a day, e.g. 2026-01-31") from None
+
+
+@custody_app.command("epcis-export")
+def epcis_export(operator: int = typer.Option(None, "--operator", help="only this operator's events"),
+                 start: str = typer.Option(None, "--from", help="first day (UTC), e.g. 2026-01-01"),
+                 end: str = typer.Option(None, "--to", help="last day (UTC, inclusive)"),
+                 user: str = typer.Option(None, "--user", help="read as this person (default: the node operator)")
+                 ) -> None:
+    """Write custody events as one GS1 EPCIS 2.0 JSON-LD document to standard output (at most 10,000 events:
+    narrow with --from/--to or --operator)."""
+    setup()
+    from kpcs.custody import epcis
+
+    actor = cli_actor(user) if user else local_actor()
+    doc = run_domain(epcis.export_document, actor, operator=operator, start=_day(start, "--from"),
+                     end=_day(end, "--to"))
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
 @commands.command("trace")
 def trace(parcel: int = typer.Option(..., "--parcel", help="parcel id"),
           output_format: str = typer.Option("table", "--format", help="table or json"),

@@ -29,7 +29,7 @@ from kpcs.api import (
     permission,
     refused,
 )
-from kpcs.custody import rules, selectors, services
+from kpcs.custody import epcis, rules, selectors, services
 from kpcs.errors import ValidationFailed
 
 router = Router(tags=["custody"])
@@ -431,3 +431,19 @@ def operator_ledger(request: HttpRequest, operator_id: Id, query: Query[LedgerQu
         raise ValidationFailed(_("from must not be after to, and a ledger covers at most %(days)s days")
                                % {"days": MAX_LEDGER_DAYS}, code="invalid_dates")
     return services.ledger(actor_of(request), operator_id, query.start, query.end)
+
+
+# --- EPCIS 2.0 (issue 9 item 6) ----------------------------------------------------------------------
+
+class EpcisQuery(Schema):
+    operator: Id | None = Field(None, description="events where this operator sells, buys, produces or holds")
+    start: Day | None = Field(None, alias="from", description="first day (UTC)")
+    end: Day | None = Field(None, alias="to", description="last day (UTC, inclusive)")
+
+
+@router.get("/custody/epcis", response={200: dict[str, Any], **ERRORS}, auth=AUTH,
+            openapi_extra=permission("custody.read"),
+            summary="Custody events as one GS1 EPCIS 2.0 JSON-LD document (at most 10,000: narrow with from/to)")
+def epcis_export(request: HttpRequest, query: Query[EpcisQuery]) -> dict[str, Any]:
+    return epcis.export_document(actor_of(request), operator=query.operator, start=query.start, end=query.end)
+
