@@ -375,11 +375,15 @@ MATRIX: tuple[Row, ...] = (
         "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
     row("GET", "/custody/operators/{operator_id}/ledger", "custody.read", "za_miner",
         "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
-    # EPCIS 2.0 (issue 9 item 6): the export lists the events the caller reads
+    # EPCIS 2.0 (issue 9 item 6): the export lists the events the caller reads; an import records like events
     row("GET", "/custody/epcis", "custody.read", "bw_ev",
         "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
     row("GET", "/custody/epcis", "custody.read", "za_ev",
         "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
+    row("POST", "/custody/epcis", "custody.record", "bw",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   201"),
+    row("POST", "/custody/epcis", "custody.record", "za",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   404"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
@@ -749,6 +753,15 @@ class World:
                     "holder": self.custody[f"{r.target}_miner"]}
         if r.path == "/custody/events":
             return self.production_body(self.custody[f"{r.target}_site"])
+        if r.path == "/custody/epcis":  # one production at the participant's mine
+            code = str(r.target).upper()
+            lot = f"urn:kpcs:parcel:XX:{self.seq}"
+            return {"@context": epcis.CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0",
+                    "creationDate": "2025-06-01T10:00:00Z", "epcisBody": {"eventList": [
+                        {"type": "ObjectEvent", "action": "ADD", "eventTime": "2025-06-01T10:00:00Z",
+                         "eventTimeZoneOffset": "+00:00", "bizLocation": {"id": epcis.site_uri(code, f"{code} mine")},
+                         "quantityList": [{"epcClass": lot, "quantity": 10, "uom": "CTM"}],
+                         "kpcs:outputs": [{"parcel": lot, "valueUSD": "900.00", "hsCode": "7102.31"}]}]}}
         raise AssertionError(f"no body for {r.id}: add it to World.body_for")
 
     def listed(self, r: Row, items: list[dict[str, Any]]) -> bool:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Header, Query, Router, Schema, Status
+from ninja import Body, Header, Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from kpcs.api import (
@@ -441,9 +441,23 @@ class EpcisQuery(Schema):
     end: Day | None = Field(None, alias="to", description="last day (UTC, inclusive)")
 
 
+class EpcisImportOut(Schema):
+    recorded: int = Field(description="events recorded now")
+    replayed: int = Field(description="events of this document recorded before (same eventID and content)")
+    events: list[int] = Field(description="the custody events recorded, in the document's order")
+
+
 @router.get("/custody/epcis", response={200: dict[str, Any], **ERRORS}, auth=AUTH,
             openapi_extra=permission("custody.read"),
             summary="Custody events as one GS1 EPCIS 2.0 JSON-LD document (at most 10,000: narrow with from/to)")
 def epcis_export(request: HttpRequest, query: Query[EpcisQuery]) -> dict[str, Any]:
     return epcis.export_document(actor_of(request), operator=query.operator, start=query.start, end=query.end)
 
+
+@router.post("/custody/epcis", response={201: EpcisImportOut, **ERRORS}, auth=AUTH,
+             openapi_extra=permission("custody.record"),
+             summary="Record the custody events of a GS1 EPCIS 2.0 document, all or nothing (INT-06..INT-11)")
+def epcis_import(request: HttpRequest, document: Body[dict[str, Any]]) -> Status[dict[str, Any]]:
+    done = epcis.import_document(actor_of(request), epcis.loads(request.body))
+    return Status(201, {"recorded": sum(not d.replayed for d in done), "replayed": sum(d.replayed for d in done),
+                        "events": [d.event.pk for d in done]})
