@@ -21,6 +21,7 @@ from kpcs import clock
 from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
+from kpcs.custody import epcis
 from kpcs.custody import services as custody
 from kpcs.custody.models import CustodyEvent, Licence, Parcel, Site
 from kpcs.governance import admission
@@ -374,6 +375,15 @@ MATRIX: tuple[Row, ...] = (
         "401   200    403    404    403    403      403    200     403   403   403   403   403   200"),
     row("GET", "/custody/operators/{operator_id}/ledger", "custody.read", "za_miner",
         "401   404    403    404    403    403      403    200     403   403   403   403   403   404"),
+    # EPCIS 2.0 (issue 9 item 6): the export lists the events the caller reads; an import records like events
+    row("GET", "/custody/epcis", "custody.read", "bw_ev",
+        "401   sees   403    blind  403    403      403    sees    403   403   403   403   403   sees"),
+    row("GET", "/custody/epcis", "custody.read", "za_ev",
+        "401   blind  403    blind  403    403      403    sees    403   403   403   403   403   blind"),
+    row("POST", "/custody/epcis", "custody.record", "bw",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   201"),
+    row("POST", "/custody/epcis", "custody.record", "za",
+        "401   403    403    403    403    403      403    403     403   403   403   403   403   404"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
@@ -743,6 +753,15 @@ class World:
                     "holder": self.custody[f"{r.target}_miner"]}
         if r.path == "/custody/events":
             return self.production_body(self.custody[f"{r.target}_site"])
+        if r.path == "/custody/epcis":  # one production at the participant's mine
+            code = str(r.target).upper()
+            lot = f"urn:kpcs:parcel:XX:{self.seq}"
+            return {"@context": epcis.CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0",
+                    "creationDate": "2025-06-01T10:00:00Z", "epcisBody": {"eventList": [
+                        {"type": "ObjectEvent", "action": "ADD", "eventTime": "2025-06-01T10:00:00Z",
+                         "eventTimeZoneOffset": "+00:00", "bizLocation": {"id": epcis.site_uri(code, f"{code} mine")},
+                         "quantityList": [{"epcClass": lot, "quantity": 10, "uom": "CTM"}],
+                         "kpcs:outputs": [{"parcel": lot, "valueUSD": "900.00", "hsCode": "7102.31"}]}]}}
         raise AssertionError(f"no body for {r.id}: add it to World.body_for")
 
     def listed(self, r: Row, items: list[dict[str, Any]]) -> bool:
@@ -754,6 +773,9 @@ class World:
             return int(self.ensure_finding(str(r.target))) in {i["id"] for i in items}
         if r.path == "/reviews":
             return int(self.ensure_review(str(r.target))) in {i["id"] for i in items}
+        if r.path == "/custody/epcis":
+            uri = epcis.event_uri(str(r.target)[:2].upper(), self.custody[str(r.target)])
+            return uri in {i["eventID"] for i in items}
         if r.path in CUSTODY_LISTS:
             return self.custody[str(r.target)] in {i["id"] for i in items}
         raise AssertionError(f"no list check for {r.id}")
@@ -797,7 +819,9 @@ def _call(world: World, r: Row, role: str) -> tuple[str, str]:
             problems.append(f"error body {error}")
     outcome = str(status)
     if status == 200 and r.cells[HEADER.index(role)] in ("sees", "blind"):
-        outcome = "sees" if world.listed(r, resp.json()["items"]) else "blind"
+        body = resp.json()
+        items = body["items"] if "items" in body else body["epcisBody"]["eventList"]  # an EPCIS document
+        outcome = "sees" if world.listed(r, items) else "blind"
     changed = snapshot() != before
     if changed and (not mutates or status >= 400):
         problems.append("a read changed the database" if not mutates else "a refused call changed the database")

@@ -50,6 +50,59 @@ def custody_import(file: Path,
     out.print(f"recorded {len(done):,} custody events from {file}", highlight=False)
 
 
+def _day(value: str | None, option: str) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option} is a day, e.g. 2026-01-31") from None
+
+
+@custody_app.command("epcis-export")
+def epcis_export(operator: int = typer.Option(None, "--operator", help="only this operator's events"),
+                 start: str = typer.Option(None, "--from", help="first day (UTC), e.g. 2026-01-01"),
+                 end: str = typer.Option(None, "--to", help="last day (UTC, inclusive)"),
+                 user: str = typer.Option(None, "--user", help="read as this person (default: the node operator)")
+                 ) -> None:
+    """Write custody events as one GS1 EPCIS 2.0 JSON-LD document to standard output (at most 10,000 events:
+    narrow with --from/--to or --operator)."""
+    setup()
+    from kpcs.custody import epcis
+
+    actor = cli_actor(user) if user else local_actor()
+    doc = run_domain(epcis.export_document, actor, operator=operator, start=_day(start, "--from"),
+                     end=_day(end, "--to"))
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+@custody_app.command("epcis-import")
+def epcis_import(file: Path,
+                 user: str = typer.Option(None, "--user", help="e-mail of the custody officer recording them "
+                                                               "(default: the node operator)")) -> None:
+    """Record the custody events of a GS1 EPCIS 2.0 JSON-LD document, all or nothing: the first refusal names
+    its event (index in eventList) and field, and nothing is kept."""
+    setup()
+    from kpcs.custody import epcis
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc}") from None
+    actor = cli_actor(user) if user else local_actor()
+    doc = run_domain(epcis.loads, data)
+    try:
+        done = run_domain(epcis.import_document, actor, doc)
+    except typer.Exit:
+        err.print("nothing was imported")
+        raise
+    replayed = sum(d.replayed for d in done)
+    out.print(f"recorded {len(done) - replayed:,} custody events from {file}"
+              + (f" ({replayed:,} were already recorded)" if replayed else ""), highlight=False)
+
+
 @commands.command("trace")
 def trace(parcel: int = typer.Option(..., "--parcel", help="parcel id"),
           output_format: str = typer.Option("table", "--format", help="table or json"),

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Header, Query, Router, Schema, Status
+from ninja import Body, Header, Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from kpcs.api import (
@@ -29,7 +29,7 @@ from kpcs.api import (
     permission,
     refused,
 )
-from kpcs.custody import rules, selectors, services
+from kpcs.custody import epcis, rules, selectors, services
 from kpcs.errors import ValidationFailed
 
 router = Router(tags=["custody"])
@@ -431,3 +431,33 @@ def operator_ledger(request: HttpRequest, operator_id: Id, query: Query[LedgerQu
         raise ValidationFailed(_("from must not be after to, and a ledger covers at most %(days)s days")
                                % {"days": MAX_LEDGER_DAYS}, code="invalid_dates")
     return services.ledger(actor_of(request), operator_id, query.start, query.end)
+
+
+# --- EPCIS 2.0 (issue 9 item 6) ----------------------------------------------------------------------
+
+class EpcisQuery(Schema):
+    operator: Id | None = Field(None, description="events where this operator sells, buys, produces or holds")
+    start: Day | None = Field(None, alias="from", description="first day (UTC)")
+    end: Day | None = Field(None, alias="to", description="last day (UTC, inclusive)")
+
+
+class EpcisImportOut(Schema):
+    recorded: int = Field(description="events recorded now")
+    replayed: int = Field(description="events of this document recorded before (same eventID and content)")
+    events: list[int] = Field(description="the custody events recorded, in the document's order")
+
+
+@router.get("/custody/epcis", response={200: dict[str, Any], **ERRORS}, auth=AUTH,
+            openapi_extra=permission("custody.read"),
+            summary="Custody events as one GS1 EPCIS 2.0 JSON-LD document (at most 10,000: narrow with from/to)")
+def epcis_export(request: HttpRequest, query: Query[EpcisQuery]) -> dict[str, Any]:
+    return epcis.export_document(actor_of(request), operator=query.operator, start=query.start, end=query.end)
+
+
+@router.post("/custody/epcis", response={201: EpcisImportOut, **ERRORS}, auth=AUTH,
+             openapi_extra=permission("custody.record"),
+             summary="Record the custody events of a GS1 EPCIS 2.0 document, all or nothing (INT-06..INT-11)")
+def epcis_import(request: HttpRequest, document: Body[dict[str, Any]]) -> Status[dict[str, Any]]:
+    done = epcis.import_document(actor_of(request), epcis.loads(request.body))
+    return Status(201, {"recorded": sum(not d.replayed for d in done), "replayed": sum(d.replayed for d in done),
+                        "events": [d.event.pk for d in done]})
