@@ -11,7 +11,7 @@ from kpcs.certificates import services as certificates
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.monitoring import services
 from kpcs.monitoring.models import Finding, FindingEvent
-from kpcs.registry.services import Actor, Grant
+from kpcs.registry.services import SYSTEM, Actor, Grant
 from kpcs.statistics import rules as stats_rules
 from kpcs.statistics import services as statistics
 from tests.conftest import certificate_request
@@ -82,11 +82,22 @@ def test_finding_workflow_with_questionnaire(kp: Any, make_user: Any) -> None:
     assert Finding.objects.get(pk=finding.pk).status == "escalated"
 
 
+def unconfirmed(as_of: dt.date) -> list[tuple[str, str]]:
+    return [(f.participant, f.subject) for f in services.scan(WGS, as_of=as_of) if f.rule == "unconfirmed-certificate"]
+
+
 def test_unconfirmed_certificate_from_the_certificate_store(bw_officer: Any) -> None:
+    """IMP-02: overdue once 15 days have passed unconfirmed; CERT-09: no longer awaited once expired unused, from
+    the day after its expiry date, whether or not the expiry job has written the status yet."""
     cert = certificates.issue(bw_officer, certificate_request(), now=dt.datetime(2026, 9, 1, tzinfo=dt.UTC))
-    found = [f for f in services.scan(WGS, as_of=AS_OF) if f.rule == "unconfirmed-certificate"]
-    assert [(f.participant, f.subject) for f in found] == [("EU", cert.number)]
-    assert not [f for f in services.scan(WGS, as_of=dt.date(2026, 9, 10)) if f.rule == "unconfirmed-certificate"]
+    assert cert.expires_on == dt.date(2026, 10, 31) and cert.status == "issued"
+    assert unconfirmed(dt.date(2026, 9, 10)) == []  # not overdue yet
+    assert unconfirmed(dt.date(2026, 10, 1)) == [("EU", cert.number)]
+    assert unconfirmed(dt.date(2026, 10, 31)) == [("EU", cert.number)]  # the last day it can be used
+    assert unconfirmed(dt.date(2026, 11, 1)) == []  # effective status: expired, still `issued` in the table
+    certificates.expire_due(dt.date(2026, 11, 1), actor=SYSTEM)
+    assert unconfirmed(dt.date(2026, 11, 1)) == []
+    assert unconfirmed(dt.date(2026, 10, 1)) == [("EU", cert.number)]  # judged as of a day it was awaited
 
 
 def test_certificate_priced_far_below_its_origin(bw_officer: Any) -> None:

@@ -6,13 +6,14 @@ import os
 
 import typer
 
-from kpcs.cli import audit, certificates, governance, keys, node, people, statistics
+from kpcs.cli import audit, certificates, governance, keys, node, people, statistics, worker
 from kpcs.cli.common import err
 
 app = typer.Typer(help="Kimberley Process Certification Scheme node.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 node.register(app)
 statistics.register(app)
+worker.register(app)
 app.add_typer(people.user_app, name="user")
 app.add_typer(people.token_app, name="token")
 app.add_typer(keys.keys_app, name="keys")
