@@ -28,10 +28,10 @@ def worker(interval: float = typer.Option(1.0, min=0.0, help="seconds between lo
     past their expiry date and never used (CERT-09)."""
     setup()
     from django.conf import settings
-    from django_tasks import default_task_backend
+    from django_tasks import task_backends
     from django_tasks.backends.database import DatabaseBackend
 
-    if not isinstance(default_task_backend, DatabaseBackend):
+    if not isinstance(task_backends["default"], DatabaseBackend):
         raise fail(f"`kpcs worker` runs jobs of the database task backend; KPCS_TASK_BACKEND is "
                    f"{settings.TASKS['default']['BACKEND']}: run that backend's own worker")
     out.print(f"kpcs worker: running jobs (expiry every {settings.KPCS_EXPIRY_INTERVAL} s)", highlight=False)
@@ -74,6 +74,8 @@ def run_ready(jobs: Any) -> int:
     done = 0
     while jobs.running:
         ready = DBTaskResult.objects.ready().filter(backend_name=jobs.backend_name, queue_name__in=jobs.queue_names)
+        if not ready.exists():  # a plain read first: an idle worker never takes SQLite's write lock
+            return done
         # PostgreSQL: the row is locked (FOR UPDATE SKIP LOCKED); SQLite: our transactions are IMMEDIATE, which
         # takes the write lock at BEGIN (django-tasks' own BEGIN EXCLUSIVE cannot nest in a test's transaction)
         with transaction.atomic(using=ready.db):

@@ -259,8 +259,10 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
     try:
         outcome = _scan(row.requested_by, period=row.period or None, participant=row.participant or None,
                         as_of=row.as_of, thresholds=None, progress=report)
-    except DomainError as exc:
+    except DomainError as exc:  # as the API would have answered it
         error = exc.as_dict()["error"]
+        if not isinstance(error["details"], dict):
+            error["details"] = {"items": error["details"]} if error["details"] is not None else {}
     except Exception as exc:  # noqa: BLE001 - recorded on the scan (the worker logs the traceback)
         error = {"code": "scan_failed", "message": _("the scan failed: %(error)s") % {"error": type(exc).__name__},
                  "details": {}}
