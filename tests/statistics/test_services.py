@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from kpcs import clock
 from kpcs.certificates import services as certificates
 from kpcs.errors import PermissionDenied, ValidationFailed
 from kpcs.registry.services import SYSTEM, Actor, Grant
-from kpcs.statistics import rules, services
+from kpcs.statistics import rules, selectors, services
 from kpcs.statistics.models import Batch, Figure
 from tests.conftest import certificate_request
 
@@ -174,3 +175,22 @@ def test_trade_cells_always_equal_the_certificates(bw_officer: Any, eu_officer: 
     assert [k for k in kept if k[2] == "export" and k[1] == "BW" and k[5] == "7102.31"] == [
         ("2024-Q4", "BW", "export", "EU", "BW", "7102.31", Decimal("2500.80"), Decimal("3751200.00"), 2)]
     assert ("2025-Q1", "EU", "import", "BW", "BW", "7102.31", Decimal("1250.40"), Decimal("1875600.00"), 1) in kept
+
+
+def test_an_annual_report_is_received_on_the_node_clock(kp: Any, monkeypatch: Any) -> None:
+    """STAT-11: the receipt is the node's clock at submission; only the system actor (historical records) gives
+    a date; every submission is a revision and the first receipt is what compliance counts."""
+    with pytest.raises(ValidationFailed) as refused:
+        services.record_annual_report(NODE_STATS, "BW", 2024, dt.date(2025, 3, 1))
+    assert (refused.value.code, refused.value.rule) == ("received_on_not_allowed", "STAT-11")
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2025, 4, 2, 12, tzinfo=dt.UTC))
+    first = services.record_annual_report(NODE_STATS, "BW", 2024, note="first")
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2025, 6, 30, 12, tzinfo=dt.UTC))
+    second = services.record_annual_report(NODE_STATS, "BW", 2024, note="corrected")
+    assert (first.revision, first.received_on) == (1, dt.date(2025, 4, 2))
+    assert (second.revision, second.received_on) == (2, dt.date(2025, 6, 30))
+    assert services.annual_reports() == {("BW", 2024): dt.date(2025, 4, 2)}
+    historical = services.record_annual_report(SYSTEM, "ZA", 2019, dt.date(2020, 3, 15))
+    assert (historical.revision, historical.received_on) == (1, dt.date(2020, 3, 15))
+    [status] = selectors.annual_report_status(2024, ["BW"], dt.date(2025, 12, 1))
+    assert (status["received_on"], status["status"]) == (dt.date(2025, 4, 2), "late")
