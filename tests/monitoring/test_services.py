@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.monitoring import services
@@ -51,6 +52,19 @@ def test_scan_records_findings_once_and_updates_them(kp: Any) -> None:
     assert [f.rule for f in services.scan(WGS, as_of=AS_OF, participant="EU")] == ["volume-spike"]
     assert len(services.scan(WGS, as_of=AS_OF, period="2024-Q2")) == 3
     assert services.scan(WGS, as_of=AS_OF, period="2023") == []
+
+
+def test_findings_are_written_in_short_transactions(kp: Any, monkeypatch: Any) -> None:
+    """MON-09: a chunk of findings per transaction, each with its audit entry; the progress reports each chunk."""
+    load(*congo())
+    monkeypatch.setattr(services, "WRITE_CHUNK", 2)
+    seen: list[tuple[str, float]] = []
+    found = services.scan(WGS, as_of=AS_OF, progress=lambda phase, fraction: seen.append((phase, fraction)))
+    assert len(found) == 3 and Finding.objects.count() == 3
+    assert AuditEntry.objects.filter(action="finding.found").count() == 3
+    assert [x for x in seen if x[0] == "writing"] == [("writing", 0.9), ("writing", 0.9 + 0.1 * 2 / 3),
+                                                      ("writing", 1.0)]
+    assert seen[-1] == ("done", 1.0)
 
 
 def test_finding_workflow_with_questionnaire(kp: Any, make_user: Any) -> None:

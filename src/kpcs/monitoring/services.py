@@ -174,51 +174,64 @@ def scan(actor: Actor, *, period: str | None = None, participant: str | None = N
                  progress=progress).findings
 
 
+WRITE_CHUNK = 100  # findings per write transaction: an issue or a confirmation waits for one chunk at most
+
+
 def _scan(by: str, *, period: str | None, participant: str | None, as_of: dt.date | None,
           thresholds: rules.Thresholds | None, progress: Progress) -> ScanOutcome:
-    """The analysis reads outside any transaction (`analyse`); only the findings are written, in one short
-    transaction at the end, so certificates are issued and confirmed while a scan runs (MON-09)."""
+    """The analysis reads outside any transaction (`analyse`); the findings are then written in short
+    transactions of WRITE_CHUNK findings (each finding with its audit entry), so certificates are issued and
+    confirmed while a scan runs (MON-09) and never wait for more than one chunk."""
     found = [f for f in analyse(as_of=as_of, thresholds=thresholds, progress=progress)
              if _in_scope(f, period, participant)]
     progress("writing", 0.9)
+    now = clock.now()
+    kept: list[Finding] = []
+    created = revised = 0
+    for start in range(0, len(found), WRITE_CHUNK):
+        chunk = found[start:start + WRITE_CHUNK]
+        with transaction.atomic():
+            existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint
+                                                                                          for x in chunk])}
+            for f in chunk:
+                row, change = _record_finding(by, f, existing.get(f.fingerprint), now)
+                created += change == "created"
+                revised += change == "revised"
+                kept.append(row)
+        progress("writing", 0.9 + 0.1 * (start + len(chunk)) / len(found))
     with transaction.atomic():
-        now = clock.now()
-        existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint for x in found])}
-        kept: list[Finding] = []
-        created = revised = 0
-        for f in found:
-            row = existing.get(f.fingerprint)
-            if row is None:
-                row = Finding.objects.create(fingerprint=f.fingerprint, rule=f.rule, participant=f.participant,
-                                             period=f.period, subject=f.subject, severity=f.severity,
-                                             summary=f.summary, evidence=_jsonable(f.evidence), first_seen=now,
-                                             last_seen=now)
-                FindingEvent.objects.create(finding=row, from_status="", to_status="open", by=by, at=now,
-                                            note="found by the analysis")
-                audit.record(actor=by, action="finding.found", object_type="finding", object_id=str(row.pk),
-                             participant=row.participant,
-                             payload={"rule": row.rule, "period": row.period, "subject": row.subject,
-                                      "severity": row.severity, "status": row.status,
-                                      "record_hash": _finding_hash(row)})
-                created += 1
-            else:
-                before = (row.severity, _finding_hash(row))
-                row.severity, row.summary, row.evidence, row.last_seen = (f.severity, f.summary,
-                                                                          _jsonable(f.evidence), now)
-                row.save(update_fields=["severity", "summary", "evidence", "last_seen"])
-                if (row.severity, _finding_hash(row)) != before:  # what it says changed, not only when it was seen
-                    audit.record(actor=by, action="finding.revised", object_type="finding",
-                                 object_id=str(row.pk), participant=row.participant,
-                                 payload={"severity": {"from": before[0], "to": row.severity},
-                                          "record_hash": {"from": before[1], "to": _finding_hash(row)}})
-                    revised += 1
-            kept.append(row)
         audit.record(actor=by, action="monitoring.scanned", object_type="analysis", object_id=now.isoformat(),
                      payload={"period": period, "participant": participant, "findings": len(found), "new": created,
                               "revised": revised,
                               "seen_hash": audit.record_hash({"last_seen": sorted(r.pk for r in kept)})})
     progress("done", 1.0)
     return ScanOutcome(kept, created, revised)
+
+
+def _record_finding(by: str, f: rules.Finding, row: Finding | None, now: dt.datetime) -> tuple[Finding, str]:
+    """Create the finding, or update what it says (its workflow status is kept); audited when it is new or
+    what it says changed. Returns the row and "created", "revised" or "seen"."""
+    if row is None:
+        row = Finding.objects.create(fingerprint=f.fingerprint, rule=f.rule, participant=f.participant,
+                                     period=f.period, subject=f.subject, severity=f.severity, summary=f.summary,
+                                     evidence=_jsonable(f.evidence), first_seen=now, last_seen=now)
+        FindingEvent.objects.create(finding=row, from_status="", to_status="open", by=by, at=now,
+                                    note="found by the analysis")
+        audit.record(actor=by, action="finding.found", object_type="finding", object_id=str(row.pk),
+                     participant=row.participant,
+                     payload={"rule": row.rule, "period": row.period, "subject": row.subject,
+                              "severity": row.severity, "status": row.status, "record_hash": _finding_hash(row)})
+        return row, "created"
+    before = (row.severity, _finding_hash(row))
+    row.severity, row.summary, row.evidence, row.last_seen = f.severity, f.summary, _jsonable(f.evidence), now
+    row.save(update_fields=["severity", "summary", "evidence", "last_seen"])
+    if (row.severity, _finding_hash(row)) == before:  # what it says is unchanged: only when it was seen
+        return row, "seen"
+    audit.record(actor=by, action="finding.revised", object_type="finding", object_id=str(row.pk),
+                 participant=row.participant,
+                 payload={"severity": {"from": before[0], "to": row.severity},
+                          "record_hash": {"from": before[1], "to": _finding_hash(row)}})
+    return row, "revised"
 
 
 # --- scans as background jobs (`kpcs worker` runs them) ---------------------------------------------
