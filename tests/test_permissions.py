@@ -22,7 +22,7 @@ from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
 from kpcs.governance import admission
 from kpcs.governance import services as governance
-from kpcs.governance.models import Application, Decision, Position
+from kpcs.governance.models import Application, Decision, Position, WorkingGroupMember
 from kpcs.monitoring import services as monitoring
 from kpcs.monitoring.models import (
     Finding,
@@ -312,6 +312,11 @@ MATRIX: tuple[Row, ...] = (
         "401   403    403    403    403    403      403    403     403   403   200   403   403"),
     row("POST", "/applications/{application_id}/recommendation", "decision.propose", "circulated",
         "401   403    403    403    403    403      403    403     403   403   200   403   403"),
+    # working groups: monitoring = the group a member is added to; wg_member = an open membership (statistics)
+    row("POST", "/working-groups/{code}/members", "working_group.manage", "monitoring",
+        "401   403    403    403    403    403      403    403     403   403   201   403   403"),
+    row("POST", "/working-groups/{code}/members/{member_id}/end", "working_group.manage", "wg_member",
+        "401   403    403    403    403    403      403    403     403   403   200   403   403"),
 )
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "invalid_transition"}
@@ -339,7 +344,8 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
            "/statistics/production": "participant={code}", "/statistics/compliance": "participant={code}"}
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
 WRITTEN = (Certificate, Operator, Figure, AnnualReport, Finding, FindingEvent, Questionnaire, Review, ReviewTeamMember,
-           Recommendation, FollowUp, ReviewComment, Decision, Position, Application, Scan, AuditEntry)
+           Recommendation, FollowUp, ReviewComment, Decision, Position, Application, WorkingGroupMember,
+           Scan, AuditEntry)
 DECISIONS = ("proposed", "objected", "adopted")
 APPLICATIONS = ("received", "circulated")
 BYSTANDER = "bystander@perm.kpcs"  # holds tokens nobody else may revoke
@@ -523,6 +529,18 @@ class World:
             admission.circulate(self.kp.SYSTEM, made.pk)
         return str(made.pk)
 
+    def fresh_member_code(self) -> str:
+        """A participant in no working group yet: one per membership the matrix adds, so none overlaps."""
+        taken = set(WorkingGroupMember.objects.exclude(participant=None).values_list("participant_id", flat=True))
+        return str(Participant.objects.exclude(code__in=taken).order_by("code").values_list("code", flat=True)[0])
+
+    def member(self) -> str:
+        """An open membership of the Working Group on Statistics since a month ago."""
+        governance.seed_working_groups()
+        made = admission.add_member(self.kp.SYSTEM, "statistics", participant=self.fresh_member_code(),
+                                    valid_from=clock.today() - dt.timedelta(days=30))
+        return str(made.pk)
+
     def token_prefix(self, target: str, role: str) -> str:
         """A fresh token (the caller's own, or a bystander's), so that revoking it leaves the caller's own."""
         spec = ROLES[role]
@@ -552,6 +570,8 @@ class World:
             return r.path.replace("{decision_id}", self.ensure_decision(r.target, fresh))
         if r.target in APPLICATIONS:  # a fresh one for every call: each may move it a step
             return r.path.replace("{application_id}", self.application(r.target))
+        if "{member_id}" in r.path:  # a fresh one for every call: each may end it
+            return r.path.replace("{code}", "statistics").replace("{member_id}", self.member())
         if r.method == "GET" and r.path in QUERIES:
             return r.path + "?" + QUERIES[r.path].format(code=str(r.target).upper(), year=clock.today().year)
         if "{operator_id}" in r.path:
@@ -629,6 +649,11 @@ class World:
                     "applied_on": clock.today().isoformat()}
         if r.path.endswith("/circulation"):
             return {}
+        if r.path == "/working-groups/{code}/members":
+            governance.seed_working_groups()
+            return {"participant": self.fresh_member_code(), "role": "member", "from": clock.today().isoformat()}
+        if r.path.endswith("/members/{member_id}/end"):
+            return {"on": clock.today().isoformat()}
         if r.path.endswith("/recommendation"):
             return {"recommend": True, "text": "meets the minimum requirements"}
         raise AssertionError(f"no body for {r.id}: add it to World.body_for")

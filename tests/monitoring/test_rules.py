@@ -96,8 +96,9 @@ def test_reexport_priced_far_from_imports() -> None:
     for q in range(1, 5):  # AE imports CD's goods at ~US$9/ct and re-exports them declared at US$60/ct
         facts.append(fact(f"2024-Q{q}", "AE", "export", "3000000.00", "180000000.00", partner="IN", certificates=8))
         facts.append(fact(f"2024-Q{q}", "IN", "import", "3000000.00", "180000000.00", partner="AE", certificates=8))
-    found = [f for f in findings(facts) if f.rule == "price-outlier" and f.subject == "re-export"]
-    assert [(f.participant, f.period) for f in found] == [("AE", "2024")]
+    found = [f for f in findings(facts) if f.rule == "re-export-valuation"]
+    assert [(f.participant, f.period, f.subject, f.severity) for f in found] == [("AE", "2024", "markup", "high")]
+    assert not [f for f in findings(facts) if f.rule == "price-outlier"]
 
 
 def test_certificate_priced_far_below_its_origin() -> None:
@@ -206,3 +207,206 @@ def test_a_year_in_progress_is_not_judged_on_volumes() -> None:
     assert not [f for f in rules.analyse(spiked, as_of=dt.date(2026, 2, 27)) if f.rule == "volume-spike"]
     assert [(f.participant, f.period) for f in rules.analyse(spiked, as_of=dt.date(2026, 3, 1))
             if f.rule == "volume-spike"] == [("LS", "2025")]
+
+
+# --- sparse real histories (issue 10 item 1) ------------------------------------------------------
+
+def annual(participant: str, flow: str, figures: dict[int, tuple[str | None, str | None]]) -> list[rules.Fact]:
+    """Annual-only figures, as many participants publish them: {year: (carats, usd)}."""
+    return [fact(str(y), participant, flow, c, u) for y, (c, u) in figures.items()]
+
+
+def test_a_jump_against_a_single_previous_year_is_found_at_a_lower_severity() -> None:
+    short = annual("ZW", "production", {2009: ("962000.00", "20400000.00"), 2010: ("8440000.00", "339800000.00")})
+    (one,) = [f for f in findings(short) if f.rule == "volume-spike"]
+    assert (one.participant, one.period, one.severity) == ("ZW", "2010", "low")  # ×8.7: medium, one level down
+    assert "the only previous year reported" in one.summary and one.evidence["previous_years"] == [2009]
+    longer = short + annual("ZW", "production", {2007: ("900000.00", "20000000.00"),
+                                                 2008: ("1000000.00", "21000000.00")})
+    (two,) = [f for f in findings(longer) if f.rule == "volume-spike"]
+    assert two.severity == "medium" and two.evidence["previous_years"] == [2007, 2008, 2009]
+
+
+def test_an_ordinary_year_after_a_single_previous_year_raises_nothing() -> None:
+    facts = annual("NA", "production", {2004: ("2000000.00", "700000000.00"), 2005: ("1850000.00", "690000000.00")})
+    assert findings(facts) == []
+
+
+def test_a_value_only_history_is_compared_on_values() -> None:
+    facts = annual("GH", "export", {2004: (None, "30000000.00"), 2005: (None, "32000000.00"),
+                                    2006: ("900000.00", "150000000.00")})
+    (spike,) = [f for f in findings(facts) if f.rule == "volume-spike"]
+    assert spike.evidence["compared"] == ["usd"]
+    assert spike.evidence["not_compared"] == {"carats": "not reported for 2004, 2005"}
+    assert "US$150,000,000" in spike.summary and "US$31,000,000" in spike.summary
+
+
+def test_a_year_reported_without_carats_is_compared_on_values_and_says_so() -> None:
+    facts = annual("GH", "export", {2004: ("800000.00", "30000000.00"), 2005: ("820000.00", "31000000.00"),
+                                    2006: (None, "160000000.00")})
+    (spike,) = [f for f in findings(facts) if f.rule == "volume-spike"]
+    assert spike.evidence["unit"] == "usd"
+    assert spike.evidence["not_compared"] == {"carats": "not reported for 2006"}
+
+
+def test_exports_exceeding_supply_are_found_on_values_when_carats_are_missing() -> None:
+    """Carats missing from the production figure never disable the supply check: it falls back to values."""
+    facts = (annual("CG", "production", {2003: (None, "1000000.00")})
+             + annual("CG", "export", {2003: ("5000000.00", "150000000.00")}))
+    (f,) = [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    assert (f.participant, f.period, f.severity) == ("CG", "2003", "high")
+    assert f.evidence["compared"] == ["usd"]
+    assert f.evidence["not_compared"] == {"carats": "not reported for 2003 (production)"}
+
+
+def test_a_price_jump_against_a_single_previous_year_is_found_lower() -> None:
+    facts = annual("SL", "production", {2005: ("600000.00", "120000000.00"), 2006: ("600000.00", "12000000.00")})
+    (f,) = [f for f in findings(facts) if f.rule == "price-outlier"]
+    assert (f.period, f.severity, f.evidence["history_years"]) == ("2006", "medium", 1)
+    assert "its only previous year with a price (2005)" in f.summary
+
+
+def test_price_history_says_which_years_had_no_unit_value() -> None:
+    facts = annual("SL", "production", {2003: (None, "76000000.00"), 2004: ("690000.00", "127000000.00"),
+                                        2005: ("670000.00", "142000000.00"), 2006: ("600000.00", "12000000.00")})
+    (f,) = [f for f in findings(facts) if f.rule == "price-outlier"]
+    assert f.evidence["not_compared"] == {"2003": "carats not reported"} and f.evidence["history_years"] == 2
+
+
+# --- trading hubs: re-export-valuation (issue 10 item 2) ------------------------------------------
+
+def hub(code: str, years: dict[int, tuple[int, int, int, int]], production: int = 0) -> list[rules.Fact]:
+    """A hub's annual figures: {year: (import ct, import US$, export ct, export US$)}."""
+    out = []
+    for y, (ic, iu, ec, eu) in years.items():
+        out += [fact(str(y), code, "import", f"{ic}.00", f"{iu}.00"), fact(str(y), code, "export", f"{ec}.00",
+                                                                           f"{eu}.00")]
+        if production:
+            out.append(fact(str(y), code, "production", f"{production}.00", f"{production * 100}.00"))
+    return out
+
+
+def reexport(facts: list[rules.Fact], th: rules.Thresholds | None = None) -> list[rules.Finding]:
+    th = th or rules.Thresholds()
+    return rules.reexport_valuation(rules.YearlyView(facts), th)
+
+
+def test_a_hub_trading_at_ordinary_margins_raises_nothing() -> None:
+    facts = hub("EU", {2005: (200_000_000, 14_000_000_000, 185_000_000, 14_300_000_000),
+                       2006: (191_000_000, 13_730_000_000, 177_000_000, 13_830_000_000)})
+    assert reexport(facts) == []
+
+
+def test_a_markup_beyond_trading_margins_quotes_the_figures() -> None:
+    facts = hub("AE", {2010: (50_400_000, 3_300_000_000, 54_700_000, 3_800_000_000),
+                       2011: (50_000_000, 3_300_000_000, 50_000_000, 6_600_000_000)})
+    found = {f.subject: f for f in reexport(facts)}
+    assert set(found) == {"markup", "markup-change"}
+    markup = found["markup"]
+    assert (markup.participant, markup.period, markup.severity) == ("AE", "2011", "medium")
+    assert markup.evidence["import_usd_per_ct"] == "66.00" and markup.evidence["export_usd_per_ct"] == "132.00"
+    assert markup.evidence["markup"] == "1.0000" and "+100%" in markup.summary
+    change = found["markup-change"]
+    assert change.evidence["previous_markup"] == "0.0610" and change.severity == "medium"
+    assert "+6% in 2010" in change.summary and "+100% in 2011" in change.summary
+
+
+def test_undervalued_re_exports_are_found_too() -> None:
+    facts = hub("LB", {2011: (400_000, 40_000_000, 400_000, 4_000_000)})
+    (f,) = reexport(facts)
+    assert (f.subject, f.severity) == ("markup", "high") and "below" in f.summary
+
+
+def test_a_sudden_change_of_markup_within_margins_is_a_low_finding() -> None:
+    facts = hub("AE", {2012: (40_000_000, 4_000_000_000, 40_000_000, 3_000_000_000),
+                       2013: (40_000_000, 4_000_000_000, 40_000_000, 5_200_000_000)})
+    (f,) = reexport(facts)
+    assert (f.subject, f.period, f.severity) == ("markup-change", "2013", "low")
+    assert f.evidence["change"] == "0.5500"
+
+
+def test_a_producer_is_not_a_hub_but_a_small_producer_is() -> None:
+    big = hub("ZA", {2006: (1_000_000, 100_000_000, 10_000_000, 2_000_000_000)}, production=9_000_000)
+    assert reexport(big) == []
+    small = hub("IN", {2006: (172_000_000, 8_550_000_000, 20_000_000, 2_000_000_000)}, production=10_000)
+    assert [f.subject for f in reexport(small)] == ["markup"]
+    # a hub by value although not by carats: cheap local goods next to expensive imports
+    by_value = hub("XX", {2006: (1_000_000, 500_000_000, 1_000_000, 1_500_000_000)}, production=200_000)
+    assert rules.is_hub(rules.YearlyView(by_value), "XX", 2006, rules.Thresholds())
+
+
+def test_the_margin_is_a_threshold() -> None:
+    facts = hub("AE", {2005: (37_000_000, 1_484_000_000, 34_000_000, 2_248_000_000)})
+    assert [f.severity for f in reexport(facts)] == ["low"]
+    assert reexport(facts, rules.Thresholds.from_mapping({"reexport_margin": "0.7"})) == []
+
+
+def test_an_importer_whose_imports_of_the_year_are_missing_is_not_judged_on_supply() -> None:
+    """A gap is not a zero: Israel's 2010 exports with its 2010 imports unpublished raise nothing."""
+    facts = (annual("IL", "import", {2006: (None, "5500000000.00")})
+             + annual("IL", "export", {2006: (None, "3500000000.00"), 2010: (None, "3740000000.00")}))
+    assert not [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    # with its imports known, a hub's re-exports worth 9× its imports are a valuation question, on values
+    facts += annual("IL", "import", {2010: (None, "400000000.00")})
+    assert not [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    (f,) = [f for f in findings(facts) if f.rule == "re-export-valuation"]
+    assert (f.period, f.subject, f.severity) == ("2010", "markup", "medium")  # ×9.4: high, one level down on values
+    assert f.evidence["compared"] == ["usd"]
+    assert f.evidence["not_compared"] == {"carats": "not reported for 2010 (exports, imports)"}
+    assert "US$3,740,000,000" in f.summary and "9.4×" in f.summary
+
+
+def test_a_cutting_centre_re_exporting_less_than_it_imports_is_not_a_valuation_finding() -> None:
+    facts = hub("IN", {2006: (172_250_000, 8_550_000_000, 0, 0)}) + annual("IN", "export", {2006: (None, "546000000")})
+    facts = [f for f in facts if not (f.flow == "export" and f.carats == 0)]
+    assert reexport(facts) == []
+
+
+def test_exports_on_values_tolerate_the_gap_between_mine_and_sale_valuations() -> None:
+    """Botswana 2011: exports US$5.47 bn against production valued at US$3.9 bn in a year prices rose 45 %."""
+    facts = (annual("BW", "production", {2011: ("22904000", "3900000000")})
+             + annual("BW", "export", {2011: (None, "5470000000")}))
+    assert not [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    facts = [f for f in facts if f.flow == "production"] + annual("BW", "export", {2011: (None, "6000000000")})
+    (f,) = [f for f in findings(facts) if f.rule == "exports-exceed-supply"]
+    assert f.evidence["tolerance"] == "0.50" and f.evidence["compared"] == ["usd"]
+
+
+def test_mirror_gap_is_measured_on_values_when_one_side_gives_no_carats() -> None:
+    exp = [fact("2010", "BW", "export", "1000000.00", "90000000.00", partner="EU")]
+    same = exp + [fact("2010", "EU", "import", None, "91000000.00", partner="BW")]
+    assert not rules.mirror_discrepancies(rules.YearlyView(same), rules.Thresholds())
+    apart = exp + [fact("2010", "EU", "import", None, "40000000.00", partner="BW")]
+    (f,) = rules.mirror_discrepancies(rules.YearlyView(apart), rules.Thresholds())
+    assert f.evidence["compared"] == ["usd"] and f.evidence["not_compared"] == {"carats": "not reported by EU"}
+
+
+def test_without_prices_in_the_window_the_last_own_price_beats_peers() -> None:
+    """The DRC's US$7/ct of 2022 against its own US$10.6/ct of 2016, not against producers of gem goods."""
+    facts = (annual("CD", "production", {2016: ("23207000", "247000000"), 2022: ("10780000", "77000000")})
+             + [f for y, c, u in ((2022, "24510000", "4700000000"), (2022, "41924000", "3554000000"),
+                                  (2022, "2054000", "1234000000"), (2022, "1276000", "558000000"),
+                                  (2022, "689000", "143000000"))
+                for f in annual(f"P{c[:1]}{u[:1]}", "production", {y: (c, u)})])
+    assert not [f for f in findings(facts) if f.rule == "price-outlier"]
+    cheap = [f for f in facts if f.participant != "CD"] + annual("CD", "production", {
+        2016: ("23207000", "247000000"), 2022: ("10780000", "7000000")})
+    (f,) = [f for f in findings(cheap) if f.rule == "price-outlier"]
+    assert "its only previous year with a price (2016)" in f.summary and f.evidence["history_years"] == 1
+
+
+def test_a_year_taken_part_in_only_partly_is_no_single_year_baseline() -> None:
+    """Admitted in November 2024: its 2024 figure is mostly not a participant's, so 2025 has no baseline yet;
+    admitted in 2023, its full 2024 is one (GOV-05, STAT-09)."""
+    from kpcs.registry.rules import StatusPeriod as SP
+
+    facts = annual("UZ", "production", {2024: ("20000000", "2000000000"), 2025: ("2000000", "200000000")})
+    late = {"UZ": [SP("non_participant", dt.date(2003, 1, 1), dt.date(2024, 11, 15), "before admission")]}
+    early = {"UZ": [SP("non_participant", dt.date(2003, 1, 1), dt.date(2023, 11, 15), "before admission")]}
+    spikes = [(f.period, f.severity) for f in rules.analyse(facts, as_of=AS_OF, statuses=late)
+              if f.rule == "volume-spike"]
+    assert spikes == []
+    assert rules.part_years(rules.YearlyView(facts), late) == {("UZ", 2024)}
+    spikes = [(f.period, f.severity) for f in rules.analyse(facts, as_of=AS_OF, statuses=early)
+              if f.rule == "volume-spike"]
+    assert spikes == [("2025", "medium")]  # ÷10: high, one level down for a single previous year

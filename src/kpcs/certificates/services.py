@@ -89,9 +89,9 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
         raise ValidationFailed(_("exporter.licence is required (CERT-02, INT-08)"), code="invalid_exporter",
                                rule="INT-08")
     exporter = registry.licensed_operator(exporting, licence, "exporter", day)
-    validity_days, _confirmation_days = registry.participant_policy(exporting)
+    # CERT-09: the longest validity is the exporting participant's policy in force on the issue day
     requested_expiry = _parse_date(request.get("expires_on"), "expires_on")
-    expires_on = rules.expiry(day, requested_expiry, validity_days)
+    expires_on = rules.expiry(day, requested_expiry, registry.participant_policy(exporting, day).validity_days)
     cert_type = request.get("type") or "standard"
     if cert_type not in rules.CERTIFICATE_TYPES:
         raise ValidationFailed(_("type must be one of %(types)s")
@@ -113,7 +113,8 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             rules.check_origin_not_embargoed({c: registry.status_on(c, day).status for c in origin["countries"]},
                                              day)
             exporter = registry.licensed_operator(exporting, licence, "exporter", day)
-            expires_on = rules.expiry(day, requested_expiry, validity_days)
+            expires_on = rules.expiry(day, requested_expiry,
+                                      registry.participant_policy(exporting, day).validity_days)
         kid, private_key = registry.signing_key(authority_id, now)
         counter.last_serial += 1
         counter.save(update_fields=["last_serial"])
@@ -269,10 +270,11 @@ def search(actor: Actor, *, status: str | None = None, side: str | None = None, 
         qs = qs.filter(status="issued")
     elif status:
         qs = qs.filter(status=status)
-    if overdue is not None:
+    if overdue is not None:  # IMP-02: the exporting participant's deadline in force on the issue day
+        snap = registry.snapshot()
         ids = [pk for pk, issued_on, exporting in qs.filter(status="issued").values_list(
                "pk", "issued_on", "exporting_participant_id")
-               if rules.is_overdue("issued", issued_on, today, registry.participant_policy(exporting)[1])]
+               if rules.is_overdue("issued", issued_on, today, snap.policy_on(exporting, issued_on).confirmation_days)]
         qs = qs.filter(pk__in=ids) if overdue else qs.exclude(pk__in=ids)
     return qs.order_by("-issued_at", "-pk")
 
@@ -299,7 +301,8 @@ def history(actor: Actor, number: str) -> list[dict[str, Any]]:
 
 def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
     today = today or clock.today()
-    _validity_days, confirmation_days = registry.participant_policy(cert.exporting_participant_id)
+    # IMP-02: judged by the exporting participant's deadline in force on the issue day
+    confirmation_days = registry.participant_policy(cert.exporting_participant_id, cert.issued_on).confirmation_days
     status = rules.effective_status(cert.status, cert.expires_on, today)
     lines = cert.issued_lines if cert.issued_lines is not None else cert.lines.all()
     data: dict[str, Any] = {

@@ -108,9 +108,10 @@ def _issue_page(request: HttpRequest, form: IssueForm, lines: Any, status: int, 
 
 def _rows(certs: Any, today: dt.date) -> list[dict[str, Any]]:
     """What a list shows of certificates: their own columns only (no lines, no second query per row); each
-    exporting participant's confirmation deadline is read once."""
+    exporting participant's confirmation deadline in force on the issue day is read from the snapshot (IMP-02)."""
     snap = registry.snapshot()
-    return [_row(c, today, snap.participants.get(c.exporting_participant_id, (0, 0))[1]) for c in certs]
+    return [_row(c, today, snap.policy_on(c.exporting_participant_id, c.issued_on).confirmation_days)
+            for c in certs]
 
 
 def _row(cert: Certificate, today: dt.date, confirmation_days: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from kpcs.cli import audit, certificates, governance, keys, node, people, statistics, worker
+from kpcs.cli import audit, certificates, governance, keys, node, people, registry, statistics, worker
 from kpcs.cli.common import err
 
 app = typer.Typer(help="Kimberley Process Certification Scheme node.", no_args_is_help=True,
@@ -23,6 +23,7 @@ app.add_typer(audit.audit_app, name="audit")
 app.add_typer(statistics.stats_app, name="stats")
 app.add_typer(statistics.generate_app, name="generate")
 app.add_typer(governance.governance_app, name="governance")
+app.add_typer(registry.participant_app, name="participant")
 
 
 @app.callback()

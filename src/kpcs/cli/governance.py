@@ -1,4 +1,4 @@
-"""`kpcs governance`: decisions, written procedures, chairs, applications."""
+"""`kpcs governance`: decisions, written procedures, chairs, applications, working groups."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 import typer
 
-from kpcs.cli.common import out, setup
+from kpcs.cli.common import fail, out, run_domain, setup
 
 governance_app = typer.Typer(help="Governance: decisions, written procedures, chairs.", no_args_is_help=True)
 decisions_app = typer.Typer(help="Decisions of the scheme.", no_args_is_help=True)
@@ -95,3 +95,58 @@ def list_applications(stage: str = typer.Option(None, help="received, circulated
                   highlight=False)
         shown += 1
     out.print(f"{shown} application(s)")
+
+
+working_groups_app = typer.Typer(help="Working groups and committees and their members.", no_args_is_help=True)
+governance_app.add_typer(working_groups_app, name="working-groups")
+
+
+@working_groups_app.command("list")
+def list_working_groups(on: str = typer.Option(None, help="only the members of this day (default: all, with "
+                                                          "their dates)")) -> None:
+    """Every working group and committee with its members (participants and observer organisations)."""
+    setup()
+    from kpcs.governance import admission
+
+    for g in admission.working_groups(_day(on)):
+        out.print(f"{g['code']}  {g['name']}  ({len(g['members'])} member(s))", highlight=False)
+        for m in g["members"]:
+            until = m["to"].isoformat() if m["to"] else "open"
+            out.print(f"  {m['id']:>4}  {m['participant'] or m['observer']}  {m['constituency']}  {m['role']}  "
+                      f"{m['from'].isoformat()} – {until}", highlight=False)
+
+
+@working_groups_app.command("add-member")
+def add_member(group: str = typer.Argument(..., help="the group's code, e.g. monitoring"),
+               participant: str = typer.Option(None, help="a participant's code"),
+               observer: str = typer.Option(None, help="an observer organisation's name"),
+               role: str = typer.Option("member", help="chair, vice_chair or member"),
+               member_from: str = typer.Option(..., "--from", help="first day a member, YYYY-MM-DD"),
+               until: str = typer.Option(None, help="first day no longer a member, YYYY-MM-DD")) -> None:
+    """Add a participant or an observer organisation to a working group (audited as the node operator)."""
+    setup()
+    from kpcs.governance import admission
+    from kpcs.registry.services import SYSTEM
+
+    start = _day(member_from)
+    if start is None:
+        raise fail("--from is a date YYYY-MM-DD")
+    made = run_domain(admission.add_member, SYSTEM, group, participant=participant, observer=observer, role=role,
+                      valid_from=start, valid_to=_day(until))
+    out.print(f"member {made.pk} added to {group}", highlight=False)
+
+
+@working_groups_app.command("end-member")
+def end_member(group: str = typer.Argument(..., help="the group's code"),
+               member: int = typer.Argument(..., help="the membership's id (see `list`)"),
+               on: str = typer.Option(..., help="first day no longer a member, YYYY-MM-DD")) -> None:
+    """End a membership from a day (kept, never deleted; audited as the node operator)."""
+    setup()
+    from kpcs.governance import admission
+    from kpcs.registry.services import SYSTEM
+
+    day = _day(on)
+    if day is None:
+        raise fail("--on is a date YYYY-MM-DD")
+    run_domain(admission.end_member, SYSTEM, group, member, on=day)
+    out.print(f"member {member} of {group} ends on {day.isoformat()}", highlight=False)

@@ -14,10 +14,11 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from kpcs import clock
 from kpcs.audit import services as audit
-from kpcs.errors import NotFound, ValidationFailed
+from kpcs.errors import Conflict, NotFound, ValidationFailed
 from kpcs.governance import rules, services
 from kpcs.governance.models import Application, Decision, WorkingGroup, WorkingGroupMember
 from kpcs.registry import services as registry
@@ -109,40 +110,104 @@ def as_dict(application: Application) -> dict[str, Any]:
 
 # --- working groups and committees (issue 8, item 2; the Committee on Participation and Chairmanship among them) ---
 
+def _group(code: str) -> WorkingGroup:
+    found = WorkingGroup.objects.filter(code=code).first()
+    if found is None:
+        raise NotFound(_("no working group %(code)s") % {"code": repr(code)})
+    return found
+
+
+def _member_dict(m: WorkingGroupMember) -> dict[str, Any]:
+    return {"id": m.pk, "group": m.group_id, "participant": m.participant_id,
+            "observer": m.observer.name if m.observer else None,
+            "constituency": m.observer.constituency if m.observer else "government", "role": m.role,
+            "from": m.valid_from, "to": m.valid_to}
+
+
 def add_member(actor: Actor, group: str, *, participant: str | None = None, observer: str | None = None,
-               valid_from: dt.date, valid_to: dt.date | None = None) -> WorkingGroupMember:
-    """A participant or an observer organisation joins a working group (the Chair records it); audited."""
-    registry.require(actor, "decision.propose")
+               role: str = "member", valid_from: dt.date, valid_to: dt.date | None = None) -> WorkingGroupMember:
+    """A participant or an observer organisation joins a working group in a role (the Chair, who presides the
+    groups (GOV-02), records it); audited. Nobody sits twice in the same group over the same days."""
+    registry.require(actor, "working_group.manage")
     if (participant is None) == (observer is None):
-        raise ValidationFailed("a member is a participant or an observer organisation", code="invalid_member")
+        raise ValidationFailed(_("a member is a participant or an observer organisation"), code="invalid_member")
+    if role not in rules.MEMBER_ROLES:
+        raise ValidationFailed(_("role is one of %(roles)s") % {"roles": ", ".join(rules.MEMBER_ROLES)},
+                               code="invalid_role")
     if valid_to is not None and valid_to <= valid_from:
-        raise ValidationFailed("membership ends after it begins", code="invalid_dates")
+        raise ValidationFailed(_("membership ends after it begins"), code="invalid_dates")
     with transaction.atomic():
-        found = WorkingGroup.objects.filter(code=group).first()
-        if found is None:
-            raise NotFound(f"no working group {group!r}")
+        found = _group(group)
         code = registry.get_participant(participant.upper()).code if participant else None
         org = Observer.objects.filter(name=observer).first() if observer else None
         if observer and org is None:
-            raise NotFound(f"no observer {observer!r}")
-        member = WorkingGroupMember.objects.create(group=found, participant_id=code, observer=org,
+            raise NotFound(_("no observer %(name)s") % {"name": repr(observer)})
+        same = WorkingGroupMember.objects.select_for_update().filter(group=found, participant_id=code, observer=org)
+        if rules.membership_overlaps(same.values_list("valid_from", "valid_to"), valid_from, valid_to):
+            raise Conflict(_("%(who)s is already a member of %(group)s on these days")
+                           % {"who": code or observer, "group": found.name}, code="already_member")
+        member = WorkingGroupMember.objects.create(group=found, participant_id=code, observer=org, role=role,
                                                    valid_from=valid_from, valid_to=valid_to)
         audit.record(actor=actor.label, action="working_group.member_added", object_type="working_group",
                      object_id=found.code, participant=code or "",
-                     payload={"participant": code, "observer": observer, "valid_from": valid_from.isoformat(),
+                     payload={"member": member.pk, "participant": code, "observer": observer, "role": role,
+                              "valid_from": valid_from.isoformat(),
                               "valid_to": valid_to.isoformat() if valid_to else None})
     return member
+
+
+def end_member(actor: Actor, group: str, member_id: int, *, on: dt.date) -> WorkingGroupMember:
+    """A membership ends from `on` (its first day no longer a member); never deleted, audited. 409 when it has
+    already ended by then."""
+    registry.require(actor, "working_group.manage")
+    with transaction.atomic():
+        found = _group(group)
+        member = WorkingGroupMember.objects.select_for_update(of=("self",)).select_related("observer").filter(
+            group=found, pk=member_id).first()
+        if member is None:
+            raise NotFound(_("no member %(id)s in %(group)s") % {"id": member_id, "group": found.name})
+        if member.valid_to is not None and member.valid_to <= on:
+            raise Conflict(_("this membership already ended on %(day)s") % {"day": member.valid_to.isoformat()},
+                           code="membership_ended")
+        if on <= member.valid_from:
+            raise ValidationFailed(_("membership ends after it begins (%(day)s)")
+                                   % {"day": member.valid_from.isoformat()}, code="invalid_dates")
+        before = member.valid_to.isoformat() if member.valid_to else None
+        member.valid_to = on
+        member.save(update_fields=["valid_to"])
+        audit.record(actor=actor.label, action="working_group.member_ended", object_type="working_group",
+                     object_id=found.code, participant=member.participant_id or "",
+                     payload={"member": member.pk, "participant": member.participant_id,
+                              "observer": member.observer.name if member.observer else None,
+                              "valid_to": on.isoformat(), "valid_to_before": before})
+    return member
+
+
+def member(group: str, member_id: int) -> dict[str, Any]:
+    found = WorkingGroupMember.objects.select_related("observer").filter(group_id=group, pk=member_id).first()
+    if found is None:
+        raise NotFound(_("no member %(id)s in %(group)s") % {"id": member_id, "group": group})
+    return _member_dict(found)
 
 
 def working_groups(on: dt.date | None = None) -> list[dict[str, Any]]:
     """Every working group with its members (those of a day when `on` is given)."""
     members: dict[str, list[dict[str, Any]]] = {}
     for m in WorkingGroupMember.objects.select_related("observer").order_by("group_id", "valid_from", "pk"):
-        if on is not None and not (m.valid_from <= on and (m.valid_to is None or on < m.valid_to)):
+        if on is not None and not rules.member_on(m.valid_from, m.valid_to, on):
             continue
-        members.setdefault(m.group_id, []).append({
-            "participant": m.participant_id, "observer": m.observer.name if m.observer else None,
-            "constituency": m.observer.constituency if m.observer else "government",
-            "from": m.valid_from, "to": m.valid_to})
+        members.setdefault(m.group_id, []).append(_member_dict(m))
     return [{"code": g.code, "name": g.name, "members": members.get(g.code, [])}
             for g in WorkingGroup.objects.order_by("code")]
+
+
+def working_group(code: str) -> dict[str, Any]:
+    """One working group with all its memberships, past ones included."""
+    found = _group(code)
+    return {"code": found.code, "name": found.name,
+            "members": [_member_dict(m) for m in WorkingGroupMember.objects.select_related("observer").filter(
+                group=found).order_by("valid_from", "pk")]}
+
+
+def observer_names() -> list[str]:
+    return list(Observer.objects.order_by("name").values_list("name", flat=True))

@@ -71,10 +71,19 @@ class MeasureIn(BodyIn):
     zones: Annotated[list[ZoneIn], Field(max_length=100)] = []
 
 
+class PolicyIn(BodyIn):
+    """A participant's policy from the decision's effective date; a value left out is carried (CERT-09, IMP-02)."""
+
+    validity_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    confirmation_days: Annotated[int, Field(ge=1, le=120)] | None = None
+
+
 class DecisionIn(BodyIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "type": "suspension", "participant": "CF", "effective_on": "2013-05-23", "procedure": "written",
-        "deadline": "2100-01-01", "text": "Temporary suspension of the Central African Republic"}]})
+        "deadline": "2100-01-01", "text": "Temporary suspension of the Central African Republic"}, {
+        "type": "measure", "participant": "CI", "lift": 1, "effective_on": "2014-04-29", "procedure": "plenary",
+        "text": "The import ban on rough diamonds from Côte d'Ivoire is lifted"}]})
 
     type: DecisionType
     participant: ParticipantCode | None = None
@@ -85,6 +94,9 @@ class DecisionIn(BodyIn):
     meeting: Id | None = None
     until: Day | None = None
     measure: MeasureIn | None = None
+    lift: Id | None = Field(None, description="a measure in force on the participant that this (measure or "
+                                              "administrative) decision lifts from effective_on (SPEC-07)")
+    policy: PolicyIn | None = None
 
 
 class PositionIn(BodyIn):
@@ -117,6 +129,8 @@ class DecisionOut(Schema):
     deadline: dt.date | None
     meeting: int | None
     measure: dict[str, Any] | None
+    lift: int | None
+    policy: dict[str, Any] | None
     status: str
     proposed_by: str
     proposed_at: dt.datetime
@@ -137,9 +151,9 @@ def _decision(d: Decision, actor: Actor) -> dict[str, Any]:
     shown = positions if services.may_read_all(actor) or d.status == "adopted" else []
     return {"id": d.pk, "type": d.type, "participant": d.participant_id, "text": d.text,
             "effective_on": d.effective_on, "until": d.until, "procedure": d.procedure, "deadline": d.deadline,
-            "meeting": d.meeting_id, "measure": d.measure, "status": d.status, "proposed_by": d.proposed_by,
-            "proposed_at": d.proposed_at, "decided_by": d.decided_by, "decided_at": d.decided_at,
-            "outcome": d.outcome, "objectors": services.objectors(d),
+            "meeting": d.meeting_id, "measure": d.measure, "lift": d.lifts, "policy": d.policy, "status": d.status,
+            "proposed_by": d.proposed_by, "proposed_at": d.proposed_at, "decided_by": d.decided_by,
+            "decided_at": d.decided_at, "outcome": d.outcome, "objectors": services.objectors(d),
             "positions": [{"participant": p.participant_id, "observer": p.observer, "position": p.position,
                            "stated": p.stated, "comment": p.comment, "by": p.by.split(" (")[0], "at": p.at,
                            "current": current[p.participant_id or f"observer:{p.observer}"] == p.pk}
@@ -180,9 +194,10 @@ def get_decision(request: HttpRequest, decision_id: Id) -> dict[str, Any]:
 def propose(request: HttpRequest, body: DecisionIn) -> Status[dict[str, Any]]:
     actor = actor_of(request)
     measure = body.measure.model_dump(mode="json") if body.measure else None
+    policy = body.policy.model_dump(mode="json") if body.policy else None
     d = services.propose(actor, type=body.type, participant=body.participant, effective_on=body.effective_on,
                          text=body.text, procedure=body.procedure, deadline=body.deadline, meeting=body.meeting,
-                         until=body.until, measure=measure)
+                         until=body.until, measure=measure, lift=body.lift, policy=policy)
     return Status(201, _decision(d, actor))
 
 
@@ -286,6 +301,15 @@ class MeasureRecordOut(Schema):
     valid_to: dt.date | None
     zones: list[dict[str, Any]]
     decision: DecisionRefOut | None
+    lifted_by: DecisionRefOut | None
+
+
+class PolicyRecordOut(Schema):
+    id: int
+    valid_from: dt.date
+    validity_days: int
+    confirmation_days: int
+    decision: DecisionRefOut | None
 
 
 class HistoryOut(Schema):
@@ -295,11 +319,13 @@ class HistoryOut(Schema):
     admission_precision: str
     statuses: list[StatusRecordOut]
     measures: list[MeasureRecordOut]
+    policies: list[PolicyRecordOut]
 
 
 @router.get("/participants/{code}/history", response={200: HistoryOut, **PUBLIC_ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC),
-            summary="A participant's whole status history and measures, each with the decision behind it")
+            summary="A participant's whole status history, measures and policies (certificate validity, "
+                    "confirmation deadline), each with the decision behind it")
 @decorate_view(ratelimit.public)
 def history(request: HttpRequest, code: ParticipantCode) -> dict[str, Any]:
     return services.participant_history(code)
@@ -398,10 +424,16 @@ def recommend_application(request: HttpRequest, application_id: Id, body: Commit
 
 # --- working groups ------------------------------------------------------------------------------------------
 
+MemberRole = Literal["chair", "vice_chair", "member"]
+GroupCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
+
+
 class MemberOut(Schema):
+    id: int
     participant: str | None
     observer: str | None
     constituency: str
+    role: str
     from_: dt.date = Field(alias="from")
     to: dt.date | None
 
@@ -417,6 +449,24 @@ class WorkingGroupsOut(Schema):
     items: list[WorkingGroupOut]
 
 
+class MemberIn(BodyIn):
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [
+        {"participant": "ZA", "role": "chair", "from": "2026-01-01"},
+        {"observer": "World Diamond Council", "from": "2026-01-01", "until": "2027-01-01"}]})
+
+    participant: ParticipantCode | None = None
+    observer: Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)] | None = None
+    role: MemberRole = "member"
+    from_: Day = Field(alias="from")
+    until: Day | None = Field(None, description="first day no longer a member; empty = open")
+
+
+class MemberEndIn(BodyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"on": "2027-01-01"}]})
+
+    on: Day = Field(description="first day no longer a member")
+
+
 @router.get("/working-groups", response={200: WorkingGroupsOut, **PUBLIC_ERRORS}, auth=None, by_alias=True,
             openapi_extra=permission(PUBLIC),
             summary="The working groups and committees with their members (participants and observers); those of "
@@ -424,3 +474,21 @@ class WorkingGroupsOut(Schema):
 @decorate_view(ratelimit.public)
 def working_groups(request: HttpRequest, on: Day | None = None) -> dict[str, Any]:
     return {"on": on, "items": admission.working_groups(on)}
+
+
+@router.post("/working-groups/{code}/members", response={201: MemberOut, **ERRORS}, auth=AUTH, by_alias=True,
+             openapi_extra=permission("working_group.manage"),
+             summary="The Chair adds a participant or an observer organisation to a working group, in a role, "
+                     "from a day (GOV-02)")
+def add_member(request: HttpRequest, code: GroupCode, body: MemberIn) -> Status[dict[str, Any]]:
+    made = admission.add_member(actor_of(request), code, participant=body.participant, observer=body.observer,
+                                role=body.role, valid_from=body.from_, valid_to=body.until)
+    return Status(201, admission.member(code, made.pk))
+
+
+@router.post("/working-groups/{code}/members/{member_id}/end", response={200: MemberOut, **ERRORS}, auth=AUTH,
+             by_alias=True, openapi_extra=permission("working_group.manage"),
+             summary="The Chair ends a membership from a day (kept, never deleted); 409 when it has already ended")
+def end_member(request: HttpRequest, code: GroupCode, member_id: Id, body: MemberEndIn) -> dict[str, Any]:
+    ended = admission.end_member(actor_of(request), code, member_id, on=body.on)
+    return admission.member(code, ended.pk)

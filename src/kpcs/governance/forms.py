@@ -57,10 +57,29 @@ class ProposalForm(forms.Form):
     zones = forms.CharField(label=_("Compliant zones"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
                             max_length=TEXT, help_text=_("One zone per line, for exports only from compliant "
                                                          "zones."))
+    lift = forms.IntegerField(label=_("Measure to lift"), required=False, min_value=1, max_value=2**63 - 1,
+                              help_text=_("The number of a measure in force on the participant (shown on its page), "
+                                          "lifted from the effective date; for a measure or administrative decision "
+                                          "only, without a new measure (SPEC-07)."))
+
+    policy_validity_days = forms.IntegerField(
+        label=_("Certificate validity (days)"), required=False,
+        help_text=_("For an administrative decision only: the participant's longest certificate validity from the "
+                    "effective date (1 to 365 days, CERT-09). Empty: unchanged."))
+    policy_confirmation_days = forms.IntegerField(
+        label=_("Import confirmation deadline (days)"), required=False,
+        help_text=_("For an administrative decision only: the participant's import confirmation deadline from the "
+                    "effective date (1 to 120 days, IMP-02). Empty: unchanged."))
 
     def __init__(self, *args: Any, meetings: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["meeting"].choices = [("", "—"), *(meetings or [])]  # type: ignore[attr-defined]
+
+    def policy(self) -> dict[str, Any] | None:
+        """The policy change the decision carries, if any (the service checks type and bounds)."""
+        given = {key: self.cleaned_data.get(f"policy_{key}") for key in ("validity_days", "confirmation_days")}
+        given = {k: v for k, v in given.items() if v is not None}
+        return given or None
 
     def measure(self) -> dict[str, Any] | None:
         kind = self.cleaned_data.get("measure_kind")
@@ -90,3 +109,53 @@ class PositionForm(forms.Form):
 
 class AdoptionForm(forms.Form):
     """No fields: the Chair declares consensus; the service checks that no participant objects."""
+
+
+# --- working groups and applications (issue 8, items 2 and 5) -------------------------------------------------------
+
+MEMBER_ROLE_LABELS = {"chair": _("chair"), "vice_chair": _("vice-chair"), "member": _("member")}
+CONSTITUENCY_LABELS = {"government": _("government"), "industry": _("industry"),
+                       "civil_society": _("civil society"), "international": _("international organisation"),
+                       "non_participant_government": _("non-participating government")}
+STAGE_LABELS = {"received": pgettext_lazy("application", "received"),
+                "circulated": pgettext_lazy("application", "circulated"),
+                "recommended": pgettext_lazy("application", "recommended"),
+                "admission_proposed": pgettext_lazy("application", "admission proposed"),
+                "admitted": pgettext_lazy("application", "admitted"),
+                "not_admitted": pgettext_lazy("application", "not admitted")}
+# The groups' names in the reader's language (the API gives the stored English name).
+GROUP_LABELS = {"statistics": _("Working Group on Statistics"), "monitoring": _("Working Group on Monitoring"),
+                "diamond_experts": _("Working Group of Diamond Experts"),
+                "artisanal_alluvial": _("Working Group on Artisanal and Alluvial Production"),
+                "participation_chairmanship": _("Committee on Participation and Chairmanship")}
+RECOMMENDATION_LABELS = {"admit": _("admit"), "defer": _("defer"), "reject": _("do not admit")}
+
+
+class MemberForm(forms.Form):
+    """A participant or an observer organisation (one of the two) joining a working group."""
+
+    participant = forms.ChoiceField(label=_("Participant"), required=False, choices=_participants)
+    observer = forms.ChoiceField(label=_("or observer organisation"), required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=list(MEMBER_ROLE_LABELS.items()), initial="member")
+    valid_from = forms.DateField(label=_("Member from"), help_text=DATE_HELP)
+    valid_to = forms.DateField(label=_("Member until"), required=False,
+                               help_text=_("YYYY-MM-DD; the first day no longer a member, if known."))
+
+    def __init__(self, *args: Any, observers: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["observer"].choices = [("", "—"), *((o, o) for o in observers or [])]  # type: ignore[attr-defined]
+
+
+class MemberEndForm(forms.Form):
+    on = forms.DateField(label=_("Member until"), help_text=_("YYYY-MM-DD; the first day no longer a member."))
+
+
+class RecommendationForm(forms.Form):
+    """The Committee on Participation and Chairmanship's recommendation, as the Chair records it (GOV-05)."""
+
+    recommend = forms.TypedChoiceField(label=_("The committee recommends"), widget=forms.RadioSelect,
+                                       choices=[("yes", _("to admit the applicant")),
+                                                ("no", _("not to admit the applicant"))],
+                                       coerce=lambda v: v == "yes")
+    text = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                           max_length=TEXT)

@@ -58,6 +58,11 @@ class Decision(models.Model):
                                 verbose_name=_("meeting"))
     measure = models.JSONField(_("measure"), null=True, blank=True,
                                help_text=_("for a measure: {kind, scope, zones}"))
+    lifts = models.PositiveBigIntegerField(_("lifts measure"), null=True, blank=True,
+                                           help_text=_("the measure this decision lifts from its effective date"))
+    policy = models.JSONField(_("policy"), null=True, blank=True,
+                              help_text=_("for an administrative decision: {validity_days, confirmation_days} of "
+                                          "its participant from the effective date (CERT-09, IMP-02)"))
     status = models.CharField(_("status"), max_length=16, default="proposed",
                               choices=[(s, s) for s in rules.DECISION_STATUSES])
     proposed_by = models.CharField(_("proposed by"), max_length=200)
@@ -128,6 +133,8 @@ class WorkingGroupMember(models.Model):
                                     verbose_name=_("participant"))
     observer = models.ForeignKey("registry.Observer", on_delete=models.PROTECT, null=True, blank=True,
                                  related_name="+", verbose_name=_("observer"))
+    role = models.CharField(_("role"), max_length=16, default="member",
+                            choices=[("chair", _("chair")), ("vice_chair", _("vice-chair")), ("member", _("member"))])
     valid_from = models.DateField(_("member from"))
     valid_to = models.DateField(_("member until"), null=True, blank=True,
                                 help_text=_("first day no longer a member; empty = open"))

@@ -22,6 +22,15 @@ RECOMMENDATIONS = ("admit", "defer", "reject")
 STATUS_EFFECT = {"suspension": "suspended", "self_suspension": "self_suspended", "removal": "removed",
                  "readmission": "active", "admission": "active"}
 NEEDS_PARTICIPANT = frozenset(STATUS_EFFECT) | {"measure"}
+# A later decision of these types may lift a measure in force from its effective date (SPEC-01, SPEC-07): the
+# measure's validity is closed at that date, never edited silently.
+LIFTING_TYPES = ("measure", "administrative")
+# The roles a participant or an observer organisation holds in a working group or committee.
+MEMBER_ROLES = ("chair", "vice_chair", "member")
+# An administrative decision may change its participant's policy (CERT-09 validity, IMP-02 confirmation
+# deadline) from its effective date: {"validity_days", "confirmation_days"}, either or both.
+POLICY_TYPES = frozenset({"administrative"})
+POLICY_KEYS = ("validity_days", "confirmation_days")
 AMENDMENT_NOTICE_DAYS = 90  # GOV-07
 CIRCULATION_MONTHS = 1  # GOV-05: an application is circulated to all participants within one month
 
@@ -87,6 +96,31 @@ def add_months(day: dt.date, months: int) -> dt.date:
 def circulation_due(applied_on: dt.date) -> dt.date:
     """GOV-05: the last day to circulate an application to all participants."""
     return add_months(applied_on, CIRCULATION_MONTHS)
+
+
+def lift_refusal(valid_from: dt.date, valid_to: dt.date | None, on: dt.date) -> str | None:
+    """Why a measure valid from `valid_from` (to `valid_to`, exclusive) cannot be lifted from `on`, or None.
+
+    `before_start`: the end would not be after its start (a measure never in force is not lifted: SPEC-07 keeps
+    history interpretable); `ended`: it no longer applies on that day (already ended or lifted)."""
+    if on <= valid_from:
+        return "before_start"
+    if valid_to is not None and valid_to <= on:
+        return "ended"
+    return None
+
+
+def membership_overlaps(periods: Iterable[tuple[dt.date, dt.date | None]], valid_from: dt.date,
+                        valid_to: dt.date | None) -> bool:
+    """Whether a membership [valid_from, valid_to) overlaps one of the periods (end exclusive, None = open)."""
+    for start, end in periods:
+        if (end is None or valid_from < end) and (valid_to is None or start < valid_to):
+            return True
+    return False
+
+
+def member_on(valid_from: dt.date, valid_to: dt.date | None, day: dt.date) -> bool:
+    return valid_from <= day and (valid_to is None or day < valid_to)
 
 
 def chair_on(day: dt.date, chairs: Mapping[int, tuple[str | None, str | None]]) -> tuple[str | None, str | None]:

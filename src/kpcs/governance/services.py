@@ -102,9 +102,14 @@ def next_plenary(after: dt.date) -> Meeting | None:
 
 def propose(actor: Actor, *, type: str, participant: str | None, effective_on: dt.date, text: str,
             procedure: str, deadline: dt.date | None = None, meeting: int | None = None,
-            until: dt.date | None = None, measure: dict[str, Any] | None = None,
-            now: dt.datetime | None = None) -> Decision:
-    """The Chair puts a decision to the participants (GOV-03); amendments 90 days before the Plenary (GOV-07)."""
+            until: dt.date | None = None, measure: dict[str, Any] | None = None, lift: int | None = None,
+            policy: dict[str, Any] | None = None, now: dt.datetime | None = None) -> Decision:
+    """The Chair puts a decision to the participants (GOV-03); amendments 90 days before the Plenary (GOV-07).
+
+    A `measure` or `administrative` decision may instead lift a measure in force (`lift`: its id) from its
+    effective date (SPEC-01, SPEC-07): checked here (422 unknown or another participant's, 409 already ended)
+    and again on adoption. An administrative decision about a participant may carry a policy change
+    ({"validity_days", "confirmation_days"}, CERT-09, IMP-02), recorded from its effective date when adopted."""
     registry.require(actor, "decision.propose")
     now = now or clock.now()
     today = now.date()
@@ -129,16 +134,32 @@ def propose(actor: Actor, *, type: str, participant: str | None, effective_on: d
         raise ValidationFailed(_("only a written procedure has a deadline"), code="deadline_not_for_plenary")
     if until is not None and until <= effective_on:
         raise ValidationFailed(_("until is after effective_on"), code="invalid_dates")
-    if type == "measure":
+    if lift is not None:
+        if type not in rules.LIFTING_TYPES:
+            raise ValidationFailed(_("only a measure or administrative decision lifts a measure"), code="invalid_lift",
+                                   rule="SPEC-07")
+        if measure is not None:
+            raise ValidationFailed(_("a decision that lifts a measure carries no new measure"),
+                                   code="invalid_measure")
+        if until is not None:
+            raise ValidationFailed(_("a decision that lifts a measure has no until: the lift is its effective date"),
+                                   code="invalid_dates")
+        if not code:
+            raise ValidationFailed(_("a decision that lifts a measure names its participant"),
+                                   code="participant_required")
+    elif type == "measure":
         kind = (measure or {}).get("kind")
         if kind not in registry_rules.MEASURE_KINDS:
             raise ValidationFailed(_("a measure decision says which measure: %(kinds)s")
                                    % {"kinds": ", ".join(registry_rules.MEASURE_KINDS)}, code="invalid_measure")
     elif measure is not None:
         raise ValidationFailed(_("only a measure decision carries a measure"), code="invalid_measure")
+    policy = _checked_policy(type, code, policy)
     with transaction.atomic():
         if code:
             registry.get_participant(code)
+        if lift is not None:
+            _check_lift(lift, str(code), effective_on)
         held = None
         if meeting is not None:
             held = Meeting.objects.filter(pk=meeting).first()
@@ -159,10 +180,46 @@ def propose(actor: Actor, *, type: str, participant: str | None, effective_on: d
             held = held or plenary
         decision = Decision.objects.create(
             type=type, participant_id=code, text=text.strip(), effective_on=effective_on, until=until,
-            procedure=procedure, deadline=deadline, meeting=held, measure=measure, status="proposed",
-            proposed_by=actor.label, proposed_at=now)
-        _audit(actor, "decision.proposed", decision, deadline=deadline.isoformat() if deadline else None)
+            procedure=procedure, deadline=deadline, meeting=held, measure=measure, lifts=lift, policy=policy,
+            status="proposed", proposed_by=actor.label, proposed_at=now)
+        _audit(actor, "decision.proposed", decision, deadline=deadline.isoformat() if deadline else None,
+               **({"lifts": lift} if lift is not None else {}), **({"policy": policy} if policy else {}))
     return decision
+
+
+def _check_lift(measure_id: int, code: str, on: dt.date) -> None:
+    """A measure may be lifted from `on` by a decision about its participant: 422 when it does not exist or is
+    another participant's, or when `on` is not after its start; 409 when it no longer applies then (SPEC-07)."""
+    found = registry.find_measure(measure_id)
+    if found is None or found.participant_id != code:
+        raise ValidationFailed(_("%(code)s has no measure %(id)s") % {"code": code, "id": measure_id},
+                               code="unknown_measure", details={"lift": measure_id})
+    refusal = rules.lift_refusal(found.valid_from, found.valid_to, on)
+    if refusal == "before_start":
+        raise ValidationFailed(_("a measure is lifted after it begins (%(day)s)")
+                               % {"day": found.valid_from.isoformat()}, code="invalid_dates", rule="SPEC-07")
+    if refusal == "ended" and found.valid_to is not None:
+        raise Conflict(_("measure %(id)s already ended on %(day)s")
+                       % {"id": found.pk, "day": found.valid_to.isoformat()}, code="measure_ended", rule="SPEC-07")
+
+
+def _checked_policy(type: str, participant: str | None, policy: dict[str, Any] | None) -> dict[str, int] | None:
+    """The policy change an administrative decision carries, checked as far as it can be before adoption (the
+    bounds, CERT-09, IMP-02); values not given are carried from the policy in force on the effective date."""
+    if policy is None:
+        return None
+    if type not in rules.POLICY_TYPES:
+        raise ValidationFailed(_("only an administrative decision carries a policy change"), code="invalid_policy")
+    if not participant:
+        raise ValidationFailed(_("a policy change names its participant"), code="participant_required")
+    given = {k: v for k, v in policy.items() if v is not None}
+    if not given or set(given) - set(rules.POLICY_KEYS) \
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in given.values()):
+        raise ValidationFailed(_("a policy change gives validity_days, confirmation_days or both, in days"),
+                               code="invalid_policy")
+    registry_rules.check_policy(given.get("validity_days", registry_rules.DEFAULT_VALIDITY_DAYS),
+                                given.get("confirmation_days", registry_rules.DEFAULT_CONFIRMATION_DAYS))
+    return {k: int(v) for k, v in given.items()}
 
 
 def stances(decision: Decision) -> list[rules.Stance]:
@@ -244,6 +301,12 @@ def _apply_effects(actor: Actor, decision: Decision) -> None:
     if status is not None:
         registry.record_status(code, status, STATUS_SCOPE[status], decision.effective_on, decision.until,
                                decision=decision.pk, actor=actor, cause=decision.text[:2000])
+    if decision.lifts is not None:
+        _check_lift(decision.lifts, code, decision.effective_on)
+        registry.lift_measure(decision.lifts, decision.effective_on, decision=decision.pk, actor=actor)
+    if decision.type in rules.POLICY_TYPES and decision.policy:
+        registry.record_policy(actor, code, decision.effective_on, validity_days=decision.policy.get("validity_days"),
+                               confirmation_days=decision.policy.get("confirmation_days"), decision=decision.pk)
     if decision.type == "measure" and decision.measure:
         registry.record_measure(code, str(decision.measure["kind"]), decision.effective_on, decision.until,
                                 zones=list(decision.measure.get("zones") or []),
@@ -418,7 +481,14 @@ def participant_history(code: str) -> dict[str, Any]:
     statuses = [{"id": s.pk, "status": s.status, "scope": s.scope, "valid_from": s.valid_from,
                  "valid_to": s.valid_to, "superseded": s.valid_to == s.valid_from, "source": s.source,
                  "cause": s.cause, "decision": behind(s.decision_id)} for s in registry.status_records(p.code)]
+    lifted_by = {d.lifts: d.pk for d in sorted(decisions.values(), key=lambda d: d.pk)
+                 if d.lifts is not None and d.status == "adopted"}
     measures = [{"id": m.pk, "kind": m.kind, "scope": m.scope, "valid_from": m.valid_from, "valid_to": m.valid_to,
-                 "zones": m.zones, "decision": behind(m.decision_id)} for m in registry.measures_of(p.code)]
+                 "zones": m.zones, "decision": behind(m.decision_id), "lifted_by": behind(lifted_by.get(m.pk))}
+                for m in registry.measures_of(p.code)]
+    policies = [{"id": q.pk, "valid_from": q.valid_from, "validity_days": q.validity_days,
+                 "confirmation_days": q.confirmation_days, "decision": behind(q.decision_id)}
+                for q in registry.policy_records(p.code)]
     return {"code": p.code, "name": p.name, "admitted_on": p.admitted_on,
-            "admission_precision": p.admission_precision, "statuses": statuses, "measures": measures}
+            "admission_precision": p.admission_precision, "statuses": statuses, "measures": measures,
+            "policies": policies}

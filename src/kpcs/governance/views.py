@@ -16,17 +16,25 @@ from django.utils.translation import gettext as _
 
 from kpcs import clock
 from kpcs.errors import BadRequest, DomainError, NotFound, PermissionDenied
-from kpcs.governance import rules, services
+from kpcs.governance import admission, rules, services
 from kpcs.governance.forms import (
+    CONSTITUENCY_LABELS,
+    GROUP_LABELS,
     MEASURE_LABELS,
     MEETING_LABELS,
+    MEMBER_ROLE_LABELS,
     POSITION_LABELS,
     PROCEDURE_LABELS,
+    RECOMMENDATION_LABELS,
+    STAGE_LABELS,
     STATUS_LABELS,
     TYPE_LABELS,
     AdoptionForm,
+    MemberEndForm,
+    MemberForm,
     PositionForm,
     ProposalForm,
+    RecommendationForm,
 )
 from kpcs.governance.models import Decision, Meeting
 from kpcs.registry import services as registry
@@ -43,7 +51,10 @@ PARTICIPANT_BADGE = {"active": "ok", "restricted": "warn", "embargoed": "warn", 
 PROPOSAL_FIELDS = {"invalid_type": "type", "participant_required": "participant", "text_required": "text",
                    "invalid_procedure": "procedure", "deadline_required": "deadline", "deadline_past": "deadline",
                    "deadline_not_for_plenary": "deadline", "invalid_dates": "until", "invalid_measure": "measure_kind",
-                   "plenary_unknown": "meeting", "amendment_too_late": "meeting"}
+                   "plenary_unknown": "meeting", "amendment_too_late": "meeting", "invalid_lift": "lift",
+                   "unknown_measure": "lift", "measure_ended": "lift",
+                   "invalid_policy": "policy_validity_days", "invalid_validity_days": "policy_validity_days",
+                   "invalid_confirmation_days": "policy_confirmation_days"}
 
 
 
@@ -240,7 +251,8 @@ def decision_new(request: HttpRequest) -> HttpResponse:
                                         effective_on=data["effective_on"], text=data["text"],
                                         procedure=data["procedure"], deadline=data["deadline"],
                                         meeting=int(data["meeting"]) if data["meeting"] else None,
-                                        until=data["until"], measure=form.measure())
+                                        until=data["until"], measure=form.measure(), lift=data["lift"],
+                                        policy=form.policy())
         except PermissionDenied as exc:
             return error_page(request, exc)
         except DomainError as exc:
@@ -283,14 +295,19 @@ def participant_detail(request: HttpRequest, code: str) -> HttpResponse:
     for m in history["measures"]:
         m["label"] = MEASURE_LABELS.get(m["kind"], m["kind"])
         m["in_force"] = m["valid_from"] <= today and (m["valid_to"] is None or today < m["valid_to"])
-        if m["decision"]:
-            m["decision"]["type_label"] = TYPE_LABELS.get(m["decision"]["type"], m["decision"]["type"])
+        for ref in (m["decision"], m["lifted_by"]):
+            if ref:
+                ref["type_label"] = TYPE_LABELS.get(ref["type"], ref["type"])
+    for q in history["policies"]:
+        if q["decision"]:
+            q["decision"]["type_label"] = TYPE_LABELS.get(q["decision"]["type"], q["decision"]["type"])
     in_force = [{"label": MEASURE_LABELS.get(m.kind, m.kind), "scope": m.scope, "valid_from": m.valid_from,
                  "valid_to": m.valid_to, "zones": m.zones_on(today)} for m in snap.measures_on(found, today)]
     decisions = services.visible(registry.ANONYMOUS, participant=found).order_by("-effective_on", "-pk")[:50]
     return render(request, "governance/participant.html", {
         "p": history, "today": today, "status": now.status, "scope": now.scope,
         "badge": PARTICIPANT_BADGE.get(now.status, ""), "in_force": in_force,
+        "policy": snap.policy_on(found, today),  # CERT-09, IMP-02: the policy in force today
         "decisions": [_decorate(d) for d in decisions]})
 
 
@@ -312,3 +329,242 @@ def chairs(request: HttpRequest) -> HttpResponse:
     return render(request, "governance/chairs.html", {
         "today": today, "chair": chair, "vice_chair": vice, "chair_name": names.get(chair or "", ""),
         "vice_chair_name": names.get(vice or "", ""), "years": years, "meetings": meetings})
+
+
+# --- working groups (issue 8, item 2) ------------------------------------------------------------------------
+
+def _member_row(m: dict[str, Any], names: dict[str, str], today: dt.date) -> dict[str, Any]:
+    return {**m, "name": names.get(m["participant"] or "", "") if m["participant"] else m["observer"],
+            "role_label": MEMBER_ROLE_LABELS.get(m["role"], m["role"]),
+            "constituency_label": CONSTITUENCY_LABELS.get(m["constituency"], m["constituency"]),
+            "current": rules.member_on(m["from"], m["to"], today),
+            "ended": m["to"] is not None and m["to"] <= today}
+
+
+@page(PUBLIC)
+def working_groups(request: HttpRequest) -> HttpResponse:
+    """The working groups and committees with today's members and their constituency (public)."""
+    limited = rate_limited(request)
+    if limited:
+        return limited
+    names, today = _names(), clock.today()
+    groups = [{**g, "name": GROUP_LABELS.get(g["code"], g["name"]),
+               "members": [_member_row(m, names, today) for m in g["members"]]}
+              for g in admission.working_groups(today)]
+    return render(request, "governance/working_groups.html", {"groups": groups, "today": today})
+
+
+def _group_context(request: HttpRequest, code: str, **given: Any) -> dict[str, Any]:
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    names, today = _names(), clock.today()
+    group = admission.working_group(code)
+    group["name"] = GROUP_LABELS.get(group["code"], group["name"])
+    rows = [_member_row(m, names, today) for m in group["members"]]
+    manage = actor.may("working_group.manage")
+    context: dict[str, Any] = {"group": group, "today": today, "manage": manage,
+                               "current": [r for r in rows if not r["ended"]],
+                               "past": [r for r in rows if r["ended"]], "error": given.get("error", ""),
+                               "end_error": given.get("end_error")}
+    if manage:
+        context["form"] = given.get("form") or MemberForm(observers=admission.observer_names(),
+                                                          initial={"valid_from": today, "role": "member"})
+    return context
+
+
+@page(PUBLIC)
+def working_group(request: HttpRequest, code: str) -> HttpResponse:
+    """One working group: its members now and before; for the Chair, the forms to add and to end a membership."""
+    limited = rate_limited(request)
+    if limited:
+        return limited
+    try:
+        return render(request, "governance/working_group.html", _group_context(request, code))
+    except DomainError as exc:
+        return error_page(request, exc)
+
+
+# Where a refusal of `admission.add_member` is shown: beside the field it is about.
+MEMBER_FIELDS = {"invalid_member": "participant", "invalid_role": "role", "invalid_dates": "valid_to",
+                 "already_member": "valid_from", "not_found": "observer"}
+
+
+@page("working_group.manage")
+def working_group_member_add(request: HttpRequest, code: str) -> HttpResponse:
+    """The Chair adds a participant or an observer organisation; a refusal is shown beside its field."""
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("governance_working_group", args=[code]))
+    try:
+        admission.working_group(code)
+    except DomainError as exc:
+        return error_page(request, exc)
+    form = MemberForm(request.POST, observers=admission.observer_names())
+    status = 422
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            admission.add_member(actor, code, participant=data["participant"] or None,
+                                 observer=data["observer"] or None, role=data["role"],
+                                 valid_from=data["valid_from"], valid_to=data["valid_to"])
+        except PermissionDenied as exc:
+            return error_page(request, exc)
+        except DomainError as exc:
+            status = exc.status
+            form.add_error(MEMBER_FIELDS.get(exc.code, "participant"), exc.message)
+        else:
+            messages.success(request, _("The member was added."))
+            return HttpResponseRedirect(reverse("governance_working_group", args=[code]))
+    try:
+        context = _group_context(request, code, form=form)
+    except DomainError as exc:
+        return error_page(request, exc)
+    return render(request, "governance/working_group.html", context, status=status)
+
+
+@page("working_group.manage")
+def working_group_member_end(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    """The Chair ends a membership from a day: kept in the list of past members, never deleted."""
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("governance_working_group", args=[code]))
+    form = MemberEndForm(request.POST)
+    try:
+        if not form.is_valid():
+            context = _group_context(request, code, end_error={"member": pk, "message": _("Give the day as "
+                                                                                          "YYYY-MM-DD.")})
+            return render(request, "governance/working_group.html", context, status=422)
+        admission.end_member(actor, code, pk, on=form.cleaned_data["on"])
+    except (PermissionDenied, NotFound) as exc:
+        return error_page(request, exc)
+    except DomainError as exc:
+        try:
+            context = _group_context(request, code, end_error={"member": pk, "message": exc.message})
+        except DomainError as again:
+            return error_page(request, again)
+        return render(request, "governance/working_group.html", context, status=exc.status)
+    messages.success(request, _("The membership was ended."))
+    return HttpResponseRedirect(reverse("governance_working_group", args=[code]))
+
+
+# --- applications to participate (GOV-05; issue 8, item 5) ------------------------------------------------------
+
+def _application_row(a: dict[str, Any]) -> dict[str, Any]:
+    return {**a, "stage_label": STAGE_LABELS.get(a["stage"], a["stage"]),
+            "recommendation_label": RECOMMENDATION_LABELS.get(a["recommendation"] or "", ""),
+            "admission_label": STATUS_LABELS.get(a["admission"]["status"], a["admission"]["status"])
+            if a["admission"] else ""}
+
+
+@page("decision.read")
+def application_list(request: HttpRequest) -> HttpResponse:
+    """Applications to participate and the stage each has reached (as `GET /api/v1/applications`)."""
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    context: dict[str, Any] = paginate(request, admission.listed())
+    context["rows"] = [_application_row(admission.as_dict(a)) for a in context["rows"]]
+    context["may_act"] = actor.may("decision.propose")
+    return render(request, "governance/applications.html", context)
+
+
+def _application_context(request: HttpRequest, pk: int, **given: Any) -> dict[str, Any]:
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    a = _application_row(admission.as_dict(admission.get(pk)))
+    today = clock.today()
+    chair = actor.may("decision.propose")
+    steps = [
+        {"label": _("Application received"), "done": True, "on": a["applied_on"], "rule": "GOV-05"},
+        {"label": _("Circulated to all participants"), "done": a["circulation"] is not None,
+         "on": a["circulation"]["on"] if a["circulation"] else None, "rule": "GOV-05",
+         "due": a["circulation_due"], "late": bool(a["circulation"] and a["circulation"]["late"])},
+        {"label": _("Recommendation of the Committee on Participation and Chairmanship"),
+         "done": a["recommendation"] is not None, "on": a["recommended_on"], "rule": "GOV-05"},
+        {"label": _("Admission decision proposed"), "done": a["admission"] is not None,
+         "on": None, "rule": "GOV-03"},
+        {"label": _("Admitted"), "done": a["stage"] == "admitted", "on": a["admitted_on"], "rule": "GOV-05"},
+    ]
+    context: dict[str, Any] = {
+        "a": a, "steps": steps, "chair": chair, "error": given.get("error", ""),
+        "may_circulate": chair and a["circulation"] is None,
+        "circulation_overdue": a["circulation"] is None and today > a["circulation_due"],
+        "may_recommend": chair and a["circulation"] is not None and a["admission"] is None,
+    }
+    if context["may_recommend"]:
+        context["form"] = given.get("form") or RecommendationForm()
+    return context
+
+
+@page("decision.read")
+def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One application: its facts, the steps done and still to do; for the Chair the actions the API offers."""
+    try:
+        return render(request, "governance/application.html", _application_context(request, pk))
+    except DomainError as exc:
+        return error_page(request, exc)
+
+
+def _application_refused(request: HttpRequest, pk: int, exc: DomainError, **given: Any) -> HttpResponse:
+    if isinstance(exc, PermissionDenied | NotFound):
+        return error_page(request, exc)
+    message = exc.message if not exc.rule or exc.rule in exc.message else f"{exc.message} ({exc.rule})"
+    try:
+        context = _application_context(request, pk, error=message, **given)
+    except DomainError as again:
+        return error_page(request, again)
+    return render(request, "governance/application.html", context, status=exc.status)
+
+
+@page("decision.propose")
+def application_circulate(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Chair circulates the application to all participants (GOV-05: within one month of it)."""
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("governance_application", args=[pk]))
+    try:
+        admission.circulate(actor, pk)
+    except DomainError as exc:
+        return _application_refused(request, pk, exc)
+    messages.success(request, _("The application was circulated to all participants."))
+    return HttpResponseRedirect(reverse("governance_application", args=[pk]))
+
+
+@page("decision.propose")
+def application_recommend(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Chair records the participation committee's recommendation, to admit or not (GOV-05)."""
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("governance_application", args=[pk]))
+    form = RecommendationForm(request.POST)
+    if not form.is_valid():
+        try:
+            return render(request, "governance/application.html", _application_context(request, pk, form=form),
+                          status=422)
+        except DomainError as exc:
+            return error_page(request, exc)
+    try:
+        admission.recommend(actor, pk, admit=form.cleaned_data["recommend"], text=form.cleaned_data["text"] or "")
+    except DomainError as exc:
+        return _application_refused(request, pk, exc, form=form)
+    messages.success(request, _("The committee's recommendation was recorded."))
+    return HttpResponseRedirect(reverse("governance_application", args=[pk]))
+
+
+# --- meetings (GOV-01, GOV-02; issue 8, item 7) ------------------------------------------------------------------
+
+@page(PUBLIC)
+def meetings(request: HttpRequest) -> HttpResponse:
+    """Plenaries and intersessionals per year with host and dates, and the Chair and Vice-Chair of each year."""
+    limited = rate_limited(request)
+    if limited:
+        return limited
+    names = _names()
+    chairs_by_year = services.chairs()
+    held: dict[int, list[dict[str, Any]]] = {}
+    for m in Meeting.objects.order_by("-starts_on", "-pk")[:500]:
+        held.setdefault(m.year, []).append({
+            "kind": MEETING_LABELS.get(m.kind, m.kind), "host": m.host_id, "host_name": names.get(m.host_id or "", ""),
+            "place": m.place, "starts_on": m.starts_on, "ends_on": m.ends_on})
+    years = []
+    for year in sorted(set(held) | set(chairs_by_year), reverse=True):
+        chair, vice = chairs_by_year.get(year, (None, None))
+        years.append({"year": year, "chair": chair, "chair_name": names.get(chair or "", ""), "vice_chair": vice,
+                      "vice_chair_name": names.get(vice or "", ""), "meetings": held.get(year, [])})
+    return render(request, "governance/meetings.html", {"years": years})

@@ -38,7 +38,8 @@ from kpcs.monitoring import rules, services
 router = Router(tags=["monitoring"])
 review_router = Router(tags=["peer review"])
 RuleName = Literal["exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
-                   "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade"]
+                   "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade",
+                   "re-export-valuation"]
 Text = Annotated[str, Field(max_length=TEXT_MAX_LENGTH)]
 
 

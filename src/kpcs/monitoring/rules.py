@@ -21,12 +21,21 @@ from statistics import median
 from typing import Any, NamedTuple
 
 from kpcs.registry import rules as registry_rules
-from kpcs.statistics.rules import Period, due_on, periods_of_year
+from kpcs.statistics.rules import (
+    NOT_PARTICIPATING,
+    Period,
+    due_on,
+    owes,
+    participated,
+    periods_of_year,
+    statuses_during,
+)
 
 RULES = ("exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
-         "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade")
+         "mirror-discrepancy", "missing-report", "unconfirmed-certificate", "embargoed-trade", "re-export-valuation")
 SEVERITIES = ("high", "medium", "low")
 ZERO = Decimal("0")
+UNITS = ("carats", "usd")  # volume first: a value-only history is compared on values
 
 
 @dataclass(frozen=True)
@@ -36,13 +45,16 @@ class Thresholds:
     min_carats: Decimal = Decimal("1000")  # below this, volumes are too small to judge
     min_usd: Decimal = Decimal("1000000")
     stock_tolerance: Decimal = Decimal("0.25")  # exports may exceed supply + carried stock by 25 %
+    stock_tolerance_usd: Decimal = Decimal("0.50")  # … by 50 % on values: mine and sale valuations differ
     stock_years: int = 3  # unsold supply of this many previous years counts as stock
     price_history_factor: Decimal = Decimal("3")  # US$/ct vs the participant's own median of previous years
     price_history_years: int = 5
     price_peer_factor: Decimal = Decimal("20")  # vs peers' median, only when there is no own history
     price_min_peers: int = 5
-    reexport_factor: Decimal = Decimal("3")  # re-exports' US$/ct vs the same participant's imports
-    reexport_share: Decimal = Decimal("0.10")  # a participant whose production < 10 % of imports re-exports
+    reexport_factor: Decimal = Decimal("3")  # re-exports' US$/ct ×3 from the imports' US$/ct: high severity
+    reexport_share: Decimal = Decimal("0.10")  # a hub: production < 10 % of imports (by carats or by value)
+    reexport_margin: Decimal = Decimal("0.40")  # rough re-traded without processing: markup within ±40 %
+    markup_change: Decimal = Decimal("0.30")  # a hub's markup moving by > 30 points from one year to the next
     certificate_factor: Decimal = Decimal("5")  # a shipment's US$/ct vs its origin's production US$/ct
     certificate_min_carats: Decimal = Decimal("500")
     spike_factor: Decimal = Decimal("3")  # jump ×3 or collapse to ⅓ of the median of previous years
@@ -195,12 +207,18 @@ class YearlyView:
             self.total[key] = agg
         self.participants = sorted({k[0] for k in self.total})
         self.years = sorted({k[2] for k in self.total})
+        # (participant, year) whose figures are no baseline for later years: see `part_years`
+        self.not_baseline: set[tuple[str, int]] = set()
 
     def get(self, participant: str, flow: str, year: int) -> Agg | None:
         return self.total.get((participant, flow, year))
 
     def is_producer(self, participant: str) -> bool:
-        return any(a.carats for (p, fl, _), a in self.total.items() if p == participant and fl == "production")
+        return self.reports(participant, "production")
+
+    def reports(self, participant: str, flow: str) -> bool:
+        """Whether the participant ever reported a non-zero figure of this flow (carats or value)."""
+        return any(a.carats or a.usd for (p, fl, _), a in self.total.items() if p == participant and fl == flow)
 
 
 def _severity(ratio: Decimal, factor: Decimal) -> str:
@@ -217,6 +235,21 @@ def _fold(ratio: Decimal) -> Decimal:
     return ratio if ratio >= 1 else (Decimal("Infinity") if ratio == 0 else 1 / ratio)
 
 
+def _downgrade(severity: str) -> str:
+    """One level lower: a comparison against a single previous year is weaker evidence than a longer history."""
+    return {"high": "medium", "medium": "low"}.get(severity, "low")
+
+
+def _missing(unit: str, aggs: Mapping[int, Agg | None]) -> str:
+    """Why `unit` could not be compared: the years (of those looked at) that do not report it."""
+    years = [str(y) for y, a in sorted(aggs.items()) if a is not None and getattr(a, unit) is None]
+    return f"not reported for {', '.join(years)}" if years else "not reported"
+
+
+def _fmt(unit: str) -> Any:
+    return ct if unit == "carats" else usd
+
+
 # --- the rules -----------------------------------------------------------------------------------
 
 def year_complete(year: int, as_of: dt.date | None, th: Thresholds) -> bool:
@@ -226,40 +259,67 @@ def year_complete(year: int, as_of: dt.date | None, th: Thresholds) -> bool:
 
 
 def exports_exceed_supply(view: YearlyView, th: Thresholds, as_of: dt.date | None = None) -> list[Finding]:
-    """Exports beyond production plus imports plus estimated stock (the Republic of Congo case, MON-11)."""
+    """Exports beyond production plus imports plus estimated stock (the Republic of Congo case, MON-11).
+
+    Compared in carats when the year's exports, production and imports all give carats, else on values (a
+    participant that reports values only is still judged); the evidence says which and why."""
     out = []
     for (p, flow, year), exp in view.total.items():
-        if flow != "export" or not exp.carats or exp.carats < th.min_carats or not year_complete(year, as_of, th):
+        if flow != "export" or not year_complete(year, as_of, th):
             continue
         prod = view.get(p, "production", year)
         if prod is None and view.is_producer(p):
             continue  # production not reported this year: missing-report says so; no guess here
         imp = view.get(p, "import", year)
-        supply = (prod.carats if prod and prod.carats else ZERO) + (imp.carats if imp and imp.carats else ZERO)
+        if imp is None and view.reports(p, "import"):
+            continue  # likewise for an importer whose imports of the year are missing: a gap is not a zero
+        flows = {"exports": exp, "production": prod, "imports": imp}
+        unit, not_compared = None, {}
+        for u in UNITS:
+            lacking = [name for name, a in flows.items() if a is not None and getattr(a, u) is None]
+            if not lacking:
+                unit = u
+                break
+            not_compared[u] = f"not reported for {year} ({', '.join(lacking)})"
+        if unit is None:
+            continue
+        if unit == "usd" and is_hub(view, p, year, th):
+            continue  # a hub's re-exports worth more than its imports: reexport_valuation judges that on values
+        minimum = th.min_carats if unit == "carats" else th.min_usd
+        tolerance = th.stock_tolerance if unit == "carats" else th.stock_tolerance_usd
+        exported = getattr(exp, unit) or ZERO
+        if exported < minimum:
+            continue
+
+        def amount(a: Agg | None, u: str = unit) -> Decimal:
+            return (getattr(a, u) or ZERO) if a is not None else ZERO
+
+        supply = amount(prod) + amount(imp)
         carry = ZERO
         for y in range(year - th.stock_years, year):
             e, pr, im = view.get(p, "export", y), view.get(p, "production", y), view.get(p, "import", y)
-            carry += sum(((a.carats or ZERO) for a in (pr, im) if a), ZERO) - ((e.carats or ZERO) if e else ZERO)
+            carry += amount(pr) + amount(im) - amount(e)
         carry = max(carry, ZERO)
         available = supply + carry
-        if exp.carats <= available * (1 + th.stock_tolerance) or exp.carats - available < th.min_carats:
+        if exported <= available * (1 + tolerance) or exported - available < minimum:
             continue
-        ratio = exp.carats / available if available else Decimal("Infinity")
+        ratio = exported / available if available else Decimal("Infinity")
         severity = "high" if ratio >= 3 else "medium" if ratio >= Decimal("1.75") else "low"
         times = "with no supply at all" if not available else f"{ratio:.1f}× what was available"
+        fmt = _fmt(unit)
         out.append(Finding(
             "exports-exceed-supply", p, str(year), severity,
-            f"{p} exported {ct(exp.carats)} in {year} but produced {ct(prod.carats if prod else ZERO)} and "
-            f"imported {ct(imp.carats if imp else ZERO)} (estimated stock carried {ct(carry)}): "
-            f"exports are {times}.",
+            f"{p} exported {fmt(exported)} in {year} but produced {fmt(amount(prod))} and "
+            f"imported {fmt(amount(imp))} (estimated stock carried {fmt(carry)}): exports are {times}.",
             {"exports": exp.evidence(), "production": prod.evidence() if prod else None,
-             "imports": imp.evidence() if imp else None, "stock_carried_carats": str(carry),
-             "tolerance": str(th.stock_tolerance)}))
+             "imports": imp.evidence() if imp else None, "stock_carried_" + unit: str(carry),
+             "tolerance": str(tolerance), "compared": [unit], "not_compared": not_compared}))
     return out
 
 
 def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
-    """US$/ct far from the participant's own history, from peers (no history), or re-exports vs imports."""
+    """US$/ct far from the participant's own history (one previous year is enough, at a lower severity), or from
+    peers when it has none. Re-exports against imports are `reexport_valuation`'s."""
     out = []
     prices: dict[tuple[str, str, int], Decimal] = {}
     for key, agg in view.total.items():
@@ -270,10 +330,25 @@ def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
     for (_, flow, year), price in prices.items():
         peers[(flow, year)].append(price)
     for (p, flow, year), price in prices.items():
-        history = [prices[(p, flow, y)] for y in range(year - th.price_history_years, year) if (p, flow, y) in prices]
+        window = range(year - th.price_history_years, year)
+        history = [prices[(p, flow, y)] for y in window if (p, flow, y) in prices and (p, y) not in view.not_baseline]
+        # years reported without a unit value (carats or value missing, or too few carats to judge)
+        unpriced = {str(y): ("carats not reported" if a.carats is None else "value not reported"
+                             if a.usd is None else "too few carats")
+                    for y in window if (a := view.total.get((p, flow, y))) is not None and (p, flow, y) not in prices}
         agg = view.total[(p, flow, year)]
-        if len(history) >= 2:
-            ref, basis, factor = Decimal(median(history)), "its own median of previous years", th.price_history_factor
+        if not history:
+            # years missing: its own last price within twice the window says more than peers that produce
+            # different goods (the DRC's industrial US$10/ct against Lesotho's US$1,000/ct)
+            older = [y for y in range(year - 2 * th.price_history_years, year - th.price_history_years)
+                     if (p, flow, y) in prices and (p, y) not in view.not_baseline]
+            if older:
+                window, history = range(older[-1], year), [prices[(p, flow, older[-1])]]
+        if history:
+            ref, factor = Decimal(median(history)), th.price_history_factor
+            basis = ("its own median of previous years" if len(history) > 1
+                     else f"its only previous year with a price "
+                          f"({max(y for y in window if (p, flow, y) in prices and (p, y) not in view.not_baseline)})")
         elif len(peers[(flow, year)]) >= th.price_min_peers:
             ref, basis, factor = Decimal(median(peers[(flow, year)])), "the median of all participants", \
                 th.price_peer_factor
@@ -284,6 +359,8 @@ def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
         if folded < factor:
             continue
         severity = "low" if basis.startswith("the median") else _severity(folded, factor)
+        if len(history) == 1:
+            severity = _downgrade(severity)
         word = "above" if ratio > 1 else "below"
         out.append(Finding(
             "price-outlier", p, str(year), severity,
@@ -291,28 +368,96 @@ def price_outliers(view: YearlyView, th: Thresholds) -> list[Finding]:
             f"{folded:.1f}× {word} {basis} ({per_ct(ref)}).",
             {"flow": flow, "price_usd_per_ct": str(price.quantize(Decimal("0.01"))),
              "reference_usd_per_ct": str(ref.quantize(Decimal("0.01"))), "reference": basis,
-             "history": [str(h.quantize(Decimal("0.01"))) for h in history], "figures": agg.evidence()},
+             "history": [str(h.quantize(Decimal("0.01"))) for h in history], "history_years": len(history),
+             "figures": agg.evidence(), "compared": ["usd_per_ct"], "not_compared": unpriced},
             subject=flow))
-    for (p, flow, year), exp_price in prices.items():
-        if flow != "export" or (p, "import", year) not in prices:
+    return out
+
+
+def is_hub(view: YearlyView, participant: str, year: int, th: Thresholds) -> bool:
+    """A trading hub that year: production under `reexport_share` of its imports, by carats or by value (a
+    participant that produces nothing and imports is one)."""
+    imp = view.get(participant, "import", year)
+    if imp is None:
+        return False
+    prod = view.get(participant, "production", year)
+    for unit in UNITS:
+        bought = getattr(imp, unit)
+        if bought and ((getattr(prod, unit) if prod else None) or ZERO) < bought * th.reexport_share:
+            return True
+    return False
+
+
+def _reexport_values(p: str, year: int, exp: Agg, imp: Agg, th: Thresholds) -> list[Finding]:
+    """Without carats on both sides there is no unit value; values still say something one way: re-exports worth
+    more than everything imported, beyond the margin, are over-valued (or stock sold). Fewer re-exports than
+    imports is what a cutting centre does, so only the upward gap counts, one severity level lower."""
+    if exp.usd is None or not imp.usd or exp.usd < th.min_usd or exp.usd <= imp.usd * (1 + th.reexport_margin):
+        return []
+    ratio = exp.usd / imp.usd
+    lacking = [name for name, a in (("exports", exp), ("imports", imp)) if a.carats is None]
+    reason = (f"not reported for {year} ({', '.join(lacking)})" if lacking
+              else f"under the {th.min_carats:,.0f} ct needed for a unit value")
+    severity = _downgrade("high" if ratio >= th.reexport_factor else "medium" if ratio >= 1 + 2 * th.reexport_margin
+                          else "low")
+    return [Finding(
+        "re-export-valuation", p, str(year), severity,
+        f"{p} re-exported rough diamonds worth {usd(exp.usd)} in {year}, {ratio:.1f}× the {usd(imp.usd)} of all its "
+        f"imports, beyond the +{th.reexport_margin:.0%} of trading without processing (no carats on both sides: "
+        f"the unit values could not be compared).",
+        {"export_usd": str(exp.usd.quantize(Decimal("0.01"))), "import_usd": str(imp.usd.quantize(Decimal("0.01"))),
+         "value_ratio": str(ratio.quantize(Decimal("0.0001"))), "margin": str(th.reexport_margin),
+         "exports": exp.evidence(), "imports": imp.evidence(), "compared": ["usd"],
+         "not_compared": {"carats": reason}}, subject="markup")]
+
+
+def reexport_valuation(view: YearlyView, th: Thresholds) -> list[Finding]:
+    """A hub's re-exports move with its imports in volume and in unit value: a re-export US$/ct beyond normal
+    trading margins of the same year's import US$/ct, or a sudden change of that markup from the previous year,
+    is a finding (transfer mispricing through a trading centre, MON-09/STAT-09)."""
+    out = []
+    markups: dict[tuple[str, int], tuple[Decimal, Decimal, Decimal]] = {}  # (exp price, imp price, markup)
+    for (p, flow, year), exp in view.total.items():
+        if flow != "export" or not is_hub(view, p, year, th):
             continue
         imp = view.total[(p, "import", year)]
-        prod = view.get(p, "production", year)
-        if prod and prod.carats and imp.carats and prod.carats >= imp.carats * th.reexport_share:
-            continue  # a producer's exports mix its own goods: not a re-export comparison
-        imp_price = prices[(p, "import", year)]
+        exp_price, imp_price = exp.price(th), imp.price(th)
+        if exp_price is not None and imp_price:
+            markups[(p, year)] = (exp_price, imp_price, exp_price / imp_price - 1)
+        else:
+            out += _reexport_values(p, year, exp, imp, th)
+    q2, q4 = Decimal("0.01"), Decimal("0.0001")
+    for (p, year), (exp_price, imp_price, markup) in sorted(markups.items()):
+        exp, imp = view.total[(p, "export", year)], view.total[(p, "import", year)]
+        figures = {"import_usd_per_ct": str(imp_price.quantize(q2)), "export_usd_per_ct": str(exp_price.quantize(q2)),
+                   "markup": str(markup.quantize(q4)), "exports": exp.evidence(), "imports": imp.evidence()}
         folded = _fold(exp_price / imp_price)
-        if folded < th.reexport_factor:
+        if folded > 1 + th.reexport_margin:
+            severity = ("high" if folded >= th.reexport_factor
+                        else "medium" if folded >= 1 + 2 * th.reexport_margin else "low")
+            word = "above" if markup > 0 else "below"
+            out.append(Finding(
+                "re-export-valuation", p, str(year), severity,
+                f"{p} re-exported rough diamonds in {year} at {per_ct(exp_price)} ({usd(exp.usd)} for "
+                f"{ct(exp.carats)}), {folded:.1f}× {word} the {per_ct(imp_price)} of its imports ({usd(imp.usd)} "
+                f"for {ct(imp.carats)}): a markup of {markup:+.0%}, beyond the ±{th.reexport_margin:.0%} of "
+                f"trading without processing.",
+                {**figures, "margin": str(th.reexport_margin)}, subject="markup"))
+        previous = markups.get((p, year - 1))
+        if previous is None:
             continue
-        word = "above" if exp_price > imp_price else "below"
+        change = markup - previous[2]
+        if abs(change) <= th.markup_change:
+            continue
         out.append(Finding(
-            "price-outlier", p, str(year), _severity(folded, th.reexport_factor),
-            f"{p} re-exported rough diamonds in {year} at {per_ct(exp_price)}, {folded:.1f}× {word} the "
-            f"{per_ct(imp_price)} of its imports ({ct(imp.carats)}, {usd(imp.usd)}).",
-            {"export_usd_per_ct": str(exp_price.quantize(Decimal("0.01"))),
-             "import_usd_per_ct": str(imp_price.quantize(Decimal("0.01"))),
-             "exports": view.total[(p, flow, year)].evidence(), "imports": imp.evidence()},
-            subject="re-export"))
+            "re-export-valuation", p, str(year), "medium" if abs(change) >= 2 * th.markup_change else "low",
+            f"{p}'s markup on re-exports moved from {previous[2]:+.0%} in {year - 1} ({per_ct(previous[0])} "
+            f"against imports at {per_ct(previous[1])}) to {markup:+.0%} in {year} ({per_ct(exp_price)} against "
+            f"{per_ct(imp_price)}).",
+            {**figures, "previous_markup": str(previous[2].quantize(q4)),
+             "previous_import_usd_per_ct": str(previous[1].quantize(q2)),
+             "previous_export_usd_per_ct": str(previous[0].quantize(q2)),
+             "change": str(change.quantize(q4)), "threshold": str(th.markup_change)}, subject="markup-change"))
     return out
 
 
@@ -367,33 +512,51 @@ def certificate_price_outliers(shipments: Iterable[Shipment], prices: Mapping[tu
 
 
 def volume_spikes(view: YearlyView, th: Thresholds, as_of: dt.date | None = None) -> list[Finding]:
-    """A jump or collapse against the median of previous years; a floor on both sides tames small bases."""
+    """A jump or collapse against the median of previous years; a floor on both sides tames small bases.
+
+    Carats when the year and its history give them, else values (a value-only history is compared on values);
+    a single previous year is enough, at one severity level lower than a longer history."""
     out = []
     for (p, flow, year), agg in view.total.items():
         if not year_complete(year, as_of, th):
             continue
-        unit = "carats" if agg.carats is not None else "usd"
-        current = agg.carats if unit == "carats" else agg.usd
-        if current is None:
+        history = {y: view.total[(p, flow, y)] for y in range(year - th.spike_history_years, year)
+                   if (p, flow, y) in view.total and (p, y) not in view.not_baseline}
+        if not history:
             continue
-        prev = [getattr(view.total[(p, flow, y)], unit) for y in range(year - th.spike_history_years, year)
-                if (p, flow, y) in view.total and getattr(view.total[(p, flow, y)], unit) is not None]
-        if len(prev) < 2:
+        chosen: tuple[str, Decimal, dict[int, Decimal]] | None = None
+        not_compared: dict[str, str] = {}
+        for unit in UNITS:
+            current = getattr(agg, unit)
+            prev = {y: getattr(a, unit) for y, a in history.items() if getattr(a, unit) is not None}
+            if current is not None and prev:
+                chosen = (unit, current, prev)
+                break
+            not_compared[unit] = _missing(unit, {year: agg, **history} if current is None else history)
+        if chosen is None:
             continue
-        base = Decimal(median(prev))
+        unit, current, prev = chosen
+        base = Decimal(median(prev.values()))
         floor = th.spike_floor_carats if unit == "carats" else th.spike_floor_usd
         ratio = (current + floor) / (base + floor)
         folded = _fold(ratio)
         if folded < th.spike_factor:
             continue
-        fmt = ct if unit == "carats" else usd
+        severity = _severity(folded, th.spike_factor)
+        fmt = _fmt(unit)
         word = "jumped" if ratio > 1 else "collapsed"
+        if len(prev) == 1:
+            severity = _downgrade(severity)
+            (only,) = prev
+            since = f"{fmt(base)} in {only}, the only previous year reported"
+        else:
+            since = f"a median of {fmt(base)} over the previous {len(prev)} years"
         out.append(Finding(
-            "volume-spike", p, str(year), _severity(folded, th.spike_factor),
-            f"{p}'s {flow} {word} to {fmt(current)} in {year} from a median of {fmt(base)} over the previous "
-            f"{len(prev)} years ({folded:.1f}×).",
+            "volume-spike", p, str(year), severity,
+            f"{p}'s {flow} {word} to {fmt(current)} in {year} from {since} ({folded:.1f}×).",
             {"flow": flow, "unit": unit, "current": str(current), "baseline_median": str(base),
-             "previous": [str(v) for v in prev], "figures": agg.evidence()},
+             "previous": [str(v) for _, v in sorted(prev.items())], "previous_years": sorted(prev),
+             "figures": agg.evidence(), "compared": [unit], "not_compared": not_compared},
             subject=flow))
     return out
 
@@ -409,9 +572,21 @@ def mirror_discrepancies(view: YearlyView, th: Thresholds, as_of: dt.date | None
             continue
         if (a, "export", year) not in broken_down or (b, "import", year) not in broken_down:
             continue  # one side did not report, or gives no partner breakdown: not a mirror gap
-        e = view.partner.get((a, "export", year, b), Agg())
-        i = view.partner.get((b, "import", year, a), Agg())
-        unit = "carats" if e.carats is not None or i.carats is not None else "usd"
+        e = view.partner.get((a, "export", year, b))
+        i = view.partner.get((b, "import", year, a))
+        # carats when both sides give them, else values: one side's carats against the other's missing carats
+        # would be a gap of 100 %; a side with no row for the pair reported nothing to it (zero)
+        not_compared: dict[str, str] = {}
+        unit = None
+        for u in UNITS:
+            lacking = [who for who, agg in ((a, e), (b, i)) if agg is not None and getattr(agg, u) is None]
+            if not lacking:
+                unit = u
+                break
+            not_compared[u] = f"not reported by {' and '.join(lacking)}"
+        if unit is None:
+            continue
+        e, i = e or Agg(), i or Agg()
         x, y = getattr(e, unit) or ZERO, getattr(i, unit) or ZERO
         minimum = th.min_carats if unit == "carats" else th.min_usd
         diff = abs(x - y)
@@ -425,9 +600,18 @@ def mirror_discrepancies(view: YearlyView, th: Thresholds, as_of: dt.date | None
             f"In {year} {a} reported exporting {fmt(x)} to {b}, but {b} reported importing {fmt(y)} from {a} "
             f"({rel:.0%} apart).",
             {"unit": unit, "exporter_reports": e.evidence(), "importer_reports": i.evidence(),
-             "relative_difference": str(rel.quantize(Decimal("0.0001")))},
+             "relative_difference": str(rel.quantize(Decimal("0.0001"))), "compared": [unit],
+             "not_compared": not_compared},
             subject=b))
     return out
+
+
+def barred(status: str, export_side: bool) -> bool:
+    """May not trade (or not export) in this status (EXP-01, SPEC-01..07); a non-participant (before its
+    admission, GOV-05) is outside the scheme: no KP trade with it either."""
+    if status == "non_participant":
+        return True
+    return not (registry_rules.may_export(status) if export_side else registry_rules.may_trade(status))
 
 
 def _blocked_share(history: Sequence[registry_rules.StatusPeriod], period: Period, export_side: bool) -> float:
@@ -437,8 +621,7 @@ def _blocked_share(history: Sequence[registry_rules.StatusPeriod], period: Perio
     day = period.start
     while day <= period.end:
         st = registry_rules.status_on(history, day)
-        if st is not None and not (registry_rules.may_export(st.status) if export_side
-                                   else registry_rules.may_trade(st.status)):
+        if st is not None and barred(st.status, export_side):
             blocked += 1
         day += dt.timedelta(days=1)
     return blocked / days
@@ -497,12 +680,15 @@ def embargoed_trade(facts: Iterable[Fact], statuses: Mapping[str, Sequence[regis
 
 
 def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, int], dt.date], as_of: dt.date,
-                    th: Thresholds, annual_reports_from: int | None = None) -> list[Finding]:
+                    th: Thresholds, annual_reports_from: int | None = None,
+                    statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None = None) -> list[Finding]:
     """A required report absent after its due date, including a participant whose data simply stop (STAT-10).
 
     Obligations start with a participant's first figure: trade every quarter (or every year for one that
     reports annually), production every half-year for a producer. Only periods up to the latest period anyone
-    reported (the reporting horizon) are expected, so history loaded late does not count as missing.
+    reported (the reporting horizon) are expected, so history loaded late does not count as missing. With
+    `statuses`, only periods the participant owes by its standing (statistics.rules.owes: not before admission,
+    not while removed, no trade while suspended throughout).
     """
     if not facts:
         return []
@@ -515,6 +701,7 @@ def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, in
         by_p[f.participant].append(f)
     out = []
     for p, rows in sorted(by_p.items()):
+        history = _standing(statuses, p)
         missing: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         obliged: list[str] = []
         for kind, flows, grain in (("trade", ("export", "import"), "quarter"), ("production", ("production",), "half")):
@@ -530,12 +717,15 @@ def missing_reports(facts: Sequence[Fact], annual_reports: Mapping[tuple[str, in
                 for period in periods_of_year(year, grain):
                     if period.start < start or period.end > horizon or due_on(period, th.due_months) >= as_of:
                         continue
+                    if not owes(kind, history, period):
+                        continue
                     if period not in have and not any(h.contains(period) or period.contains(h) for h in have):
                         missing[year][kind].append(period.label)
         if annual_reports_from is not None:
             first_year = min(f.period.year for f in rows)
             for year in range(max(first_year, annual_reports_from), as_of.year):
-                if dt.date(year + 1, 3, 31) < as_of and (p, year) not in annual_reports:
+                if dt.date(year + 1, 3, 31) < as_of and (p, year) not in annual_reports \
+                        and owes("annual_report", history, Period(year, "year", 1)):
                     missing[year]["annual report"].append(f"annual report {year}")
         for year, kinds in sorted(missing.items()):
             parts = [f"{kind} for {', '.join(labels)}" for kind, labels in kinds.items()]
@@ -571,17 +761,58 @@ def unconfirmed_certificates(overdue: Iterable[Overdue], as_of: dt.date) -> list
     return out
 
 
+def _standing(statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None,
+              code: str) -> Sequence[registry_rules.StatusPeriod] | None:
+    """A participant's status history; None when no statuses are given at all (standing not judged). A code
+    without periods was plainly active throughout."""
+    return None if statuses is None else statuses.get(code, ())
+
+
+def as_participant(facts: Iterable[Fact],
+                   statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None) -> list[Fact]:
+    """A participant's own figures for periods in which it took part in the scheme on at least one day (SPEC-07,
+    GOV-05): figures from before its admission, or while it was removed, are not its history as a participant —
+    no baseline, no supply, no prices, no finding of their own (embargoed-trade still sees them)."""
+    facts = list(facts)
+    if statuses is None:
+        return facts
+    return [f for f in facts if participated(statuses.get(f.participant, ()), f.period.start, f.period.end)]
+
+
+def part_years(view: YearlyView, statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None
+               ) -> set[tuple[str, int]]:
+    """(participant, year) of the years it took part in the scheme only part of (admitted, removed or readmitted
+    that year, GOV-05, SPEC-07): its figures for such a year are partly not a participant's, so they are no
+    baseline for a jump measured against a single previous year or a price history (STAT-09)."""
+    if statuses is None:
+        return set()
+    out = set()
+    for p, _, year in view.total:
+        history = statuses.get(p, ())
+        if statuses_during(history, max(dt.date(year, 1, 1), registry_rules.SCHEME_START),
+                           dt.date(year, 12, 31)) & NOT_PARTICIPATING:
+            out.add((p, year))
+    return out
+
+
 def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdue: Iterable[Overdue] = (),
             statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None = None,
             annual_reports: Mapping[tuple[str, int], dt.date] | None = None, annual_reports_from: int | None = None,
             as_of: dt.date, thresholds: Thresholds | None = None, view: YearlyView | None = None) -> list[Finding]:
-    """Every rule; `view` may be passed when the caller already rolled the same facts up to years."""
+    """Every rule; `view` may be passed when the caller already rolled the same facts up to years.
+
+    With `statuses`, the figures of a participant for periods in which it was not one (before admission, while
+    removed) are left out of every rule but embargoed-trade, which exists to find that trade."""
     th = thresholds or Thresholds()
-    view = view or YearlyView(facts)
+    judged = as_participant(facts, statuses)
+    if view is None or len(judged) != len(facts):
+        view = YearlyView(judged)
+    view.not_baseline = part_years(view, statuses)
     findings = (exports_exceed_supply(view, th, as_of) + price_outliers(view, th)
                 + certificate_price_outliers(shipments, origin_prices(view, th), th)
                 + volume_spikes(view, th, as_of) + mirror_discrepancies(view, th, as_of)
-                + missing_reports(facts, annual_reports or {}, as_of, th, annual_reports_from)
+                + reexport_valuation(view, th)
+                + missing_reports(judged, annual_reports or {}, as_of, th, annual_reports_from, statuses)
                 + unconfirmed_certificates(overdue, as_of)
                 + embargoed_trade(facts, statuses or {}, th))
     order = {s: i for i, s in enumerate(SEVERITIES)}

@@ -34,6 +34,7 @@ from kpcs.monitoring.models import (
     ReviewTeamMember,
     Scan,
 )
+from kpcs.registry import rules as registry_rules
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 from kpcs.statistics import services as statistics
@@ -96,14 +97,18 @@ def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
     then (CERT-09): an expired, unused certificate is no longer awaited by the importer, from the day it expires,
     whether its status is already `expired` or the expiry job has not reached it yet (effective status)."""
     out = []
-    days = {code: policy[1] for code, policy in registry.snapshot().participants.items()}
-    earliest = as_of - dt.timedelta(days=max(days.values(), default=15))
+    snap = registry.snapshot()
+    # IMP-02: each certificate by the exporting participant's deadline in force on its issue day
+    # none issued within the shortest deadline of any policy can be overdue yet
+    shortest = min([registry_rules.DEFAULT_CONFIRMATION_DAYS]  # the default, for those without a policy
+                   + [p.confirmation_days for history in snap.participants.values() for p in history])
+    last_issue_day = as_of - dt.timedelta(days=shortest)
     for number, exp, imp, issued_on, c, v in Certificate.objects.filter(
             status__in=("issued", "expired"), expires_on__gte=as_of, signer_revoked=False,
-            issued_on__lt=earliest + dt.timedelta(days=1)).values_list(
+            issued_on__lte=last_issue_day).values_list(
             "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
             "total_value_cents").iterator(chunk_size=2000):
-        due = issued_on + dt.timedelta(days=days.get(exp, 15))
+        due = issued_on + dt.timedelta(days=snap.policy_on(exp, issued_on).confirmation_days)
         if as_of > due:
             out.append(rules.Overdue(number, exp, imp, issued_on, due, Decimal(c) / 100, Decimal(v) / 100))
     return out

@@ -28,7 +28,15 @@ from django.views.decorators.cache import never_cache
 from kpcs import clock
 from kpcs.errors import DomainError
 from kpcs.registry import rules, services
-from kpcs.registry.models import ApiToken, Authority, Observer, Operator, Participant, ParticipantStatus
+from kpcs.registry.models import (
+    ApiToken,
+    Authority,
+    Observer,
+    Operator,
+    Participant,
+    ParticipantPolicy,
+    ParticipantStatus,
+)
 from kpcs.registry.services import Actor
 
 User = get_user_model()
@@ -261,16 +269,29 @@ class StatusInline(ReadOnlyInline):
     fields = ("status", "scope", "valid_from", "valid_to", "cause")
 
 
+class PolicyInline(ReadOnlyInline):
+    model = ParticipantPolicy
+    fields = ("valid_from", "validity_days", "confirmation_days", "decision_id", "recorded_at")
+
+
 @admin.register(Participant, site=site)
 class ParticipantAdmin(ReadOnlyAdmin):
-    list_display = ("code", "name", "kind", "status_today", "validity_days", "confirmation_days")
+    list_display = ("code", "name", "kind", "status_today", "validity_today", "confirmation_today")
     list_filter = ("kind",)
     search_fields = ("code", "name")
-    inlines = (StatusInline,)
+    inlines = (StatusInline, PolicyInline)
 
     @admin.display(description=_("status today"))
     def status_today(self, p: Participant) -> str:
         return services.status_on(p.code, clock.today()).status
+
+    @admin.display(description=_("certificate validity (days)"))
+    def validity_today(self, p: Participant) -> int:
+        return services.participant_policy(p.code, clock.today()).validity_days
+
+    @admin.display(description=_("import confirmation deadline (days)"))
+    def confirmation_today(self, p: Participant) -> int:
+        return services.participant_policy(p.code, clock.today()).confirmation_days
 
 
 @admin.register(Authority, site=site)

@@ -71,10 +71,17 @@ class MeasureOut(Schema):
     zones_in_force: list[str]
 
 
+class PolicyOut(Schema):
+    valid_from: dt.date
+    validity_days: int
+    confirmation_days: int
+
+
 class ParticipantDetailOut(ParticipantOut):
     on: dt.date
     admitted_on: dt.date | None
     measures: list[MeasureOut]
+    policies: list[PolicyOut]
     history: list[StatusOut]
     authorities: list[str]
 
@@ -86,7 +93,12 @@ class ParticipantPage(Page):
 def _participant(p: Participant, day: dt.date) -> dict[str, Any]:
     st = services.status_on(p.code, day)
     return {"code": p.code, "name": p.name, "kind": p.kind, "status": st.status, "status_scope": st.scope,
-            "validity_days": p.validity_days, "confirmation_days": p.confirmation_days}
+            # CERT-09, IMP-02: the policy in force on the day asked about
+            **_policy(services.snapshot().policy_on(p.code, day))}
+
+
+def _policy(policy: rules.Policy) -> dict[str, Any]:
+    return {"validity_days": policy.validity_days, "confirmation_days": policy.confirmation_days}
 
 
 @router.get("/participants", response={200: ParticipantPage, **PUBLIC_ERRORS}, auth=None,
@@ -102,8 +114,9 @@ def list_participants(request: HttpRequest, on: Day | None = None, limit: Limit 
 
 @router.get("/participants/{code}", response={200: ParticipantDetailOut, **PUBLIC_ERRORS}, auth=None,
             openapi_extra=permission(PUBLIC),
-            summary="One participant: its status, scope and measures in force on a day (`on`, default today), "
-                    "its admission date, status history (as judged) and authorities")
+            summary="One participant: its status, scope, measures and policy (certificate validity, confirmation "
+                    "deadline) in force on a day (`on`, default today), its admission date, status history (as "
+                    "judged), recorded policies and authorities")
 @decorate_view(ratelimit.public)
 def get_participant(request: HttpRequest, code: ParticipantCode, on: Day | None = None) -> dict[str, Any]:
     p = services.get_participant(code.upper())
@@ -114,6 +127,8 @@ def get_participant(request: HttpRequest, code: ParticipantCode, on: Day | None 
                         for m in services.snapshot().measures_on(p.code, day)]
     data["history"] = [{"status": s.status, "scope": s.scope, "valid_from": s.valid_from, "valid_to": s.valid_to}
                        for s in services.status_history(p.code)]
+    data["policies"] = [{"valid_from": q.valid_from, **_policy(q)}
+                        for q in services.snapshot().participants.get(p.code, ())]
     data["authorities"] = list(p.authorities.values_list("id", flat=True))
     return data
 

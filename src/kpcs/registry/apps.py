@@ -15,7 +15,8 @@ class RegistryConfig(AppConfig):
 
         # Any change to these tables, through services or the admin, invalidates every process's snapshot
         # (participants, statuses, authorities, keys) and its cache of people's roles.
-        for model in (models.Participant, models.ParticipantStatus, models.Measure, models.Authority, models.SigningKey,
+        for model in (models.Participant, models.ParticipantStatus, models.ParticipantPolicy,
+                      models.Measure, models.Authority, models.SigningKey,
                       models.Membership, get_user_model()):
             post_save.connect(services.bump_registry_version, sender=model, dispatch_uid=f"bump-{model.__name__}")
             post_delete.connect(services.bump_registry_version, sender=model,

@@ -17,10 +17,6 @@ class Participant(models.Model):
                             help_text=_("ISO 3166-1 alpha-2, or EU"))
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=32, choices=[(k, k) for k in rules.PARTICIPANT_KINDS])
-    validity_days = models.PositiveIntegerField(
-        _("certificate validity (days)"), default=60, help_text=_("longest allowed validity, CERT-09"))
-    confirmation_days = models.PositiveIntegerField(
-        _("import confirmation deadline (days)"), default=15, help_text=_("IMP-02"))
     admitted_on = models.DateField(
         _("admitted on"), null=True, blank=True,
         help_text=_("first day as a participant; a non-participant before it; empty = not (yet) admitted"))
@@ -64,6 +60,39 @@ class ParticipantStatus(models.Model):
             models.CheckConstraint(condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
                                    name="registry_status_valid_range_v2"),
         ]
+
+
+class ParticipantPolicy(models.Model):
+    """A participant's certificate validity (CERT-09) and import confirmation deadline (IMP-02) from a day on.
+
+    Date-effective like statuses (SPEC-07): a certificate is judged by the policy in force on its issue day.
+    Never edited: a change is a new row (registry.services.record_policy), in force until the next one's day.
+    """
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="policies",
+                                    verbose_name=_("participant"))
+    valid_from = models.DateField(_("valid from"))
+    validity_days = models.PositiveIntegerField(
+        _("certificate validity (days)"), help_text=_("longest allowed validity, CERT-09"))
+    confirmation_days = models.PositiveIntegerField(
+        _("import confirmation deadline (days)"), help_text=_("IMP-02"))
+    decision_id = models.PositiveBigIntegerField(_("decision"), null=True, blank=True,
+                                                 help_text=_("the governance decision that recorded it"))
+    recorded_at = models.DateTimeField(_("recorded at"))
+
+    class Meta:
+        ordering = ["participant", "valid_from"]
+        verbose_name = _("participant policy")
+        verbose_name_plural = _("participant policies")
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "valid_from"], name="registry_policy_unique_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} from {self.valid_from}: {self.validity_days}/{self.confirmation_days} days"
+
+    def as_rule(self) -> rules.Policy:
+        return rules.Policy(self.valid_from, self.validity_days, self.confirmation_days)
 
 
 class Measure(models.Model):

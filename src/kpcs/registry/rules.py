@@ -183,6 +183,48 @@ def plan_status_change(existing: Iterable[tuple[int, StatusPeriod]], new: Status
     return closures
 
 
+# --- per-participant policies (CERT-09, IMP-02) ----------------------------------------------------
+# Date-effective like statuses (SPEC-07): each recorded policy applies from its day until the next one's.
+DEFAULT_VALIDITY_DAYS = 60  # CERT-09: the EU's two months, the longest any participant allows
+DEFAULT_CONFIRMATION_DAYS = 15  # IMP-02: the US rule, the scheme's default deadline
+VALIDITY_DAYS_RANGE = (1, 365)  # CERT-09 sets no maximum; a certificate valid over a year is no control
+CONFIRMATION_DAYS_RANGE = (1, 120)  # IMP-02 asks for an "expeditious" confirmation
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A participant's certificate validity (CERT-09) and confirmation deadline (IMP-02) from a day on."""
+
+    valid_from: dt.date
+    validity_days: int
+    confirmation_days: int
+
+
+DEFAULT_POLICY = Policy(SCHEME_START, DEFAULT_VALIDITY_DAYS, DEFAULT_CONFIRMATION_DAYS)
+
+
+def policy_on(history: Iterable[Policy], day: dt.date) -> Policy:
+    """The policy in force on `day`: the latest one that began on or before it (CERT-09, IMP-02, SPEC-07).
+
+    Before the first recorded policy (or with none) the scheme's defaults apply (60 and 15 days)."""
+    in_force = [p for p in history if p.valid_from <= day]
+    return max(in_force, key=lambda p: p.valid_from) if in_force else DEFAULT_POLICY
+
+
+def check_policy(validity_days: int, confirmation_days: int) -> None:
+    """Bounds of a participant's policy: validity 1..365 days (CERT-09), confirmation 1..120 days (IMP-02)."""
+    low, high = VALIDITY_DAYS_RANGE
+    if not low <= validity_days <= high:
+        raise ValidationFailed(_("a certificate is valid for %(low)s to %(high)s days, not %(days)s (CERT-09)")
+                               % {"low": low, "high": high, "days": validity_days},
+                               code="invalid_validity_days", rule="CERT-09")
+    low, high = CONFIRMATION_DAYS_RANGE
+    if not low <= confirmation_days <= high:
+        raise ValidationFailed(_("an import is confirmed within %(low)s to %(high)s days, not %(days)s (IMP-02)")
+                               % {"low": low, "high": high, "days": confirmation_days},
+                               code="invalid_confirmation_days", rule="IMP-02")
+
+
 def may_trade(status: str) -> bool:
     """EXP-01: trade only with participants in good standing on the day."""
     return status not in NO_TRADE
@@ -255,7 +297,11 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "decision.adopt": {"kp_chair": ALL},
     "decision.position": {"delegate": OWN, "observer": ALL},
     "decision.read": {"kp_chair": ALL, "delegate": ALL, "observer": ALL},
+    "working_group.manage": {"kp_chair": ALL},
     "participant_status.record": {},
+    # a participant's certificate validity and confirmation deadline (CERT-09, IMP-02): the node operator, or
+    # an adopted decision (which needs decision.adopt)
+    "participant_policy.record": {},
 }
 # Writes that legitimately span participants, and why.
 WRITES_ACROSS_PARTICIPANTS = {
@@ -270,6 +316,8 @@ WRITES_ACROSS_PARTICIPANTS = {
                                    "teams (MON-03)",
     ("decision.propose", "kp_chair"): "the Chair puts the scheme's decisions about any participant to it (GOV-03)",
     ("decision.adopt", "kp_chair"): "the Chair declares consensus (or its absence) on any decision (GOV-03)",
+    ("working_group.manage", "kp_chair"): "the Chair presides the working groups and committees (GOV-02) and "
+                                          "records which participants and observers sit on them",
     ("decision.position", "observer"): "observers comment on any decision; their comments never block (GOV-04)",
 }
 

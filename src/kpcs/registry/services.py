@@ -43,6 +43,7 @@ from kpcs.registry.models import (
     Observer,
     Operator,
     Participant,
+    ParticipantPolicy,
     ParticipantStatus,
     RegistryVersion,
     SigningKey,
@@ -221,6 +222,40 @@ def record_measure(participant: str, kind: str, from_on: dt.date, to_on: dt.date
     return measure
 
 
+def find_measure(measure_id: int) -> Measure | None:
+    """One recorded measure by its id, or None (for the governance checks of a decision that lifts it)."""
+    return Measure.objects.filter(pk=measure_id).first()
+
+
+def lift_measure(measure_id: int, on: dt.date, *, decision: int | None = None, actor: Actor) -> Measure:
+    """Close a measure's validity from `on` (exclusive end), as a later decision lifts it (SPEC-01, SPEC-07).
+
+    Never edited silently: only the end is set, in a transaction, audited (`measure.lifted`, with the decision
+    and the end it had before). The end is after the start; a measure no longer in force that day (ended or
+    lifted already) is a conflict. Rights as record_measure: by a decision, the one who adopts decisions."""
+    if decision is None:
+        require(actor, "participant_status.record")
+    else:
+        require(actor, "decision.adopt")
+    with transaction.atomic():
+        measure = Measure.objects.select_for_update().filter(pk=measure_id).first()
+        if measure is None:
+            raise NotFound(f"no measure {measure_id}")
+        if on <= measure.valid_from:
+            raise ValidationFailed(f"a measure is lifted after it begins ({measure.valid_from.isoformat()})",
+                                   code="invalid_dates", rule="SPEC-07")
+        if measure.valid_to is not None and measure.valid_to <= on:
+            raise Conflict(f"measure {measure.pk} already ended on {measure.valid_to.isoformat()}",
+                           code="measure_ended", rule="SPEC-07")
+        before = measure.valid_to.isoformat() if measure.valid_to else None
+        measure.valid_to = on
+        measure.save(update_fields=["valid_to"])  # post_save bumps the registry version: snapshots re-read it
+        audit.record(actor=actor.label, action="measure.lifted", object_type="measure", object_id=str(measure.pk),
+                     participant=measure.participant_id,
+                     payload={**measure.as_rule().as_dict(), "valid_to_before": before, "decision": decision})
+    return measure
+
+
 def record_admission(code: str, admitted_on: dt.date | None, precision: str, *, actor: Actor,
                      decision: int | None = None) -> bool:
     """Set a participant's admission date (a non-participant before it); audited; False when unchanged.
@@ -246,6 +281,56 @@ def record_admission(code: str, admitted_on: dt.date | None, precision: str, *, 
                      payload={"before": before, "admitted_on": day.isoformat(), "precision": precision,
                               "decision": decision})
     return True
+
+
+def record_policy(actor: Actor, code: str, valid_from: dt.date, validity_days: int | None = None,
+                  confirmation_days: int | None = None, decision: int | None = None) -> ParticipantPolicy:
+    """A participant's certificate validity (CERT-09) and confirmation deadline (IMP-02) from `valid_from` on.
+
+    Never edited in place: a new row, in force until the next recorded one's day; a value not given is carried
+    from the policy in force on `valid_from`. One policy per day: recording the same again changes nothing, a
+    different one for a day that has one is refused (409; record it from another day). Audited
+    (`participant_policy.recorded`); the registry version changes with the row, so every snapshot sees it. By
+    the node operator, or through an adopted decision (which needs `decision.adopt`).
+    """
+    if decision is None:
+        require(actor, "participant_policy.record")
+    else:
+        require(actor, "decision.adopt")
+    code = code.strip().upper()
+    with transaction.atomic():
+        p = Participant.objects.select_for_update().filter(code=code).first()
+        if p is None:
+            raise NotFound(_("%(code)s is not a participant of the Kimberley Process") % {"code": repr(code)})
+        rows = list(ParticipantPolicy.objects.filter(participant_id=code))
+        before = rules.policy_on([r.as_rule() for r in rows], valid_from)
+        validity = before.validity_days if validity_days is None else validity_days
+        confirmation = before.confirmation_days if confirmation_days is None else confirmation_days
+        rules.check_policy(validity, confirmation)
+        same_day = next((r for r in rows if r.valid_from == valid_from), None)
+        if same_day is not None:
+            if (same_day.validity_days, same_day.confirmation_days) == (validity, confirmation):
+                return same_day
+            raise Conflict(_("%(code)s already has a policy from %(day)s (%(validity)s and %(confirmation)s days): "
+                             "a policy is never changed, record the new one from another day")
+                           % {"code": code, "day": valid_from.isoformat(), "validity": same_day.validity_days,
+                              "confirmation": same_day.confirmation_days}, code="policy_exists")
+        policy = ParticipantPolicy.objects.create(participant=p, valid_from=valid_from, validity_days=validity,
+                                                  confirmation_days=confirmation, decision_id=decision,
+                                                  recorded_at=clock.now())
+        audit.record(actor=actor.label, action="participant_policy.recorded", object_type="participant_policy",
+                     object_id=str(policy.pk), participant=code,
+                     payload={"valid_from": valid_from.isoformat(), "validity_days": validity,
+                              "confirmation_days": confirmation, "decision": decision,
+                              "before": {"valid_from": before.valid_from.isoformat(),
+                                         "validity_days": before.validity_days,
+                                         "confirmation_days": before.confirmation_days}})
+    return policy
+
+
+def policy_records(code: str) -> list[ParticipantPolicy]:
+    """Every recorded policy of a participant, in the order they apply."""
+    return list(ParticipantPolicy.objects.filter(participant_id=code).order_by("valid_from"))
 
 
 def register_applicant(code: str, name: str, kind: str, applied_on: dt.date, *, actor: Actor) -> Participant:
@@ -302,7 +387,8 @@ class Snapshot:
     """Participants, statuses, authorities and keys as plain values, read once per registry change."""
 
     stamp: str
-    participants: dict[str, tuple[int, int]]  # code -> (validity_days, confirmation_days)
+    # code -> its policies (CERT-09, IMP-02), each in force from its day (rules.policy_on)
+    participants: dict[str, tuple[rules.Policy, ...]]
     # what judges standing: recorded periods, non-participation before admission, measures' effects
     # (rules.effective_history); the trust list carries exactly these
     statuses: dict[str, list[rules.StatusPeriod]]
@@ -313,6 +399,10 @@ class Snapshot:
 
     def measures_on(self, code: str, day: dt.date) -> list[rules.Measure]:
         return [m for m in self.measures.get(code, []) if m.in_force(day)]
+
+    def policy_on(self, code: str, day: dt.date) -> rules.Policy:
+        """The policy in force on `day` (an unknown code gets the scheme's defaults: callers check the code)."""
+        return rules.policy_on(self.participants.get(code, ()), day)
 
     def status_on(self, code: str, day: dt.date) -> rules.StatusPeriod:
         """Status of a participant on a day (SPEC-07). An unknown code is a non-participant."""
@@ -352,14 +442,16 @@ def snapshot() -> Snapshot:
     measures: dict[str, list[rules.Measure]] = {}
     for m in Measure.objects.order_by("participant_id", "valid_from", "pk"):
         measures.setdefault(m.participant_id, []).append(m.as_rule())
-    rows = list(Participant.objects.values_list("code", "validity_days", "confirmation_days", "admitted_on"))
-    admitted = {code: admitted_on for code, _, _, admitted_on in rows}
+    policies: dict[str, list[rules.Policy]] = {}
+    for policy in ParticipantPolicy.objects.order_by("participant_id", "valid_from"):
+        policies.setdefault(policy.participant_id, []).append(policy.as_rule())
+    admitted = dict(Participant.objects.values_list("code", "admitted_on"))
     statuses = {code: history for code in admitted
                 if (history := rules.effective_history(recorded.get(code, []), admitted[code],
                                                        measures.get(code, [])))}
     fresh = Snapshot(
         stamp=stamp or "",
-        participants={code: (v, c) for code, v, c, _ in rows},
+        participants={code: tuple(policies.get(code, ())) for code in admitted},
         statuses=statuses,
         measures=measures,
         admitted=admitted,
@@ -381,12 +473,13 @@ def status_on(code: str, day: dt.date) -> rules.StatusPeriod:
     return snapshot().status_on(code, day)
 
 
-def participant_policy(code: str) -> tuple[int, int]:
-    """(validity_days, confirmation_days) of a participant (CERT-09, IMP-02)."""
-    try:
-        return snapshot().participants[code]
-    except KeyError:
-        raise NotFound(_("%(code)s is not a participant of the Kimberley Process") % {"code": repr(code)}) from None
+def participant_policy(code: str, day: dt.date) -> rules.Policy:
+    """The policy of a participant in force on `day`: its certificate validity (CERT-09) and confirmation
+    deadline (IMP-02). A certificate is judged by the exporting participant's policy on its issue day."""
+    snap = snapshot()
+    if code not in snap.participants:
+        raise NotFound(_("%(code)s is not a participant of the Kimberley Process") % {"code": repr(code)})
+    return snap.policy_on(code, day)
 
 
 def may_trade_status(status: str) -> bool:

@@ -158,6 +158,7 @@ class _Generator:
         self.stop: dict[str, int] = {}  # missing-report: participant -> last year reported
         self.production_factor: dict[tuple[str, int], tuple[float, float]] = {}  # (carats ×, US$/ct ×)
         self.export_factor: dict[tuple[str, int], float] = {}
+        self.margin_factor: dict[tuple[str, int], float] = {}  # a hub's re-export US$/ct ×
         self.records: list[Record] = []
         self.production: dict[tuple[str, int], list[tuple[int, float, float]]] = {}
 
@@ -316,6 +317,13 @@ class _Generator:
         if self.p2 and self.y2:
             taken.add(self.p2.code)
             self.production_factor[(self.p2.code, self.y2)] = (1.0, 1 / 6)
+        # re-export-valuation: a hub re-exports the last year's goods at twice what it paid (no draw from the
+        # random stream, so the rest of the data stays as it was)
+        hubs = [a for a in self.of("hub") if a.code not in taken and a.code not in self.constrained]
+        self.h_actor = hubs[0] if hubs and self.years[-1] in self.eligible else None
+        if self.h_actor:
+            taken.add(self.h_actor.code)
+            self.margin_factor[(self.h_actor.code, self.years[-1])] = 2.0
         self.taken = taken
 
     # --- simulation ----------------------------------------------------------------------------
@@ -350,7 +358,7 @@ class _Generator:
                         y["slices"].append((code, HS_INDUSTRIAL, s, price * 0.3))
                 else:
                     y["reexport"] = rng.uniform(*a.reexport)
-                    y["margin"] = rng.uniform(0.95, 1.06)
+                    y["margin"] = rng.uniform(0.95, 1.06) * self.margin_factor.get((code, year), 1.0)
                 y["weights"] = [lk.weight * rng.uniform(0.85, 1.15) for lk in a.links]
                 yearly[code] = y
             for quarter in range(1, 5):
@@ -442,12 +450,18 @@ class _Generator:
                 self.plant("missing-report", code, year,
                            f"{code} reports nothing after {last}; its partners stopped trading with it", "",
                            former)
+        if self.h_actor:
+            code = self.h_actor.code
+            buyers = sorted({r.importer for r in self.records if r.exporter == code and r.year == end})
+            self.plant("re-export-valuation", code, end,
+                       f"{code} re-exported in {end} at about twice the US$/ct it paid for its imports (markup "
+                       f"≈ +100 %, from ≈ 0 % the year before)", "markup", buyers)
         self.plant_exports_exceed()
         self.plant_certificate()
         self.plant_mirror()
         self.plant_embargo()
         for rule in ("exports-exceed-supply", "price-outlier", "certificate-price-outlier", "volume-spike",
-                     "mirror-discrepancy", "missing-report", "embargoed-trade"):
+                     "mirror-discrepancy", "missing-report", "embargoed-trade", "re-export-valuation"):
             if self.eligible and not any(p["rule"] == rule for p in self.planted) \
                     and not any(n.startswith(rule) for n in self.notes):
                 self.notes.append(f"{rule}: not planted (no suitable participant)")

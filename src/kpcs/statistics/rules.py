@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
@@ -225,3 +226,51 @@ def parse_row(values: list[str], row: int) -> Row:
         if flow == "production":
             raise RowError(row, "certificates", _("production has no certificates"))
     return Row(period, participant, flow, partner, origin, hs, carats, usd, certificates)
+
+
+# --- who owes what: obligations follow admission and status (STAT-10, GOV-05, GOV-06, SPEC-07) -----------
+# A participant owes statistics only for periods in which it took part in the scheme: not before its admission
+# (non_participant), not as an applicant, not while removed. Suspended and self-suspended participants are
+# still participants (they owe production figures and annual reports) but may not trade (EXP-01, SPEC-02):
+# no trade statistics are owed for a period entirely inside such a status. docs/decisions.md, "Statistics".
+NOT_PARTICIPATING = frozenset({"non_participant", "applicant", "removed"})
+NO_TRADE_OBLIGATION = NOT_PARTICIPATING | {"suspended", "self_suspended"}
+OBLIGATION_KINDS = ("trade", "production", "annual_report")
+
+
+def statuses_during(history: Iterable[registry_rules.StatusPeriod], start: dt.date, end: dt.date) -> set[str]:
+    """Every status a participant held on some day from `start` to `end` (both included); `active` for days no
+    period covers. Standing changes only where a period begins or ends, so those days (and `start`) suffice."""
+    periods = list(history)
+    days = {start} | {d for p in periods for d in (p.valid_from, p.valid_to)
+                      if d is not None and start < d <= end}
+    return {(registry_rules.status_on(periods, d) or registry_rules.StatusPeriod("active", d, None)).status
+            for d in days}
+
+
+def participated(history: Iterable[registry_rules.StatusPeriod] | None, start: dt.date, end: dt.date) -> bool:
+    """A participant on at least one day from `start` to `end` (SPEC-07, GOV-05, GOV-13): nobody took part
+    before the scheme began. None (no standing known: a code the registry does not hold) judges nothing."""
+    if history is None:
+        return True
+    if end < registry_rules.SCHEME_START:
+        return False
+    return bool(statuses_during(history, max(start, registry_rules.SCHEME_START), end) - NOT_PARTICIPATING)
+
+
+def owes(kind: str, history: Iterable[registry_rules.StatusPeriod] | None, period: Period) -> bool:
+    """Whether a participant with this standing owes `kind` (trade, production, annual_report) for `period`.
+
+    Production and the annual report (STAT-03, STAT-11): if it was a participant on at least one day of the
+    period (the year, for the annual report). Trade (STAT-01): also not when every such day was suspended or
+    self-suspended, as it could not trade then."""
+    if kind not in OBLIGATION_KINDS:
+        raise ValueError(f"unknown obligation {kind!r}")
+    if history is None:
+        return True
+    if kind != "trade":
+        return participated(history, period.start, period.end)
+    if period.end < registry_rules.SCHEME_START:
+        return False
+    start = max(period.start, registry_rules.SCHEME_START)
+    return bool(statuses_during(history, start, period.end) - NO_TRADE_OBLIGATION)

@@ -24,6 +24,7 @@ from kpcs.certificates.models import Certificate, CertificateLine
 from kpcs.errors import NotFound, ValidationFailed
 from kpcs.monitoring.rules import Fact
 from kpcs.registry import services as registry
+from kpcs.registry.rules import StatusPeriod
 from kpcs.registry.services import Actor
 from kpcs.statistics import rules
 from kpcs.statistics.models import AnnualReport, Batch, Figure, TradeCell
@@ -531,6 +532,14 @@ def _received_index(participant: str | None = None) -> dict[tuple[str, str], lis
     return out
 
 
+def standing(participant: str) -> list[StatusPeriod] | None:
+    """The status history that judges what a participant owes (non-participation before admission included);
+    None for a code the registry does not hold (its obligations are not judged by standing)."""
+    if participant not in registry.snapshot().participants:
+        return None
+    return registry.status_history(participant)
+
+
 def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = None,
                 due_months: int | None = None,
                 index: dict[tuple[str, str], list[tuple[rules.Period, dt.date]]] | None = None,
@@ -538,7 +547,11 @@ def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = 
                 ) -> list[dict[str, Any]]:
     """Every reporting obligation of a participant with its due date and status (received, late, missing,
     pending): quarterly trade, half-yearly production (for producers), the annual report by 31 March.
-    Statistics are due `due_months` after the period (default KPCS_STATISTICS_DUE_MONTHS, 2)."""
+    Statistics are due `due_months` after the period (default KPCS_STATISTICS_DUE_MONTHS, 2).
+
+    Only periods it owes by its standing (rules.owes): none before its admission, as an applicant or while
+    removed; no trade for a period spent entirely suspended or self-suspended (STAT-10, SPEC-07)."""
+    history = standing(participant)
     due_months = due_months or settings.KPCS_STATISTICS_DUE_MONTHS
     index = index if index is not None else _received_index(participant)
     if shared is None:
@@ -560,12 +573,15 @@ def obligations(participant: str, as_of: dt.date, years: Iterable[int] | None = 
             for period in rules.periods_of_year(year, grain):
                 if started is not None and period.end < started:
                     continue  # obligations start with the participant's first report of this kind
+                if not rules.owes(flow_kind, history, period):
+                    continue  # not a participant then, or barred from trade throughout
                 due = rules.due_on(period, due_months)
                 got = [d for p, d in have if p.contains(period) or period.contains(p)]
                 first = min(got) if got else None
                 out.append({"kind": kind, "period": period.label, "due_on": due, "received_on": first,
                             "status": rules.obligation_status(first, due, as_of)})
-        if tracked_from is not None and year >= tracked_from:
+        if tracked_from is not None and year >= tracked_from \
+                and rules.owes("annual_report", history, rules.Period(year, "year", 1)):
             due = rules.annual_report_due(year)
             got_report = reports.get((participant, year))
             out.append({"kind": "annual_report", "period": str(year), "due_on": due,

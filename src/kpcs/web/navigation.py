@@ -34,6 +34,9 @@ ENTRIES = (
     Entry(_("Participants"), "participants", PUBLIC),
     Entry(_("Review reports"), "review_published", PUBLIC),
     Entry(_("Decisions"), "governance_decisions", PUBLIC),
+    Entry(_("Applications"), "governance_applications", "decision.read"),
+    Entry(_("Working groups"), "governance_working_groups", PUBLIC),
+    Entry(_("Meetings"), "governance_meetings", PUBLIC),
 )
 
 ROLE_LABELS = {

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0003_review_comments'),
+        ('monitoring', '0004_finding_rule_reexport_valuation'),
     ]
 
     operations = [
