@@ -178,11 +178,15 @@ def record_trade(*, flow: str, quarter: str, participant: str, partner: str, ori
 
 
 def _facts(rows: Iterable[tuple[Any, ...]]) -> Iterator[Fact]:
+    """Facts sharing one object per period and per code: a scan holds hundreds of thousands of them, and each
+    row from the database brings new copies of the same few strings."""
     cache: dict[str, rules.Period] = {}
+    codes: dict[str, str] = {"mixed": ""}
     for q, p, flow, partner, origin, hs, c, v, n in rows:
         if q not in cache:
             cache[q] = rules.parse_period(q)
-        yield Fact(cache[q], p, flow, partner, "" if origin == "mixed" else origin, hs, _dec(c), _dec(v), n,
+        yield Fact(cache[q], codes.setdefault(p, p), codes.setdefault(flow, flow), codes.setdefault(partner, partner),
+                   codes.setdefault(origin, origin), codes.setdefault(hs, hs), _dec(c), _dec(v), n,
                    "certificates on this node", derived=True)
 
 
