@@ -161,6 +161,16 @@ def _no_rate_limits(settings: Any) -> None:
     settings.KPCS_RATE_TOKEN = 0
 
 
+@pytest.fixture(autouse=True)
+def _wide_cli_consoles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's consoles read their width from COLUMNS when imported, which differs between runs and xdist
+    workers: a narrow one folds table cells and long lines that tests look for. Tests read a wide console."""
+    from kpcs.cli import common
+
+    monkeypatch.setattr(common.out, "width", 250)
+    monkeypatch.setattr(common.err, "width", 250)
+
+
 def client_for(email: str) -> Any:
     """Django's test Client signed in as an existing person, as a browser with its session cookie."""
     from django.contrib.auth import get_user_model

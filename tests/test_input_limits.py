@@ -141,7 +141,7 @@ def test_a_body_is_a_json_object(api_as: Any, make_user: Any) -> None:
         assert_error(resp, 422, "invalid_request")
     assert_error(wgs.client.generic("POST", "/api/v1/findings/scan", "{", content_type="application/json",
                                     headers=wgs._headers()), 400, "bad_request")
-    assert wgs.post("/findings/scan", {}).status_code == 200
+    assert wgs.post("/findings/scan", {}).status_code == 202
 
 
 def test_declared_constraints_answer_with_the_services_rule(bw: Any, make_operator: Any) -> None:

@@ -37,6 +37,7 @@ from kpcs.monitoring.models import (
     Review,
     ReviewComment,
     ReviewTeamMember,
+    Scan,
 )
 from kpcs.registry import rules
 from kpcs.registry.models import ApiToken, Operator, Participant
@@ -208,6 +209,8 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/findings/{finding_id}", "finding.read", "za_open",
         "401   403    403    403    403    404      403    200     200   403   403   403   403   403"),
     row("POST", "/findings/scan", "finding.manage", None,
+        "401   403    403    403    403    403      403    403     202   403   403   403   403   403"),
+    row("GET", "/findings/scans/{scan_id}", "finding.manage", "scan",
         "401   403    403    403    403    403      403    403     200   403   403   403   403   403"),
     row("POST", "/findings/{finding_id}/clarification-request", "finding.manage", "bw_open",
         "401   403    403    403    403    403      403    403     200   403   403   403   403   403"),
@@ -413,7 +416,7 @@ QUERIES = {"/statistics/trade": "participant={code}&period={year}",
 # Every table a call may write to: a refused call or a read must leave their counts as they were.
 WRITTEN = (Certificate, Operator, Figure, CustomsFigure, AnnualReport, Finding, FindingEvent, Questionnaire, Review,
            ReviewTeamMember, Recommendation, FollowUp, ReviewComment, Decision, Position, Application,
-           WorkingGroupMember, AuditEntry, Licence, Site, CustodyEvent, Parcel)
+           WorkingGroupMember, Scan, AuditEntry, Licence, Site, CustodyEvent, Parcel)
 CUSTODY_LISTS = {"/custody/licences": "lic", "/custody/sites": "site", "/custody/events": "ev", "/parcels": "parcel"}
 DECISIONS = ("proposed", "objected", "adopted")
 APPLICATIONS = ("received", "circulated")
@@ -649,6 +652,8 @@ class World:
             return path
         if r.target in FINDINGS:
             return r.path.replace("{finding_id}", self.ensure_finding(r.target, fresh))
+        if r.target == "scan":  # a scan asked for by the Working Group on Statistics, queued
+            return r.path.replace("{scan_id}", str(monitoring.start_scan(self.kp.SYSTEM).pk))
         if r.target in REVIEWS:
             review = self.ensure_review(r.target, fresh)
             path = r.path.replace("{review_id}", review)

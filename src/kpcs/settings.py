@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "django_tasks",
+    "django_tasks.backends.database",  # background jobs (statistics scans, expiry) kept in the database
     "ninja",  # serves the interactive API docs from its bundled static files, not from a CDN
     "kpcs.audit",
     "kpcs.registry",
@@ -195,6 +197,12 @@ KPCS_DEFAULT_VALIDITY_DAYS = 60  # CERT-09
 KPCS_DEFAULT_CONFIRMATION_DAYS = 15  # IMP-02 (US rule as default)
 # STAT-01, STAT-03: statistics are due this many months after their period.
 KPCS_STATISTICS_DUE_MONTHS = int(os.environ.get("KPCS_STATISTICS_DUE_MONTHS", "2"))
+# Background jobs (statistics scans, the hourly expiry): django-tasks' database backend, so SQLite needs nothing
+# more; `kpcs worker` runs them. KPCS_TASK_BACKEND names another backend (e.g. one on a queue server).
+TASKS = {"default": {"BACKEND": os.environ.get("KPCS_TASK_BACKEND",
+                                              "django_tasks.backends.database.DatabaseBackend")}}
+# How often `kpcs worker` enqueues the expiry of unused certificates (CERT-09), in seconds.
+KPCS_EXPIRY_INTERVAL = int(os.environ.get("KPCS_EXPIRY_INTERVAL", "3600"))
 # Requests per minute: per client address on public endpoints, per token or person on the rest (0 = no limit).
 KPCS_RATE_PUBLIC = int(os.environ.get("KPCS_RATE_PUBLIC", "120"))
 KPCS_RATE_TOKEN = int(os.environ.get("KPCS_RATE_TOKEN", "1200"))

@@ -95,17 +95,20 @@ def test_a_production_submission_records_its_split(make_user: Any) -> None:
     assert last is not None and last.action == "production.submitted"  # the split is not written after it
 
 
-def test_an_annual_report_overwritten_keeps_before_and_after(make_user: Any) -> None:
+def test_an_annual_report_resubmitted_keeps_before_and_after(make_user: Any) -> None:
     import datetime as dt
 
-    officer = make_user("stats@bw.test", "statistics_officer", "BW")
-    statistics.record_annual_report(officer, "BW", 2024, dt.date(2025, 3, 1), "first")
-    statistics.record_annual_report(officer, "BW", 2024, dt.date(2025, 3, 20), "corrected")
+    from kpcs.registry.services import Actor
+
+    node = Actor("node operator", system=True)  # historical records: the only actor that gives receipt dates
+    statistics.record_annual_report(node, "BW", 2024, dt.date(2025, 3, 1), "first")
+    statistics.record_annual_report(node, "BW", 2024, dt.date(2025, 3, 20), "corrected")
     first, second = entries("annual_report.recorded", object_id="BW 2024")
     assert first["before"] is None
-    assert second["before"] == first["after"] == {"received_on": "2025-03-01", "recorded_by": officer.label,
-                                                  "note": "first"}
+    assert second["before"] == first["after"] == {"revision": 1, "received_on": "2025-03-01",
+                                                  "recorded_by": node.label, "note": "first"}
     assert second["after"]["received_on"] == "2025-03-20" and second["after"]["note"] == "corrected"
+    assert second["after"]["revision"] == 2
 
 
 def test_a_password_reset_is_recorded_without_the_password(kp: Any, make_user: Any) -> None:

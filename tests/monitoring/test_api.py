@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from kpcs.audit.models import AuditEntry
-from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire
+from kpcs.cli import worker
+from kpcs.monitoring.models import Finding, FindingEvent, Questionnaire, Scan
 from kpcs.registry.services import Actor, Grant
 from kpcs.statistics import rules as stats_rules
 from kpcs.statistics import services as statistics
@@ -79,23 +80,40 @@ def za(make_user: Any, api_as: Any) -> Api:
     return api_as("stats@za.test.kpcs")
 
 
+def run_scan(wgs: Api, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /findings/scan (202, queued), the worker's round, then the scan as GET /findings/scans/{id} reports
+    it, finished."""
+    resp = wgs.post("/findings/scan", body)
+    assert resp.status_code == 202, resp.content
+    started = resp.json()
+    assert started["status"] == "queued" and set(started) == {"id", "status"}
+    assert wgs.get(f"/findings/scans/{started['id']}").json()["outcome"] is None  # nothing ran yet
+    worker.work(interval=0, once=True, expiry_every=3600)
+    done = wgs.get(f"/findings/scans/{started['id']}").json()
+    assert (done["status"], done["phase"], done["fraction"]) == ("succeeded", "done", 1.0), done
+    return done
+
+
+def all_findings(wgs: Api, **query: str) -> list[dict[str, Any]]:
+    return wgs.get("/findings", limit="500", **query).json()["items"]
+
+
 @pytest.fixture
 def found(congo: None, wgs: Api) -> dict[tuple[str, str], int]:
     """Scan over HTTP; (rule, participant) -> finding id."""
-    resp = wgs.post("/findings/scan", {"as_of": AS_OF})
-    assert resp.status_code == 200, resp.content
-    return {(i["rule"], i["participant"]): i["id"] for i in resp.json()["items"]}
+    run_scan(wgs, {"as_of": AS_OF})
+    return {(i["rule"], i["participant"]): i["id"] for i in all_findings(wgs)}
 
 
 # --- the scan ----------------------------------------------------------------------------------------
 
-def test_scan_returns_findings_that_quote_the_figures(congo: None, wgs: Api) -> None:
-    resp = wgs.post("/findings/scan", {"as_of": AS_OF})
-    assert resp.status_code == 200, resp.content
-    page = resp.json()
-    assert (page["count"], page["offset"]) == (4, 0)
-    assert sorted(key(i) for i in page["items"]) == EXPECTED
-    items = {(i["rule"], i["participant"]): i for i in page["items"]}
+def test_scan_finds_what_quotes_the_figures(congo: None, wgs: Api) -> None:
+    done = run_scan(wgs, {"as_of": AS_OF})
+    assert done["outcome"] == {"findings": 4, "created": 4, "revised": 0} and done["error"] is None
+    assert done["requested_by"].startswith(WGS) and done["as_of"] == AS_OF
+    found = all_findings(wgs)
+    assert sorted(key(i) for i in found) == EXPECTED
+    items = {(i["rule"], i["participant"]): i for i in found}
     supply = items[("exports-exceed-supply", "CG")]
     assert supply["summary"] == ("CG exported 4,000,000.00 ct in 2024 but produced 4,000.00 ct and imported "
                                  "0.00 ct (estimated stock carried 0.00 ct): exports are 1000.0× what was available.")
@@ -107,16 +125,18 @@ def test_scan_returns_findings_that_quote_the_figures(congo: None, wgs: Api) -> 
     assert "60,000.00 ct" in spike["summary"] and "10,000.00 ct" in spike["summary"]
     assert spike["evidence"]["current"] == "60000.00" and spike["evidence"]["previous"] == ["10000.00"] * 3
     # Scanning again updates the findings rather than duplicating them.
-    again = wgs.post("/findings/scan", {"as_of": AS_OF}).json()
-    assert sorted(i["id"] for i in again["items"]) == sorted(i["id"] for i in page["items"])
+    assert run_scan(wgs, {"as_of": AS_OF})["outcome"] == {"findings": 4, "created": 0, "revised": 0}
+    assert sorted(i["id"] for i in all_findings(wgs)) == sorted(i["id"] for i in found)
     assert Finding.objects.count() == 4 and FindingEvent.objects.count() == 4
     assert AuditEntry.objects.filter(action="monitoring.scanned").count() == 2
+    assert AuditEntry.objects.filter(action="monitoring.scan_started").count() == 2
+    assert AuditEntry.objects.filter(action="monitoring.scan_finished").count() == 2
     # in scope: one participant, one period
-    only_za = wgs.post("/findings/scan", {"as_of": AS_OF, "participant": "za"}).json()
-    assert [key(i) for i in only_za["items"]] == [EXPECTED[3]]
-    assert wgs.post("/findings/scan", {"as_of": AS_OF, "period": "2024-Q3"}).json()["count"] == 3
-    assert wgs.post("/findings/scan", {"as_of": AS_OF, "period": "2023"}).json() == {
-        "count": 0, "limit": 0, "offset": 0, "items": []}
+    only_za = run_scan(wgs, {"as_of": AS_OF, "participant": "za"})
+    assert only_za["participant"] == "ZA" and only_za["outcome"]["findings"] == 1
+    assert run_scan(wgs, {"as_of": AS_OF, "period": "2024-Q3"})["outcome"]["findings"] == 3
+    assert run_scan(wgs, {"as_of": AS_OF, "period": "2023"})["outcome"] == {"findings": 0, "created": 0,
+                                                                            "revised": 0}
 
 
 def test_scan_refusals(congo: None, wgs: Api, cg: Api, api_as: Any) -> None:
@@ -125,7 +145,10 @@ def test_scan_refusals(congo: None, wgs: Api, cg: Api, api_as: Any) -> None:
     error = assert_error(cg.post("/findings/scan", {}), 403, "forbidden")
     assert error["details"] == {"action": "finding.manage"}
     assert_error(api_as(None).post("/findings/scan", {}), 401, "unauthenticated")
-    assert not Finding.objects.exists()
+    assert not Finding.objects.exists() and not Scan.objects.exists()
+    assert_error(wgs.get("/findings/scans/999999"), 404, "not_found")
+    started = wgs.post("/findings/scan", {}).json()
+    assert_error(cg.get(f"/findings/scans/{started['id']}"), 403, "forbidden")
 
 
 # --- the list ----------------------------------------------------------------------------------------
@@ -248,8 +271,8 @@ def test_questionnaire_answer_and_closure(wgs: Api, cg: Api, za: Api, found: dic
     assert AuditEntry.objects.filter(action__in=("finding.clarification_requested", "finding.answered",
                                                  "finding.closed")).count() == 3
     # re-running the analysis keeps the workflow status
-    rescan = wgs.post("/findings/scan", {"as_of": AS_OF}).json()["items"]
-    assert {i["id"]: i["status"] for i in rescan}[found[("exports-exceed-supply", "CG")]] == "closed"
+    run_scan(wgs, {"as_of": AS_OF})
+    assert cg.get(url).json()["status"] == "closed"
 
 
 def test_escalation(wgs: Api, cg: Api, found: dict[tuple[str, str], int]) -> None:

@@ -14,7 +14,7 @@ from kpcs.audit.models import AuditEntry
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.monitoring import services
 from kpcs.monitoring.models import Finding, FindingEvent, Review
-from kpcs.registry.services import Actor, Grant
+from kpcs.registry.services import SYSTEM, Actor, Grant
 from kpcs.statistics import services as statistics
 
 pytestmark = pytest.mark.django_db
@@ -194,7 +194,7 @@ def test_a_finding_escalated_into_a_review_mission_links_both_ways(kp: Any) -> N
 
 def test_annual_reports_are_shown_from_statistics(kp: Any) -> None:
     year = clock.today().year - 1
-    statistics.record_annual_report(BW_STATS, "BW", year, received_on=dt.date(year + 1, 3, 1))
+    statistics.record_annual_report(SYSTEM, "BW", year, received_on=dt.date(year + 1, 3, 1))  # historical record
     rows = {x["participant"]: x for x in services.annual_reports(WGS, year, as_of=dt.date(year + 1, 4, 1))}
     assert rows["BW"]["status"] == "received" and rows["BW"]["due_on"] == dt.date(year + 1, 3, 31)
     assert rows["ZA"]["status"] == "missing" and rows["ZA"]["received_on"] is None

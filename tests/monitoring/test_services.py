@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.monitoring import services
 from kpcs.monitoring.models import Finding, FindingEvent
-from kpcs.registry.services import Actor, Grant
+from kpcs.registry.services import SYSTEM, Actor, Grant
 from kpcs.statistics import rules as stats_rules
 from kpcs.statistics import services as statistics
 from tests.conftest import certificate_request
@@ -53,6 +54,19 @@ def test_scan_records_findings_once_and_updates_them(kp: Any) -> None:
     assert services.scan(WGS, as_of=AS_OF, period="2023") == []
 
 
+def test_findings_are_written_in_short_transactions(kp: Any, monkeypatch: Any) -> None:
+    """MON-09: a chunk of findings per transaction, each with its audit entry; the progress reports each chunk."""
+    load(*congo())
+    monkeypatch.setattr(services, "WRITE_CHUNK", 2)
+    seen: list[tuple[str, float]] = []
+    found = services.scan(WGS, as_of=AS_OF, progress=lambda phase, fraction: seen.append((phase, fraction)))
+    assert len(found) == 3 and Finding.objects.count() == 3
+    assert AuditEntry.objects.filter(action="finding.found").count() == 3
+    assert [x for x in seen if x[0] == "writing"] == [("writing", 0.9), ("writing", 0.9 + 0.1 * 2 / 3),
+                                                      ("writing", 1.0)]
+    assert seen[-1] == ("done", 1.0)
+
+
 def test_finding_workflow_with_questionnaire(kp: Any, make_user: Any) -> None:
     load(*congo())
     [finding] = [f for f in services.scan(WGS, as_of=AS_OF) if f.rule == "exports-exceed-supply"]
@@ -82,11 +96,22 @@ def test_finding_workflow_with_questionnaire(kp: Any, make_user: Any) -> None:
     assert Finding.objects.get(pk=finding.pk).status == "escalated"
 
 
+def unconfirmed(as_of: dt.date) -> list[tuple[str, str]]:
+    return [(f.participant, f.subject) for f in services.scan(WGS, as_of=as_of) if f.rule == "unconfirmed-certificate"]
+
+
 def test_unconfirmed_certificate_from_the_certificate_store(bw_officer: Any) -> None:
+    """IMP-02: overdue once 15 days have passed unconfirmed; CERT-09: no longer awaited once expired unused, from
+    the day after its expiry date, whether or not the expiry job has written the status yet."""
     cert = certificates.issue(bw_officer, certificate_request(), now=dt.datetime(2026, 9, 1, tzinfo=dt.UTC))
-    found = [f for f in services.scan(WGS, as_of=AS_OF) if f.rule == "unconfirmed-certificate"]
-    assert [(f.participant, f.subject) for f in found] == [("EU", cert.number)]
-    assert not [f for f in services.scan(WGS, as_of=dt.date(2026, 9, 10)) if f.rule == "unconfirmed-certificate"]
+    assert cert.expires_on == dt.date(2026, 10, 31) and cert.status == "issued"
+    assert unconfirmed(dt.date(2026, 9, 10)) == []  # not overdue yet
+    assert unconfirmed(dt.date(2026, 10, 1)) == [("EU", cert.number)]
+    assert unconfirmed(dt.date(2026, 10, 31)) == [("EU", cert.number)]  # the last day it can be used
+    assert unconfirmed(dt.date(2026, 11, 1)) == []  # effective status: expired, still `issued` in the table
+    certificates.expire_due(dt.date(2026, 11, 1), actor=SYSTEM)
+    assert unconfirmed(dt.date(2026, 11, 1)) == []
+    assert unconfirmed(dt.date(2026, 10, 1)) == [("EU", cert.number)]  # judged as of a day it was awaited
 
 
 def test_certificate_priced_far_below_its_origin(bw_officer: Any) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from kpcs import clock
 from kpcs.audit.models import AuditEntry
-from kpcs.registry.services import Actor, Grant
+from kpcs.registry.services import SYSTEM, Actor, Grant
 from kpcs.statistics import rules
 from kpcs.statistics import services as statistics
 from kpcs.statistics.models import AnnualReport, Batch, Figure
@@ -215,9 +215,7 @@ BW_2025_H1 = ("2025-Q1,BW,export,EU,BW,7102.31,100.00,1000.00,2", "2025-Q2,BW,ex
 
 def test_compliance_lists_each_obligation_with_its_status(bw_stats: Api) -> None:
     load(*BW_2025_H1, arrived=dt.datetime(2025, 7, 1, tzinfo=dt.UTC))
-    resp = bw_stats.post("/statistics/annual-reports", {"participant": "BW", "year": 2024,
-                                                        "received_on": "2025-03-20"})
-    assert resp.status_code == 201, resp.content
+    statistics.record_annual_report(SYSTEM, "BW", 2024, dt.date(2025, 3, 20))  # a historical record, loaded
     resp = bw_stats.get("/statistics/compliance", participant="BW", as_of="2025-12-15")
     assert resp.status_code == 200, resp.content
     got = {(o["kind"], o["period"]): (o["status"], o["due_on"], o["received_on"]) for o in resp.json()}
@@ -264,23 +262,33 @@ def test_the_non_reporting_list_is_public(api_as: Any, kp: Any) -> None:
     assert_error(anonymous.get("/statistics/non-reporting", as_of="someday"), 422, "invalid_request")
 
 
-def test_an_annual_report_is_recorded_once_per_year(bw_stats: Api) -> None:
-    resp = bw_stats.post("/statistics/annual-reports", {"participant": "BW", "year": 2024,
-                                                        "received_on": "2025-03-20", "note": "by e-mail"})
+def test_an_annual_report_is_received_on_the_node_clock_and_revisions_are_kept(bw_stats: Api,
+                                                                                 monkeypatch: Any) -> None:
+    """STAT-11: the receipt date is the node's clock at submission, never one the participant sends; a
+    resubmission is a new revision, and compliance counts the first receipt."""
+    assert_error(bw_stats.post("/statistics/annual-reports", {"participant": "BW", "year": 2024,
+                                                              "received_on": "2025-03-20"}), 422, "invalid_request")
+    assert not AnnualReport.objects.exists()
+    first_day = dt.datetime(2025, 4, 2, 9, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(clock, "now", lambda: first_day)
+    resp = bw_stats.post("/statistics/annual-reports", {"participant": "BW", "year": 2024, "note": "by e-mail"})
     assert resp.status_code == 201, resp.content
-    assert resp.json() == {"participant": "BW", "year": 2024, "received_on": "2025-03-20"}
-    # recorded again (a corrected date): still one report for the year
-    resp = bw_stats.post("/statistics/annual-reports", {"participant": "bw", "year": 2024,
-                                                        "received_on": "2025-04-02"})
-    assert resp.status_code == 201 and resp.json()["received_on"] == "2025-04-02"
-    [report] = AnnualReport.objects.all()
-    assert (report.participant, report.year, report.received_on) == ("BW", 2024, dt.date(2025, 4, 2))
-    assert report.recorded_by.startswith(BW_STATS)
+    assert resp.json() == {"participant": "BW", "year": 2024, "revision": 1, "received_on": "2025-04-02",
+                           "first_received_on": "2025-04-02"}
+    # resubmitted (corrected) later: a second revision; the first receipt is still what counts
+    monkeypatch.setattr(clock, "now", lambda: first_day + dt.timedelta(days=40))
+    resp = bw_stats.post("/statistics/annual-reports", {"participant": "bw", "year": 2024, "note": "corrected"})
+    assert resp.status_code == 201
+    assert resp.json() == {"participant": "BW", "year": 2024, "revision": 2, "received_on": "2025-05-12",
+                           "first_received_on": "2025-04-02"}
+    reports = list(AnnualReport.objects.values_list("revision", "received_on", "note"))
+    assert reports == [(1, dt.date(2025, 4, 2), "by e-mail"), (2, dt.date(2025, 5, 12), "corrected")]
+    assert all(r.recorded_by.startswith(BW_STATS) for r in AnnualReport.objects.all())
     assert AuditEntry.objects.filter(action="annual_report.recorded", object_id="BW 2024").count() == 2
+    monkeypatch.undo()
     obligations = bw_stats.get("/statistics/compliance", participant="BW", as_of="2025-12-15").json()
     [annual] = [o for o in obligations if (o["kind"], o["period"]) == ("annual_report", "2024")]
     assert (annual["status"], annual["received_on"]) == ("late", "2025-04-02")
-    # the day defaults to today
     resp = bw_stats.post("/statistics/annual-reports", {"participant": "BW", "year": clock.today().year})
     assert resp.status_code == 201 and resp.json()["received_on"] == clock.today().isoformat()
     for year in (1999, clock.today().year + 1):
@@ -288,4 +296,4 @@ def test_an_annual_report_is_recorded_once_per_year(bw_stats: Api) -> None:
                      "invalid_year")
     assert_error(bw_stats.post("/statistics/annual-reports", {"participant": "ZA", "year": 2024}), 403,
                  "forbidden")
-    assert AnnualReport.objects.count() == 2
+    assert AnnualReport.objects.count() == 3

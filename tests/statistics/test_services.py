@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from kpcs import clock
 from kpcs.certificates import services as certificates
 from kpcs.errors import PermissionDenied, ValidationFailed
 from kpcs.registry.services import SYSTEM, Actor, Grant
-from kpcs.statistics import rules, services
+from kpcs.statistics import rules, selectors, services
 from kpcs.statistics.models import Batch, Figure
 from tests.conftest import certificate_request
 
@@ -33,14 +34,20 @@ def test_trade_is_derived_from_certificates(bw_officer: Any, eu_officer: Any) ->
     certificates.cancel(bw_officer, cancelled.number, {"reason": "x"}, now=when)
     certificates.confirm(eu_officer, a.number, {"received_on": "2025-04-02", "parcels": 4, "carats": "1650.40",
                                                 "seals_intact": True}, now=when + dt.timedelta(days=60))
-    facts = {(f.participant, f.flow, f.period.label, f.hs_code): f for f in services.derived_facts()}
+    # as of a day both uncancelled certificates could still be used
+    facts = {(f.participant, f.flow, f.period.label, f.hs_code): f
+             for f in services.derived_facts(as_of=dt.date(2025, 3, 1))}
     exp = facts[("BW", "export", "2025-Q1", "7102.31")]
     assert (exp.partner, exp.origin, exp.carats, exp.usd, exp.certificates) == (
         "EU", "BW", Decimal("2500.80"), Decimal("3751200.00"), 2)  # the cancelled one is not an export
     imp = facts[("EU", "import", "2025-Q2", "7102.31")]  # by quarter of receipt
     assert (imp.partner, imp.carats, imp.certificates) == ("BW", Decimal("1250.40"), 1)
+    # today the unconfirmed one has expired unused (CERT-09): no export, though nobody ran the expiry yet
+    exp = {(f.participant, f.flow, f.period.label, f.hs_code): f for f in services.derived_facts()}[
+        ("BW", "export", "2025-Q1", "7102.31")]
+    assert (exp.carats, exp.certificates) == (Decimal("1250.40"), 1)
     stats = services.trade_statistics(NODE, rules.parse_period("2025"), "BW")
-    assert stats["totals"]["export"] == {"carats": Decimal("3300.80"), "usd": Decimal("3775200.00"), "certificates": 2}
+    assert stats["totals"]["export"] == {"carats": Decimal("1650.40"), "usd": Decimal("1887600.00"), "certificates": 1}
 
 
 def test_reconciliation_shows_declared_beside_confirmed(bw_officer: Any, eu_officer: Any) -> None:
@@ -98,8 +105,8 @@ def test_imported_trade_gives_way_to_certificates_for_the_same_year(bw_officer: 
     services.import_csv(csv_bytes("2025-Q1,BW,export,EU,BW,7102.31,999.00,999.00,1",
                                   "2024-Q1,BW,export,EU,BW,7102.31,500.00,500.00,1"), actor=NODE)
     certificates.issue(bw_officer, certificate_request(), now=dt.datetime(2025, 2, 10, tzinfo=dt.UTC))
-    exports = sorted((f.period.label, f.carats, f.source.split(" ")[0]) for f in services.effective_facts()
-                     if f.flow == "export")
+    exports = sorted((f.period.label, f.carats, f.source.split(" ")[0])
+                     for f in services.effective_facts(as_of=dt.date(2025, 3, 1)) if f.flow == "export")
     assert exports == [("2024-Q1", Decimal("500.00"), "imported"), ("2025-Q1", Decimal("400.00"), "certificates"),
                        ("2025-Q1", Decimal("1250.40"), "certificates")]
 
@@ -129,7 +136,7 @@ def test_reporting_compliance_and_the_public_list(kp: Any) -> None:
     assert obligations[("trade_quarterly", "2025-Q4")] == "pending"
     assert obligations[("production_half_yearly", "2025-H2")] == "pending"
     assert ("annual_report", "2025") not in obligations  # not tracked until the node records one
-    services.record_annual_report(NODE_STATS, "BW", 2024, dt.date(2025, 4, 2))
+    services.record_annual_report(SYSTEM, "BW", 2024, dt.date(2025, 4, 2))  # a historical record, loaded
     tracked = {(o["kind"], o["period"]): o["status"] for o in services.obligations("BW", dt.date(2025, 12, 15),
                                                                                    years=[2024, 2025])}
     assert tracked[("annual_report", "2024")] == "late" and tracked[("annual_report", "2025")] == "pending"
@@ -168,3 +175,22 @@ def test_trade_cells_always_equal_the_certificates(bw_officer: Any, eu_officer: 
     assert [k for k in kept if k[2] == "export" and k[1] == "BW" and k[5] == "7102.31"] == [
         ("2024-Q4", "BW", "export", "EU", "BW", "7102.31", Decimal("2500.80"), Decimal("3751200.00"), 2)]
     assert ("2025-Q1", "EU", "import", "BW", "BW", "7102.31", Decimal("1250.40"), Decimal("1875600.00"), 1) in kept
+
+
+def test_an_annual_report_is_received_on_the_node_clock(kp: Any, monkeypatch: Any) -> None:
+    """STAT-11: the receipt is the node's clock at submission; only the system actor (historical records) gives
+    a date; every submission is a revision and the first receipt is what compliance counts."""
+    with pytest.raises(ValidationFailed) as refused:
+        services.record_annual_report(NODE_STATS, "BW", 2024, dt.date(2025, 3, 1))
+    assert (refused.value.code, refused.value.rule) == ("received_on_not_allowed", "STAT-11")
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2025, 4, 2, 12, tzinfo=dt.UTC))
+    first = services.record_annual_report(NODE_STATS, "BW", 2024, note="first")
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2025, 6, 30, 12, tzinfo=dt.UTC))
+    second = services.record_annual_report(NODE_STATS, "BW", 2024, note="corrected")
+    assert (first.revision, first.received_on) == (1, dt.date(2025, 4, 2))
+    assert (second.revision, second.received_on) == (2, dt.date(2025, 6, 30))
+    assert services.annual_reports() == {("BW", 2024): dt.date(2025, 4, 2)}
+    historical = services.record_annual_report(SYSTEM, "ZA", 2019, dt.date(2020, 3, 15))
+    assert (historical.revision, historical.received_on) == (1, dt.date(2020, 3, 15))
+    [status] = selectors.annual_report_status(2024, ["BW"], dt.date(2025, 12, 1))
+    assert (status["received_on"], status["status"]) == (dt.date(2025, 4, 2), "late")

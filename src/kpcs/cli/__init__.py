@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from kpcs.cli import audit, certificates, custody, governance, keys, node, people, registry, statistics
+from kpcs.cli import audit, certificates, custody, governance, keys, node, people, registry, statistics, worker
 from kpcs.cli.common import err
 
 app = typer.Typer(help="Kimberley Process Certification Scheme node.", no_args_is_help=True,
@@ -14,6 +14,7 @@ app = typer.Typer(help="Kimberley Process Certification Scheme node.", no_args_i
 node.register(app)
 statistics.register(app)
 custody.register(app)
+worker.register(app)
 app.add_typer(people.user_app, name="user")
 app.add_typer(people.token_app, name="token")
 app.add_typer(keys.keys_app, name="keys")

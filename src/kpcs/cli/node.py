@@ -63,8 +63,11 @@ def demo(host: str = HOST, port: int = PORT) -> None:
 
 @commands.command()
 def serve(host: str = HOST, port: int = PORT,
-          workers: int = typer.Option(0, help="worker processes (default: cores + 1)")) -> None:
-    """Run the web app and API."""
+          workers: int = typer.Option(0, help="worker processes (default: cores + 1)"),
+          background: bool = typer.Option(True, "--jobs/--no-jobs",
+                                          help="also run one `kpcs worker` for background jobs (scans, expiry); "
+                                               "it stops with the server")) -> None:
+    """Run the web app and API, and one worker for background jobs."""
     setup()
     from django.db import connection
 
@@ -76,7 +79,10 @@ def serve(host: str = HOST, port: int = PORT,
     args = [sys.executable, "-m", "gunicorn", "kpcs.wsgi:application", "--bind", f"{host}:{port}",
             "--workers", str(n), "--access-logfile", "-", "--log-level", "warning", "--graceful-timeout", "5",
             # URLs up to 8 KB (gunicorn's largest bounded request line, nginx's default); longer ones get 414
-            "--limit-request-line", "8190"]
+            "--limit-request-line", "8190",
+            # starts `kpcs worker` beside the server and stops it with the server (on_starting, on_exit)
+            "--config", "python:kpcs.gunicorn_conf"]
+    os.environ["KPCS_SERVE_WORKER"] = "1" if background else "0"
     os.environ["KPCS_WORKERS"] = str(n)  # each worker allows its share of the rate limits (kpcs.ratelimit)
     os.execv(sys.executable, args)
 

@@ -34,7 +34,6 @@ from kpcs.api import (
     refused,
 )
 from kpcs.monitoring import rules, services
-from kpcs.registry import services as registry
 
 router = Router(tags=["monitoring"])
 review_router = Router(tags=["peer review"])
@@ -88,7 +87,7 @@ class FindingFilter(Schema):
 
 
 @router.get("", response={200: FindingPage, **ERRORS}, auth=AUTH, openapi_extra=permission("finding.read"),
-            summary="Findings of the anomaly analysis (run `kpcs analyse` or POST /findings/scan)")
+            summary="Findings of the anomaly analysis (run `kpcs analyse`, or POST /findings/scan and `kpcs worker`)")
 def list_findings(request: HttpRequest, filters: Query[FindingFilter]) -> dict[str, Any]:
     limit, offset = page_bounds(filters.limit, filters.offset)
     qs = services.search(actor_of(request), rule=filters.rule,
@@ -105,14 +104,53 @@ class ScanIn(BodyIn):
     as_of: Day | None = None
 
 
-@router.post("/scan", response={200: FindingPage, **ERRORS}, auth=AUTH, openapi_extra=permission("finding.manage"),
-             summary="Run the anomaly analysis now and return the findings in scope")
-def scan(request: HttpRequest, body: ScanIn) -> dict[str, Any]:
-    actor = actor_of(request)
-    registry.require(actor, "finding.manage")
-    rows = services.scan(actor, period=body.period, participant=body.participant.upper() if body.participant else None,
-                         as_of=body.as_of)
-    return paginate(rows, len(rows), len(rows), 0, services.to_dict)
+class ScanStartedOut(Schema):
+    id: int
+    status: str
+
+
+class ScanOutcomeOut(Schema):
+    findings: int
+    created: int
+    revised: int
+
+
+class ScanErrorOut(Schema):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ScanOut(Schema):
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed"]
+    phase: str
+    fraction: float
+    requested_by: str
+    requested_at: dt.datetime
+    period: str | None
+    participant: str | None
+    as_of: dt.date | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    outcome: ScanOutcomeOut | None
+    error: ScanErrorOut | None
+
+
+@router.post("/scan", response={202: ScanStartedOut, **ERRORS}, auth=AUTH, openapi_extra=permission("finding.manage"),
+             summary="Start the anomaly analysis as a background job (run by `kpcs worker`); "
+                     "follow it at GET /findings/scans/{id}")
+def scan(request: HttpRequest, body: ScanIn) -> Status[dict[str, Any]]:
+    row = services.start_scan(actor_of(request), period=body.period,
+                              participant=body.participant.upper() if body.participant else None, as_of=body.as_of)
+    return Status(202, {"id": row.pk, "status": row.status})
+
+
+@router.get("/scans/{scan_id}", response={200: ScanOut, **ERRORS}, auth=AUTH,
+            openapi_extra=permission("finding.manage"),
+            summary="A scan's progress (phase, fraction) and outcome (findings created and revised, or the error)")
+def get_scan(request: HttpRequest, scan_id: Id) -> dict[str, Any]:
+    return services.scan_dict(services.get_scan(actor_of(request), scan_id))
 
 
 @router.get("/{finding_id}", response={200: FindingDetailOut, **ERRORS}, auth=AUTH,

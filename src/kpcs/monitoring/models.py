@@ -207,3 +207,41 @@ class ReviewComment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant_id} on review {self.review_id} ({self.created_at:%Y-%m-%d})"
+
+
+SCAN_STATUSES = (("queued", _("queued")), ("running", _("running")), ("succeeded", _("succeeded")),
+                 ("failed", _("failed")))
+SCAN_PHASES = (("", _("not started")), ("reading", _("reading the facts")), ("analysing", _("analysing")),
+               ("writing", _("writing the findings")), ("done", _("done")))
+
+
+class Scan(models.Model):
+    """One run of the anomaly analysis asked for by the Working Group on Statistics (STAT-09, MON-09), run in the
+    background by `kpcs worker`: who asked, when, its scope, how far it got and what it found. The API reports
+    this record, not the task backend's, so the backend can change."""
+
+    requested_by = models.CharField(_("requested by"), max_length=200)
+    requested_at = models.DateTimeField(_("requested at"))
+    period = models.CharField(_("period"), max_length=7, blank=True, default="")
+    participant = models.CharField(_("participant"), max_length=2, blank=True, default="")
+    as_of = models.DateField(_("deadlines judged on"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=SCAN_STATUSES, default="queued")
+    phase = models.CharField(_("phase"), max_length=10, choices=SCAN_PHASES, blank=True, default="")
+    fraction = models.FloatField(_("fraction done"), default=0.0)
+    task_id = models.CharField(_("task id"), max_length=64, blank=True, default="")
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    findings = models.IntegerField(_("findings in scope"), null=True, blank=True)
+    created = models.IntegerField(_("findings created"), null=True, blank=True)
+    revised = models.IntegerField(_("findings revised"), null=True, blank=True)
+    error = models.JSONField(_("error"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        verbose_name = _("scan")
+        constraints = [
+            models.CheckConstraint(condition=Q(fraction__gte=0) & Q(fraction__lte=1), name="scan_fraction_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"scan {self.pk} ({self.status})"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 from kpcs import clock
 from kpcs.audit import services as audit
 from kpcs.certificates.models import Certificate
-from kpcs.errors import Conflict, NotFound, ValidationFailed
+from kpcs.errors import Conflict, DomainError, NotFound, ValidationFailed
 from kpcs.monitoring import rules
 from kpcs.monitoring.models import (
     Finding,
@@ -31,6 +32,7 @@ from kpcs.monitoring.models import (
     Review,
     ReviewComment,
     ReviewTeamMember,
+    Scan,
 )
 from kpcs.registry import rules as registry_rules
 from kpcs.registry import services as registry
@@ -51,12 +53,15 @@ WORKFLOW = {
 }
 
 
-def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.Thresholds) -> list[rules.Shipment]:
+def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.Thresholds,
+                          as_of: dt.date | None = None) -> list[rules.Shipment]:
     """Certificates whose gem-quality US$/ct lies outside the band around their origin's production price.
 
     The database pre-selects candidates per origin and year (a band check on two integer columns); the pure
-    rule then judges each candidate exactly.
+    rule then judges each candidate exactly. A certificate past its expiry date on `as_of` and never used is
+    no shipment (effective status, CERT-09), whether or not the expiry job has written it yet.
     """
+    as_of = as_of or clock.today()
     out: list[rules.Shipment] = []
     origins = sorted({o for o, _year in prices})
     if not origins:
@@ -77,16 +82,20 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
                                              issued_on__lte=dt.date(year, 12, 31), status__in=statistics.EXPORTED,
                                              signer_revoked=False,
                                              gem_carats_centi__gte=min_centi)
+                  .exclude(status="issued", expires_on__lt=as_of)
                   .filter(Q(gem_value_cents__lte=F("gem_carats_centi") * low)
                           | Q(gem_value_cents__gte=F("gem_carats_centi") * high)))
             for number, p, day, c, v in qs.values_list("number", "exporting_participant_id", "issued_on",
-                                                       "gem_carats_centi", "gem_value_cents"):
+                                                       "gem_carats_centi", "gem_value_cents").iterator(2000):
                 out.append(rules.Shipment(number, p, day, origin, Decimal(c) / 100, Decimal(v) / 100, False,
                                           "certificate"))
     return out
 
 
 def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
+    """IMP-02: certificates unconfirmed past the exporting participant's deadline on `as_of`, and not expired
+    then (CERT-09): an expired, unused certificate is no longer awaited by the importer, from the day it expires,
+    whether its status is already `expired` or the expiry job has not reached it yet (effective status)."""
     out = []
     snap = registry.snapshot()
     # IMP-02: each certificate by the exporting participant's deadline in force on its issue day
@@ -95,27 +104,45 @@ def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
                    + [p.confirmation_days for history in snap.participants.values() for p in history])
     last_issue_day = as_of - dt.timedelta(days=shortest)
     for number, exp, imp, issued_on, c, v in Certificate.objects.filter(
-            status="issued", signer_revoked=False, issued_on__lte=last_issue_day).values_list(
+            status__in=("issued", "expired"), expires_on__gte=as_of, signer_revoked=False,
+            issued_on__lte=last_issue_day).values_list(
             "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
-            "total_value_cents"):
+            "total_value_cents").iterator(chunk_size=2000):
         due = issued_on + dt.timedelta(days=snap.policy_on(exp, issued_on).confirmation_days)
         if as_of > due:
             out.append(rules.Overdue(number, exp, imp, issued_on, due, Decimal(c) / 100, Decimal(v) / 100))
     return out
 
 
-def analyse(*, as_of: dt.date | None = None, thresholds: rules.Thresholds | None = None) -> list[rules.Finding]:
-    """Run every rule over everything the node knows (history matters, so no period filter here)."""
+Progress = Callable[[str, float], None]  # (phase: reading, analysing, writing, done; fraction of the whole, 0..1)
+
+
+def _no_progress(phase: str, fraction: float) -> None:
+    return None
+
+
+def analyse(*, as_of: dt.date | None = None, thresholds: rules.Thresholds | None = None,
+            progress: Progress = _no_progress) -> list[rules.Finding]:
+    """Run every rule over everything the node knows (history matters, so no period filter here).
+
+    Reads only, each query streamed and outside any transaction: on SQLite (IMMEDIATE transactions) a
+    transaction would take the write lock for the whole analysis, and issuing or confirming would wait.
+    """
     th = thresholds or rules.Thresholds(due_months=settings.KPCS_STATISTICS_DUE_MONTHS)
     as_of = as_of or clock.today()
-    facts = statistics.effective_facts(by_hs=False)
+    progress("reading", 0.0)
+    facts = statistics.effective_facts(by_hs=False, as_of=as_of)
+    progress("reading", 0.3)
     view = rules.YearlyView(facts)
-    shipments = rules.shipments_from_facts(facts) + certificate_shipments(rules.origin_prices(view, th), th)
-    return rules.analyse(facts, shipments=shipments, overdue=overdue_certificates(as_of),
-                         statuses=registry.snapshot().statuses,
-                         annual_reports=statistics.annual_reports(),
-                         annual_reports_from=statistics.annual_reports_from(), as_of=as_of, thresholds=th,
-                         view=view, customs=statistics.customs_facts())
+    shipments = rules.shipments_from_facts(facts) + certificate_shipments(rules.origin_prices(view, th), th, as_of)
+    progress("reading", 0.5)
+    overdue = overdue_certificates(as_of)
+    reports, reports_from = statistics.annual_reports(), statistics.annual_reports_from()
+    statuses = registry.snapshot().statuses
+    progress("analysing", 0.6)
+    return rules.analyse(facts, shipments=shipments, overdue=overdue, statuses=statuses, annual_reports=reports,
+                         annual_reports_from=reports_from, as_of=as_of, thresholds=th, view=view,
+                         customs=statistics.customs_facts())
 
 
 def _in_scope(f: rules.Finding, period: str | None, participant: str | None) -> bool:
@@ -128,51 +155,176 @@ def _in_scope(f: rules.Finding, period: str | None, participant: str | None) -> 
     return True
 
 
-@transaction.atomic
-def scan(actor: Actor, *, period: str | None = None, participant: str | None = None, as_of: dt.date | None = None,
-         thresholds: rules.Thresholds | None = None) -> list[Finding]:
-    """Analyse, then create or update the findings in scope; their workflow status is kept."""
-    registry.require(actor, "finding.manage")
+def _check_scope(period: str | None) -> None:
     if period:
         try:
             parse_period(period)
         except ValueError as exc:
             raise ValidationFailed(str(exc), code="invalid_period") from None
+
+
+@dataclass
+class ScanOutcome:
+    findings: list[Finding]
+    created: int
+    revised: int
+
+
+def scan(actor: Actor, *, period: str | None = None, participant: str | None = None, as_of: dt.date | None = None,
+         thresholds: rules.Thresholds | None = None, progress: Progress = _no_progress) -> list[Finding]:
+    """Analyse, then create or update the findings in scope; their workflow status is kept. Synchronous: the
+    CLI (`kpcs analyse`) and tests; the API starts a background job instead (`start_scan`)."""
+    registry.require(actor, "finding.manage")
+    _check_scope(period)
+    return _scan(actor.label, period=period, participant=participant, as_of=as_of, thresholds=thresholds,
+                 progress=progress).findings
+
+
+WRITE_CHUNK = 100  # findings per write transaction: an issue or a confirmation waits for one chunk at most
+
+
+def _scan(by: str, *, period: str | None, participant: str | None, as_of: dt.date | None,
+          thresholds: rules.Thresholds | None, progress: Progress) -> ScanOutcome:
+    """The analysis reads outside any transaction (`analyse`); the findings are then written in short
+    transactions of WRITE_CHUNK findings (each finding with its audit entry), so certificates are issued and
+    confirmed while a scan runs (MON-09) and never wait for more than one chunk."""
+    found = [f for f in analyse(as_of=as_of, thresholds=thresholds, progress=progress)
+             if _in_scope(f, period, participant)]
+    progress("writing", 0.9)
     now = clock.now()
-    found = [f for f in analyse(as_of=as_of, thresholds=thresholds) if _in_scope(f, period, participant)]
-    existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint for x in found])}
     kept: list[Finding] = []
     created = revised = 0
-    for f in found:
-        row = existing.get(f.fingerprint)
-        if row is None:
-            row = Finding.objects.create(fingerprint=f.fingerprint, rule=f.rule, participant=f.participant,
-                                         period=f.period, subject=f.subject, severity=f.severity, summary=f.summary,
-                                         evidence=_jsonable(f.evidence), first_seen=now, last_seen=now)
-            FindingEvent.objects.create(finding=row, from_status="", to_status="open", by=actor.label, at=now,
-                                        note="found by the analysis")
-            audit.record(actor=actor.label, action="finding.found", object_type="finding", object_id=str(row.pk),
-                         participant=row.participant,
-                         payload={"rule": row.rule, "period": row.period, "subject": row.subject,
-                                  "severity": row.severity, "status": row.status, "record_hash": _finding_hash(row)})
-            created += 1
+    for start in range(0, len(found), WRITE_CHUNK):
+        chunk = found[start:start + WRITE_CHUNK]
+        with transaction.atomic():
+            existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint
+                                                                                          for x in chunk])}
+            for f in chunk:
+                row, change = _record_finding(by, f, existing.get(f.fingerprint), now)
+                created += change == "created"
+                revised += change == "revised"
+                kept.append(row)
+        progress("writing", 0.9 + 0.1 * (start + len(chunk)) / len(found))
+    with transaction.atomic():
+        audit.record(actor=by, action="monitoring.scanned", object_type="analysis", object_id=now.isoformat(),
+                     payload={"period": period, "participant": participant, "findings": len(found), "new": created,
+                              "revised": revised,
+                              "seen_hash": audit.record_hash({"last_seen": sorted(r.pk for r in kept)})})
+    progress("done", 1.0)
+    return ScanOutcome(kept, created, revised)
+
+
+def _record_finding(by: str, f: rules.Finding, row: Finding | None, now: dt.datetime) -> tuple[Finding, str]:
+    """Create the finding, or update what it says (its workflow status is kept); audited when it is new or
+    what it says changed. Returns the row and "created", "revised" or "seen"."""
+    if row is None:
+        row = Finding.objects.create(fingerprint=f.fingerprint, rule=f.rule, participant=f.participant,
+                                     period=f.period, subject=f.subject, severity=f.severity, summary=f.summary,
+                                     evidence=_jsonable(f.evidence), first_seen=now, last_seen=now)
+        FindingEvent.objects.create(finding=row, from_status="", to_status="open", by=by, at=now,
+                                    note="found by the analysis")
+        audit.record(actor=by, action="finding.found", object_type="finding", object_id=str(row.pk),
+                     participant=row.participant,
+                     payload={"rule": row.rule, "period": row.period, "subject": row.subject,
+                              "severity": row.severity, "status": row.status, "record_hash": _finding_hash(row)})
+        return row, "created"
+    before = (row.severity, _finding_hash(row))
+    row.severity, row.summary, row.evidence, row.last_seen = f.severity, f.summary, _jsonable(f.evidence), now
+    row.save(update_fields=["severity", "summary", "evidence", "last_seen"])
+    if (row.severity, _finding_hash(row)) == before:  # what it says is unchanged: only when it was seen
+        return row, "seen"
+    audit.record(actor=by, action="finding.revised", object_type="finding", object_id=str(row.pk),
+                 participant=row.participant,
+                 payload={"severity": {"from": before[0], "to": row.severity},
+                          "record_hash": {"from": before[1], "to": _finding_hash(row)}})
+    return row, "revised"
+
+
+# --- scans as background jobs (`kpcs worker` runs them) ---------------------------------------------
+
+def start_scan(actor: Actor, *, period: str | None = None, participant: str | None = None,
+               as_of: dt.date | None = None) -> Scan:
+    """Record a scan and queue it for the worker, in one transaction (the database task backend stores the job
+    beside the record: both or neither). The job acts for whoever asked, whose right is checked here."""
+    registry.require(actor, "finding.manage")
+    _check_scope(period)
+    from kpcs.monitoring import tasks  # the task module imports these services
+
+    with transaction.atomic():
+        row = Scan.objects.create(requested_by=actor.label, requested_at=clock.now(), period=period or "",
+                                  participant=participant or "", as_of=as_of)
+        row.task_id = str(tasks.run_scan.enqueue(row.pk).id)[:64]
+        row.save(update_fields=["task_id"])
+        audit.record(actor=actor.label, action="monitoring.scan_started", object_type="scan", object_id=str(row.pk),
+                     payload={"period": period, "participant": participant,
+                              "as_of": as_of.isoformat() if as_of else None})
+    return row
+
+
+def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
+    """Run a queued scan (the worker's job), reporting its phase and fraction on the record as it goes, then
+    its outcome: counts of findings created and revised, or the error. A scan already started is left alone
+    (a job delivered twice runs once)."""
+    now = clock.now()
+    if not Scan.objects.filter(pk=scan_id, status="queued").update(status="running", started_at=now,
+                                                                   phase="reading", fraction=0.0):
+        return Scan.objects.get(pk=scan_id)
+    row = Scan.objects.get(pk=scan_id)
+
+    def report(phase: str, fraction: float) -> None:
+        Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3))
+        progress(phase, fraction)
+
+    try:
+        outcome = _scan(row.requested_by, period=row.period or None, participant=row.participant or None,
+                        as_of=row.as_of, thresholds=None, progress=report)
+    except DomainError as exc:  # as the API would have answered it
+        error = exc.as_dict()["error"]
+        if not isinstance(error["details"], dict):
+            error["details"] = {"items": error["details"]} if error["details"] is not None else {}
+    except Exception as exc:  # noqa: BLE001 - recorded on the scan (the worker logs the traceback)
+        error = {"code": "scan_failed", "message": _("the scan failed: %(error)s") % {"error": type(exc).__name__},
+                 "details": {}}
+        _finish(scan_id, error=error)
+        raise
+    else:
+        return _finish(scan_id, outcome=outcome)
+    return _finish(scan_id, error=error)
+
+
+def _finish(scan_id: int, *, outcome: ScanOutcome | None = None, error: dict[str, Any] | None = None) -> Scan:
+    with transaction.atomic():
+        row = Scan.objects.select_for_update().get(pk=scan_id)
+        row.finished_at = clock.now()
+        if outcome is not None:
+            row.status, row.phase, row.fraction = "succeeded", "done", 1.0
+            row.findings, row.created, row.revised = len(outcome.findings), outcome.created, outcome.revised
         else:
-            before = (row.severity, _finding_hash(row))
-            row.severity, row.summary, row.evidence, row.last_seen = (f.severity, f.summary, _jsonable(f.evidence),
-                                                                      now)
-            row.save(update_fields=["severity", "summary", "evidence", "last_seen"])
-            if (row.severity, _finding_hash(row)) != before:  # what it says changed, not only when it was seen
-                audit.record(actor=actor.label, action="finding.revised", object_type="finding",
-                             object_id=str(row.pk), participant=row.participant,
-                             payload={"severity": {"from": before[0], "to": row.severity},
-                                      "record_hash": {"from": before[1], "to": _finding_hash(row)}})
-                revised += 1
-        kept.append(row)
-    audit.record(actor=actor.label, action="monitoring.scanned", object_type="analysis", object_id=now.isoformat(),
-                 payload={"period": period, "participant": participant, "findings": len(found), "new": created,
-                          "revised": revised,
-                          "seen_hash": audit.record_hash({"last_seen": sorted(r.pk for r in kept)})})
-    return kept
+            row.status, row.error = "failed", error
+        row.save()
+        audit.record(actor=row.requested_by, action="monitoring.scan_finished", object_type="scan",
+                     object_id=str(row.pk),
+                     payload={"status": row.status, "findings": row.findings, "new": row.created,
+                              "revised": row.revised, "error": (error or {}).get("code")})
+    return row
+
+
+def get_scan(actor: Actor, scan_id: int) -> Scan:
+    registry.require(actor, "finding.manage")
+    row = Scan.objects.filter(pk=scan_id).first()
+    if row is None:
+        raise NotFound(_("scan %(pk)s not found") % {"pk": scan_id})
+    return row
+
+
+def scan_dict(row: Scan) -> dict[str, Any]:
+    return {"id": row.pk, "status": row.status, "phase": row.phase, "fraction": row.fraction,
+            "requested_by": row.requested_by, "requested_at": row.requested_at,
+            "period": row.period or None, "participant": row.participant or None, "as_of": row.as_of,
+            "started_at": row.started_at, "finished_at": row.finished_at,
+            "outcome": ({"findings": row.findings, "created": row.created, "revised": row.revised}
+                        if row.status == "succeeded" else None),
+            "error": row.error if row.status == "failed" else None}
 
 
 def _finding_hash(row: Finding) -> str:

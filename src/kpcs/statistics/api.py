@@ -197,31 +197,36 @@ def non_reporting(request: HttpRequest, as_of: Day | None = None) -> list[dict[s
 
 
 class AnnualReportIn(BodyIn):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"participant": "BW", "year": 2025}]})
+    # STAT-11: no receipt date: the node's clock at submission is the receipt (a date sent is refused, 422)
+    model_config = ConfigDict(json_schema_extra={"examples": [{"participant": "BW", "year": 2025}]},
+                              extra="forbid")
 
     participant: ParticipantCode
     # STAT-11: from 2000 to the current year; a future year is refused by the service (invalid_year).
     year: Annotated[int, Field(ge=2000, le=2100), WHOLE, refused("invalid_year")]
-    received_on: Day | None = None
     note: Annotated[str, Field(max_length=TEXT_MAX_LENGTH)] = ""
 
 
 class AnnualReportOut(Schema):
     participant: str
     year: int
+    revision: int
     received_on: dt.date
+    first_received_on: dt.date
 
 
 @router.post("/annual-reports", response={201: AnnualReportOut, **ERRORS}, auth=AUTH,
              openapi_extra=permission("statistics.submit"),
-             summary="Record a participant's annual report (STAT-11, due 31 March)")
+             summary="Record a participant's annual report (STAT-11, due 31 March), received today on the "
+                     "node's clock; a resubmission is a new revision and the first receipt counts")
 def annual_report(request: HttpRequest, body: AnnualReportIn) -> Status[dict[str, Any]]:
     registry.require(actor_of(request), "statistics.submit", body.participant.upper())
     if not 2000 <= body.year <= clock.today().year:
         raise ValidationFailed(_("year must be a past or current year"), code="invalid_year")
-    r = services.record_annual_report(actor_of(request), body.participant.upper(), body.year, body.received_on,
-                                      body.note)
-    return Status(201, {"participant": r.participant, "year": r.year, "received_on": r.received_on})
+    r = services.record_annual_report(actor_of(request), body.participant.upper(), body.year, note=body.note)
+    first = services.annual_reports()[(r.participant, r.year)]
+    return Status(201, {"participant": r.participant, "year": r.year, "revision": r.revision,
+                        "received_on": r.received_on, "first_received_on": first})
 
 
 class CustomsRow(Schema):

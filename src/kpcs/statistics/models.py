@@ -92,20 +92,26 @@ class TradeCell(models.Model):
 
 
 class AnnualReport(models.Model):
-    """Receipt of a participant's annual report on its implementation of the scheme (STAT-11)."""
+    """Receipt of a participant's annual report on its implementation of the scheme (STAT-11): one row per
+    submission (a revision), each received on the node's clock; compliance counts the first receipt."""
 
     participant = models.CharField(_("participant"), max_length=2)
     year = models.IntegerField(_("year reported on"))
+    revision = models.IntegerField(_("revision"), default=1)
     received_on = models.DateField(_("received on"))
     recorded_by = models.CharField(_("recorded by"), max_length=200)
     note = models.TextField(_("note"), blank=True, default="")
 
     class Meta:
         verbose_name = _("annual report")
+        ordering = ["participant", "year", "revision"]
         constraints = [
-            models.UniqueConstraint(fields=["participant", "year"], name="statistics_annual_report_unique"),
+            models.UniqueConstraint(fields=["participant", "year", "revision"],
+                                    name="statistics_annual_report_unique_revision"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.participant} {self.year} r{self.revision}"
 
 class CustomsFigure(models.Model):
     """HS 7102 trade as a country's customs reported it (UN Comtrade, ITC Trade Map…), for the Working Group on

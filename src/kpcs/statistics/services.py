@@ -54,13 +54,16 @@ def _quarter_filter(period: rules.Period | None) -> list[str] | None:
 
 
 def derived_facts(period: rules.Period | None = None, participant: str | None = None,
-                  by_hs: bool = True) -> list[Fact]:
+                  by_hs: bool = True, as_of: dt.date | None = None, effective: bool = True) -> list[Fact]:
     """Quarterly trade by partner, origin and HS code, derived from certificates (STAT-01, STAT-02).
 
     Exports count certificates issued (and not cancelled or expired unused), by quarter of issue; imports
     count certificates confirmed by the importing authority, by quarter of receipt. A certificate is counted
     once, on the cell of its first line, so that certificate counts add up across HS codes. Read from the
-    trade cells that every certificate change keeps up to date (`record_trade`).
+    trade cells that every certificate change keeps up to date (`record_trade`), streamed, less the
+    certificates whose status is still `issued` though their expiry date has passed by `as_of` (default today):
+    by effective status (CERT-09) they are expired, whether or not the hourly expiry job has written it yet.
+    `effective=False` reads the cells as stored (what `check_trade_cells` compares with the lines).
     """
     quarters = _quarter_filter(period)
     cells = TradeCell.objects.exclude(carats_centi=0, value_cents=0, certificates=0)
@@ -71,12 +74,46 @@ def derived_facts(period: rules.Period | None = None, participant: str | None = 
     if by_hs:
         rows: Iterable[tuple[Any, ...]] = cells.values_list(
             "quarter", "participant", "flow", "partner", "origin", "hs_code", "carats_centi", "value_cents",
-            "certificates")
+            "certificates").iterator(chunk_size=5000)
     else:  # the anomaly scan needs no HS breakdown: fewer, larger cells
         rows = ((q, p, fl, pa, o, "", c, v, n) for q, p, fl, pa, o, c, v, n in cells.values_list(
             "quarter", "participant", "flow", "partner", "origin").annotate(
-            c=Sum("carats_centi"), v=Sum("value_cents"), n=Sum("certificates")).order_by())
+            c=Sum("carats_centi"), v=Sum("value_cents"), n=Sum("certificates")).order_by().iterator(chunk_size=5000))
+    lapsed = _expired_unused(as_of or clock.today(), quarters, participant, by_hs) if effective else None
+    if lapsed:
+        rows = _less(rows, lapsed)
     return list(_facts(rows))
+
+
+def _expired_unused(as_of: dt.date, quarters: list[str] | None, participant: str | None,
+                    by_hs: bool) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    """Export cells of certificates past their expiry date on `as_of` and still `issued` (CERT-09): not exports.
+    Few: only those the expiry job has not reached yet (it runs every hour on the worker)."""
+    lines = CertificateLine.objects.filter(certificate__status="issued", certificate__expires_on__lt=as_of,
+                                           certificate__signer_revoked=False)
+    if quarters is not None:
+        lines = lines.filter(certificate__issued_quarter__in=quarters)
+    if participant:
+        lines = lines.filter(certificate__exporting_participant_id=participant)
+    keys = ["certificate__issued_quarter", "certificate__exporting_participant_id",
+            "certificate__importing_participant_id", "certificate__origin"] + (["hs_code"] if by_hs else [])
+    out: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+    for *key, c, v, n in (lines.values_list(*keys).annotate(c=Sum("carats_centi"), v=Sum("value_cents"),
+                                                            n=FIRST_LINES).order_by()):
+        q, p, partner, origin, *hs = key
+        out[(q, p, "export", partner, origin, hs[0] if hs else "")] = (c or 0, v or 0, n or 0)
+    return out
+
+
+def _less(rows: Iterable[tuple[Any, ...]],
+          lapsed: dict[tuple[Any, ...], tuple[int, int, int]]) -> Iterator[tuple[Any, ...]]:
+    for q, p, flow, partner, origin, hs, c, v, n in rows:
+        minus = lapsed.get((q, p, flow, partner, origin, hs))
+        if minus is not None:
+            c, v, n = c - minus[0], v - minus[1], n - minus[2]
+            if not (c or v or n):
+                continue
+        yield q, p, flow, partner, origin, hs, c, v, n
 
 
 def derived_facts_from_lines(period: rules.Period | None = None) -> list[Fact]:
@@ -104,7 +141,8 @@ def _cell_key(f: Fact) -> tuple[Any, ...]:
 
 def check_trade_cells() -> int:
     """How many trade cells differ from an aggregation straight from certificate lines (0 when in step)."""
-    kept, reference = set(map(_cell_key, derived_facts())), set(map(_cell_key, derived_facts_from_lines()))
+    kept = set(map(_cell_key, derived_facts(effective=False)))
+    reference = set(map(_cell_key, derived_facts_from_lines()))
     return len(kept ^ reference)
 
 
@@ -140,11 +178,15 @@ def record_trade(*, flow: str, quarter: str, participant: str, partner: str, ori
 
 
 def _facts(rows: Iterable[tuple[Any, ...]]) -> Iterator[Fact]:
+    """Facts sharing one object per period and per code: a scan holds hundreds of thousands of them, and each
+    row from the database brings new copies of the same few strings."""
     cache: dict[str, rules.Period] = {}
+    codes: dict[str, str] = {"mixed": ""}
     for q, p, flow, partner, origin, hs, c, v, n in rows:
         if q not in cache:
             cache[q] = rules.parse_period(q)
-        yield Fact(cache[q], p, flow, partner, "" if origin == "mixed" else origin, hs, _dec(c), _dec(v), n,
+        yield Fact(cache[q], codes.setdefault(p, p), codes.setdefault(flow, flow), codes.setdefault(partner, partner),
+                   codes.setdefault(origin, origin), codes.setdefault(hs, hs), _dec(c), _dec(v), n,
                    "certificates on this node", derived=True)
 
 
@@ -170,13 +212,13 @@ def reported_facts(period: rules.Period | None = None, participant: str | None =
 
 
 def effective_facts(period: rules.Period | None = None, participant: str | None = None,
-                    by_hs: bool = True) -> list[Fact]:
+                    by_hs: bool = True, as_of: dt.date | None = None) -> list[Fact]:
     """What the node knows: trade derived from certificates wherever a participant's year has any, otherwise
     the imported trade figures; production as submitted or imported (the latest revision counts).
 
     Where the same production figure was both submitted and imported, the most recent batch wins.
     """
-    derived = derived_facts(period, participant, by_hs)
+    derived = derived_facts(period, participant, by_hs, as_of)
     covered = {(f.participant, f.flow, f.period.year) for f in derived}
     reported = reported_facts(period, participant, flows=("export", "import"))
     trade = [f for f in reported if (f.participant, f.flow, f.period.year) not in covered]
@@ -581,27 +623,37 @@ def reconciliation(actor: Actor, period: rules.Period, participant: str) -> list
 
 def record_annual_report(actor: Actor, participant: str, year: int, received_on: dt.date | None = None,
                          note: str = "") -> AnnualReport:
+    """STAT-11: a submission of the annual report, received on the node's clock. Only the system actor (the
+    node operator loading historical records) may give another receipt date; each submission is a new revision,
+    and compliance counts the first receipt (`annual_reports`)."""
     registry.require(actor, "statistics.submit", participant)
+    if received_on is not None and not actor.system:
+        raise ValidationFailed(_("the receipt date is the node's clock at submission; only the node operator "
+                                 "loading historical records may give one (STAT-11)"),
+                               code="received_on_not_allowed", rule="STAT-11")
     received_on = received_on or clock.today()
     with transaction.atomic():
-        # Recording it again overwrites the row: the entry keeps what it said before and after.
-        previous = AnnualReport.objects.select_for_update().filter(participant=participant, year=year).first()
-        before = _annual_report_state(previous) if previous else None
-        report, created = AnnualReport.objects.update_or_create(
-            participant=participant, year=year,
-            defaults={"received_on": received_on, "recorded_by": actor.label, "note": note})
+        previous = (AnnualReport.objects.select_for_update().filter(participant=participant, year=year)
+                    .order_by("-revision").first())
+        report = AnnualReport.objects.create(participant=participant, year=year,
+                                             revision=previous.revision + 1 if previous else 1,
+                                             received_on=received_on, recorded_by=actor.label, note=note)
         audit.record(actor=actor.label, action="annual_report.recorded", object_type="annual_report",
                      object_id=f"{participant} {year}", participant=participant,
-                     payload={"before": before, "after": _annual_report_state(report)})
+                     payload={"before": _annual_report_state(previous) if previous else None,
+                              "after": _annual_report_state(report)})
     return report
 
 
 def _annual_report_state(report: AnnualReport) -> dict[str, Any]:
-    return {"received_on": report.received_on.isoformat(), "recorded_by": report.recorded_by, "note": report.note}
+    return {"revision": report.revision, "received_on": report.received_on.isoformat(),
+            "recorded_by": report.recorded_by, "note": report.note}
 
 
 def annual_reports() -> dict[tuple[str, int], dt.date]:
-    return {(r.participant, r.year): r.received_on for r in AnnualReport.objects.all()}
+    """(participant, year) -> the first day its annual report was received (later revisions do not move it)."""
+    return {(p, y): first for p, y, first in AnnualReport.objects.values_list("participant", "year")
+            .annotate(first=Min("received_on")).order_by()}
 
 
 def annual_reports_from() -> int | None:
@@ -616,7 +668,9 @@ def _received_index(participant: str | None = None) -> dict[tuple[str, str], lis
     """
     out: dict[tuple[str, str], list[tuple[rules.Period, dt.date]]] = defaultdict(list)
     figures = Figure.objects.all()
-    certificates = Certificate.objects.filter(status__in=EXPORTED, signer_revoked=False)
+    # by effective status: a certificate past its expiry date and never used is no trade (CERT-09)
+    certificates = Certificate.objects.filter(status__in=EXPORTED, signer_revoked=False).exclude(
+        status="issued", expires_on__lt=clock.today())
     if participant:
         figures = figures.filter(participant=participant)
         certificates = certificates.filter(exporting_participant_id=participant)

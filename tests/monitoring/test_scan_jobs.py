@@ -1,0 +1,162 @@
+"""Scans as background jobs (STAT-09, MON-09) and the scheduled expiry (CERT-09), against the real database.
+
+A scan reads outside any transaction and writes its findings in one short transaction at the end, so issuing
+and confirming certificates go on while it runs: a thread runs the worker's job and pauses in the middle of its
+reading (a progress hook waiting on an event) while the main thread issues and confirms; nothing sleeps. On
+SQLite (WAL, IMMEDIATE transactions) a scan holding the write lock would make the issue wait for the busy
+timeout and fail; on PostgreSQL it would block on the rows the scan had locked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+from django_tasks import TaskResultStatus
+from django_tasks.backends.database.models import DBTaskResult
+from typer.testing import CliRunner
+
+from kpcs import clock
+from kpcs.audit.models import AuditEntry
+from kpcs.certificates import services as certificates
+from kpcs.certificates.models import Certificate
+from kpcs.cli import app, worker
+from kpcs.errors import ValidationFailed
+from kpcs.monitoring import services
+from kpcs.monitoring.models import Scan
+from kpcs.registry.services import Actor, Grant
+from kpcs.statistics import services as statistics
+from tests.conftest import certificate_request
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WGS = Actor("wgs@test", grants=(Grant("wgs_analyst", None, None),))
+JOIN_TIMEOUT = 120  # seconds; a hung thread fails the test instead of hanging the suite
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def receipt(number: str) -> dict[str, Any]:
+    return {"received_on": clock.today().isoformat(), "parcels": 4, "carats": "1650.40", "seals_intact": True}
+
+
+def test_certificates_are_issued_and_confirmed_while_a_scan_runs(bw_officer: Any, eu_officer: Any) -> None:
+    waiting = certificates.issue(bw_officer, certificate_request())
+    row = services.start_scan(WGS)
+    paused, resume = threading.Event(), threading.Event()
+    phases: list[tuple[str, float]] = []
+    outcome: dict[str, Any] = {}
+
+    def hook(phase: str, fraction: float) -> None:
+        phases.append((phase, fraction))
+        if phase == "reading" and fraction > 0 and not paused.is_set():  # facts read, certificates next
+            paused.set()
+            resume.wait(JOIN_TIMEOUT)
+
+    def job() -> None:
+        try:
+            outcome["scan"] = services.run_scan(row.pk, progress=hook)
+        except BaseException as exc:  # noqa: B036 - reported to the main thread
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=job, name="scan-job")
+    thread.start()
+    try:
+        assert paused.wait(JOIN_TIMEOUT), "the scan never reached its reading"
+        running = Scan.objects.get(pk=row.pk)
+        assert (running.status, running.phase) == ("running", "reading") and 0 < running.fraction < 1
+        issued = certificates.issue(bw_officer, certificate_request())  # while the scan is mid-way
+        confirmed = certificates.confirm(eu_officer, waiting.number, receipt(waiting.number))
+    finally:
+        resume.set()
+        thread.join(JOIN_TIMEOUT)
+    assert not thread.is_alive(), "the scan did not finish"
+    assert "error" not in outcome, outcome
+    assert issued.status == "issued" and confirmed.status == "confirmed"
+    done = Scan.objects.get(pk=row.pk)
+    assert (done.status, done.phase, done.fraction, done.error) == ("succeeded", "done", 1.0, None)
+    assert done.started_at is not None and done.finished_at is not None and done.findings is not None
+    order = [p for i, (p, _f) in enumerate(phases) if i == 0 or phases[i - 1][0] != p]
+    assert order == ["reading", "analysing", "writing", "done"]
+    assert [f for _p, f in phases] == sorted(f for _p, f in phases)  # progress only moves forward
+    assert statistics.check_trade_cells() == 0
+
+
+def test_the_worker_runs_queued_scans_and_the_expiry(bw_officer: Any) -> None:
+    """`kpcs worker`'s round: the expiry job it enqueues itself (CERT-09), then every queued scan."""
+    lapsed = certificates.issue(bw_officer, certificate_request(), now=clock.now() - dt.timedelta(days=90))
+    current = certificates.issue(bw_officer, certificate_request())
+    # before any job ran, statistics already judge the lapsed certificate expired: no export
+    exported = [f for f in statistics.derived_facts(participant="BW") if f.flow == "export"]
+    assert sum(f.certificates or 0 for f in exported) == 1
+    assert Certificate.objects.get(number=lapsed.number).status == "issued"
+    row = services.start_scan(WGS, participant="EU")
+    assert DBTaskResult.objects.ready().count() == 1
+    worker.work(interval=0, once=True, expiry_every=3600)
+    assert Certificate.objects.get(number=lapsed.number).status == "expired"
+    assert Certificate.objects.get(number=current.number).status == "issued"
+    [expired] = AuditEntry.objects.filter(action="certificate.expired")
+    assert (expired.object_id, expired.actor) == (lapsed.number, "kpcs worker")
+    assert Scan.objects.get(pk=row.pk).status == "succeeded"
+    assert set(DBTaskResult.objects.values_list("task_path", "status")) == {
+        ("kpcs.certificates.tasks.expire_due", TaskResultStatus.SUCCEEDED),
+        ("kpcs.monitoring.tasks.run_scan", TaskResultStatus.SUCCEEDED)}
+    # the statistics say the same after the job as before it, and the cells match the certificates again
+    assert [f for f in statistics.derived_facts(participant="BW") if f.flow == "export"] == exported
+    assert statistics.check_trade_cells() == 0
+    assert [e.action for e in AuditEntry.objects.filter(object_type="scan").order_by("seq")] == [
+        "monitoring.scan_started", "monitoring.scan_finished"]
+
+
+def test_a_failed_scan_keeps_its_error(kp: Any, monkeypatch: Any) -> None:
+    refused = services.start_scan(WGS)
+
+    def refuse(**_kwargs: Any) -> list[Any]:
+        raise ValidationFailed("thresholds out of range", code="invalid_thresholds")
+
+    monkeypatch.setattr(services, "analyse", refuse)
+    worker.work(interval=0, once=True, expiry_every=3600)
+    failed = Scan.objects.get(pk=refused.pk)
+    assert failed.status == "failed" and failed.error == {"code": "invalid_thresholds",
+                                                          "message": "thresholds out of range", "details": {}}
+    assert services.scan_dict(failed)["outcome"] is None
+
+    def crash(**_kwargs: Any) -> list[Any]:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services, "analyse", crash)
+    crashed = services.start_scan(WGS)
+    worker.work(interval=0, once=True, expiry_every=3600)
+    row = Scan.objects.get(pk=crashed.pk)
+    assert row.status == "failed" and row.error["code"] == "scan_failed" and "disk full" not in str(row.error)
+    job = DBTaskResult.objects.get(id=row.task_id)
+    assert job.status == TaskResultStatus.FAILED and "disk full" in job.traceback  # the operator's log
+    finished = [json.loads(e.payload) for e in AuditEntry.objects.filter(action="monitoring.scan_finished")
+                .order_by("seq")]
+    assert [(p["status"], p["error"]) for p in finished] == [("failed", "invalid_thresholds"),
+                                                            ("failed", "scan_failed")]
+
+
+def test_a_job_delivered_twice_runs_once(kp: Any) -> None:
+    row = services.start_scan(WGS)
+    first = services.run_scan(row.pk)
+    again = services.run_scan(row.pk)
+    assert first.status == again.status == "succeeded" and again.finished_at == first.finished_at
+    assert AuditEntry.objects.filter(action="monitoring.scanned").count() == 1
+
+
+def test_kpcs_worker_once(bw_officer: Any) -> None:
+    lapsed = certificates.issue(bw_officer, certificate_request(), now=clock.now() - dt.timedelta(days=90))
+    result = CliRunner().invoke(app, ["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "kpcs worker" in result.output
+    assert Certificate.objects.get(number=lapsed.number).status == "expired"
