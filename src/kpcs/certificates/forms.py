@@ -126,7 +126,7 @@ class IssueForm(forms.Form):
             body["lines"] = lines
         parcels = [p for p in re.split(r"[\s,;]+", d["parcels"]) if p]
         if parcels:
-            body["parcels"] = [int(p) if p.isdigit() else p for p in parcels]
+            body["parcels"] = [int(p) if p.isascii() and p.isdigit() else p for p in parcels]
         countries = [c for c in re.split(r"[\s,;]+", d["origin_countries"].upper()) if c]
         if countries:
             body["origin_countries"] = countries

@@ -123,6 +123,8 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             rules.check_origin_not_embargoed({c: registry.status_on(c, day).status for c in origin["countries"]},
                                              day)
             exporter = registry.licensed_operator(exporting, licence, "exporter", day)
+            if plan is not None:  # the same parcels, their licence and zones judged on the new day
+                plan = custody.plan_export(exporter["id"], request.get("parcels"), day)
             expires_on = rules.expiry(day, requested_expiry,
                                       registry.participant_policy(exporting, day).validity_days)
         kid, private_key = registry.signing_key(authority_id, now)

@@ -582,7 +582,7 @@ def _parcel_ids(value: Any) -> tuple[int, ...]:
                                code="invalid_parcels", rule="EXP-06")
     ids = []
     for v in value:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < 2**63:
             raise ValidationFailed(_("parcels must be a list of parcel ids held by the exporter (EXP-06)"),
                                    code="invalid_parcels", rule="EXP-06")
         ids.append(v)
