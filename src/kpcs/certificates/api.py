@@ -91,10 +91,11 @@ class CertificateIn(BodyIn):
     importing_participant: ParticipantCode
     exporter: ExporterIn
     importer: PartyIn
-    origin: Origin | None = Field(None, description="required unless the certificate is issued from parcels")
+    # may be left out, never null (the empty default is the service's "not given"): the document keeps the limits
+    origin: Origin = Field("", description="required unless the certificate is issued from parcels")
     origin_countries: Annotated[list[CountryCode], Field(max_length=250)] | None = None
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=100), refused("no_lines", "CERT-02")] | None = Field(
-        None, description="required unless the certificate is issued from parcels")
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=100), refused("no_lines", "CERT-02")] = Field(
+        [], description="required unless the certificate is issued from parcels")
     parcels: Annotated[list[ParcelId], Field(min_length=1, max_length=1000)] | None = Field(
         None, description="parcels in custody held by the exporter (CERT-10, EXP-06): required when the exporting "
                           "participant runs custody control; lines and origin are then taken from them")
