@@ -79,6 +79,9 @@ class TotalsIn(BodyIn):
     parcels: Parcels | None = None
 
 
+ParcelId = Annotated[int, Field(ge=1, le=2**62)]
+
+
 class CertificateIn(BodyIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "importing_participant": "EU", "exporter": {"licence": "BW-EXP-0001"},
@@ -88,9 +91,14 @@ class CertificateIn(BodyIn):
     importing_participant: ParticipantCode
     exporter: ExporterIn
     importer: PartyIn
-    origin: Origin
+    # may be left out, never null (the empty default is the service's "not given"): the document keeps the limits
+    origin: Origin = Field("", description="required unless the certificate is issued from parcels")
     origin_countries: Annotated[list[CountryCode], Field(max_length=250)] | None = None
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=100), refused("no_lines", "CERT-02")]
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=100), refused("no_lines", "CERT-02")] = Field(
+        [], description="required unless the certificate is issued from parcels")
+    parcels: Annotated[list[ParcelId], Field(min_length=1, max_length=1000)] | None = Field(
+        None, description="parcels in custody held by the exporter (CERT-10, EXP-06): required when the exporting "
+                          "participant runs custody control; lines and origin are then taken from them")
     totals: TotalsIn | None = None
     expires_on: Day | None = None
     type: Literal["standard", "technical"] = "standard"
@@ -102,6 +110,11 @@ class LineOut(Schema):
     carats: str
     value_usd: str
     parcels: int
+
+
+class OriginOut(Schema):
+    country: str
+    carats: str
 
 
 class TotalsOut(Schema):
@@ -151,6 +164,9 @@ class CertificateOut(Schema):
     importer: dict[str, Any]
     origin: str
     origin_countries: list[str]
+    origins: list[OriginOut] = Field(description="each country's carats, for a certificate issued from custody "
+                                                 "(CERT-10); empty otherwise")
+    from_custody: bool
     lines: list[LineOut]
     totals: TotalsOut
     awaiting_confirmation: bool
@@ -196,7 +212,7 @@ def list_certificates(request: HttpRequest, filters: Query[CertificateFilter]) -
                          participant=filters.participant.upper() if filters.participant else None,
                          overdue=filters.overdue)
     qs = qs.select_related("confirmation", "discrepancy", "cancellation")
-    qs = qs.prefetch_related("lines")
+    qs = qs.prefetch_related("lines", "origins")
     return paginate(qs[offset:offset + limit], qs.count(), limit, offset, services.to_dict)
 
 
@@ -204,6 +220,55 @@ def list_certificates(request: HttpRequest, filters: Query[CertificateFilter]) -
             openapi_extra=permission("certificate.read"), summary="One certificate with its commercial details")
 def get_certificate(request: HttpRequest, number: str) -> dict[str, Any]:
     return services.to_dict(services.get(actor_of(request), number))
+
+
+class TraceSiteOut(Schema):
+    id: int
+    name: str
+    kind: str
+    region: str
+    participant: str
+
+
+class TraceOriginOut(Schema):
+    country: str
+    site: TraceSiteOut | None
+    carats: str
+
+
+class TraceStepOut(Schema):
+    id: int
+    type: str
+    participant: str
+    occurred_at: dt.datetime
+    withheld: bool = Field(False, description="another participant's event: only its type and time are shown")
+    recorded_at: dt.datetime | None = None
+    recorded_by: str | None = None
+    operator: dict[str, Any] | None = None
+    operator_licence: dict[str, Any] | None = None
+    counterparty: dict[str, Any] | None = None
+    counterparty_licence: dict[str, Any] | None = None
+    site: TraceSiteOut | None = None
+    details: dict[str, Any] | None = None
+    inputs: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+
+
+class CertificateTraceOut(Schema):
+    certificate: str
+    from_custody: bool
+    carats: str
+    parcels: list[dict[str, Any]] = Field(description="the parcels exported under it")
+    origins: list[TraceOriginOut] = Field(description="carats per country and site, adding up to the "
+                                                      "certificate's (CERT-10)")
+    path: list[TraceStepOut] = Field(description="every custody event back to the sites, newest first")
+
+
+@router.get("/{number}/trace", response={200: CertificateTraceOut, **ERRORS}, auth=AUTH,
+            openapi_extra=permission("certificate.read"),
+            summary="Where a certificate's goods were mined: its parcels and their origins (CERT-10)")
+def trace_certificate(request: HttpRequest, number: str) -> dict[str, Any]:
+    return services.trace(actor_of(request), number)
 
 
 class ParticipantState(Schema):

@@ -81,7 +81,10 @@ class IssueForm(forms.Form):
     importer_name = forms.CharField(label=_("Importer's name"), max_length=200)
     importer_address = forms.CharField(label=_("Importer's address"), max_length=500,
                                        widget=forms.Textarea(attrs={"rows": 2}))
-    origin = forms.CharField(label=_("Country of origin"), max_length=5,
+    parcels = forms.CharField(label=_("Parcels in custody"), required=False, max_length=2000,
+                              help_text=_("Under custody control: the ids of the exporter's parcels, separated by "
+                                          "commas; the lines and the origin are then taken from them."))
+    origin = forms.CharField(label=_("Country of origin"), max_length=5, required=False,
                              help_text=_("An ISO country code such as BW, or \"mixed\" for parcels of mixed origin."),
                              widget=forms.TextInput(attrs={"size": 6, "autocomplete": "off"}))
     origin_countries = forms.CharField(label=_("Countries of mining origin"), required=False, max_length=400,
@@ -115,10 +118,15 @@ class IssueForm(forms.Form):
             "importing_participant": d["importing_participant"],
             "exporter": {"licence": d["exporter"]},
             "importer": {"name": d["importer_name"], "address": d["importer_address"]},
-            "origin": d["origin"].strip(),
-            "lines": lines,
             "type": d["type"],
         }
+        if d["origin"].strip():
+            body["origin"] = d["origin"].strip()
+        if lines or not d["parcels"].strip():
+            body["lines"] = lines
+        parcels = [p for p in re.split(r"[\s,;]+", d["parcels"]) if p]
+        if parcels:
+            body["parcels"] = [int(p) if p.isascii() and p.isdigit() else p for p in parcels]
         countries = [c for c in re.split(r"[\s,;]+", d["origin_countries"].upper()) if c]
         if countries:
             body["origin_countries"] = countries
@@ -139,6 +147,9 @@ class IssueForm(forms.Form):
         "invalid_importer": "importer_name", "invalid_exporter": "exporter", "unknown_operator": "exporter",
         "not_an_exporter": "exporter", "licence_not_valid": "exporter", "invalid_expiry": "expires_on",
         "invalid_date": "expires_on", "invalid_type": "type", "forbidden": "exporting_participant",
+        "parcels_required": "parcels", "invalid_parcels": "parcels", "not_holder": "parcels",
+        "parcel_consumed": "parcels", "origin_not_cleared": "parcels", "lines_conflict": "parcels",
+        "origin_conflict": "origin", "unlicensed": "exporter", "not_found": "parcels",
     }
 
     def add_refusal(self, exc: DomainError, lines: Any, positions: list[int]) -> None:

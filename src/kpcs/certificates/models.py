@@ -68,8 +68,13 @@ class Certificate(models.Model):
         help_text=_("its key was revoked before this serial: not genuine, cannot be confirmed, left out of the "
                     "statistics (IMP-08)"))
 
+    from_custody = models.BooleanField(
+        _("issued from custody"), default=False,
+        help_text=_("its lines and origin come from parcels in custody, which left stock with it (CERT-10)"))
+
     # Set by the issuing use case so its answer needs no second read of the lines (not a column).
     issued_lines: list[CertificateLine] | None = None
+    issued_origins: list[CertificateOrigin] | None = None
 
     class Meta:
         ordering = ["-issued_at"]
@@ -109,6 +114,27 @@ class CertificateLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["certificate", "position"], name="certificates_unique_line_position"),
         ]
+
+
+class CertificateOrigin(models.Model):
+    """A country's share of a certificate issued from custody: the carats of its parcels mined there (CERT-10).
+    The rows add up to the certificate's carats; statistics and verification read them."""
+
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="origins",
+                                    verbose_name=_("certificate"))
+    country = models.CharField(_("country of origin"), max_length=2)
+    carats_centi = models.BigIntegerField(_("centi-carats"))
+
+    class Meta:
+        ordering = ["certificate", "-carats_centi", "country"]
+        verbose_name = _("certificate origin")
+        constraints = [
+            models.UniqueConstraint(fields=["certificate", "country"], name="certificates_unique_origin_country"),
+            models.CheckConstraint(condition=models.Q(carats_centi__gt=0), name="certificates_origin_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_id} {self.country}"
 
 
 class ImportConfirmation(models.Model):

@@ -24,10 +24,12 @@ from kpcs.certificates.models import (
     Cancellation,
     Certificate,
     CertificateLine,
+    CertificateOrigin,
     Discrepancy,
     ImportConfirmation,
     SerialCounter,
 )
+from kpcs.custody import services as custody
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.registry import services as registry
 from kpcs.registry.models import SigningKey
@@ -78,17 +80,25 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
         raise ValidationFailed(_("importing_participant is required"), code="invalid_importing_participant")
     rules.check_trade(exporting, registry.status_on(exporting, day).status, importing,
                       registry.status_on(importing, day).status, day)
-    lines = rules.parse_lines(request.get("lines") or [])
-    totals = rules.check_declared_totals(lines, request.get("totals"))
-    origin = rules.parse_origin(request.get("origin"), request.get("origin_countries"))
+    # CERT-10, EXP-06: under custody control the parcels say what is shipped; one cheap check otherwise
+    plan: custody.ExportPlan | None = None
+    if request.get("parcels") is not None or custody.custody_required(exporting, day):
+        exporter = _exporter(request, exporting, day)
+        plan = _from_custody(request, exporting, exporter["id"], day)
+        lines = [rules.Line(ln.hs_code, Decimal(rules.from_centi(ln.carats_centi)),
+                            Decimal(rules.from_centi(ln.usd_cents)), ln.parcels) for ln in plan.lines]
+        _check_same_lines(request, lines)
+        totals = rules.check_declared_totals(lines, request.get("totals"))
+        origin = _check_same_origin(request, plan.origin)
+    else:
+        lines = rules.parse_lines(request.get("lines") or [])
+        totals = rules.check_declared_totals(lines, request.get("totals"))
+        origin = rules.parse_origin(request.get("origin"), request.get("origin_countries"))
     rules.check_origin_not_embargoed({c: registry.status_on(c, day).status for c in origin["countries"]}, day)
     importer = rules.check_party(request.get("importer"), "importer")
-    exporter_ref = request.get("exporter") or {}
-    licence = str(exporter_ref.get("licence", "")).strip() if isinstance(exporter_ref, Mapping) else ""
-    if not licence:
-        raise ValidationFailed(_("exporter.licence is required (CERT-02, INT-08)"), code="invalid_exporter",
-                               rule="INT-08")
-    exporter = registry.licensed_operator(exporting, licence, "exporter", day)
+    if plan is None:
+        exporter = _exporter(request, exporting, day)
+    licence = exporter["licence"]
     # CERT-09: the longest validity is the exporting participant's policy in force on the issue day
     requested_expiry = _parse_date(request.get("expires_on"), "expires_on")
     expires_on = rules.expiry(day, requested_expiry, registry.participant_policy(exporting, day).validity_days)
@@ -113,6 +123,8 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             rules.check_origin_not_embargoed({c: registry.status_on(c, day).status for c in origin["countries"]},
                                              day)
             exporter = registry.licensed_operator(exporting, licence, "exporter", day)
+            if plan is not None:  # the same parcels, their licence and zones judged on the new day
+                plan = custody.plan_export(exporter["id"], request.get("parcels"), day)
             expires_on = rules.expiry(day, requested_expiry,
                                       registry.participant_policy(exporting, day).validity_days)
         kid, private_key = registry.signing_key(authority_id, now)
@@ -138,7 +150,7 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             total_value_cents=rules.to_centi(totals.value_usd), total_parcels=totals.parcels, kid=kid, jws=token, qr=qr,
             gem_carats_centi=sum(rules.to_centi(ln.carats) for ln in lines if ln.hs_code != "7102.21"),
             gem_value_cents=sum(rules.to_centi(ln.value_usd) for ln in lines if ln.hs_code != "7102.21"),
-            payload_hash=payload_hash, issued_by=actor.label,
+            payload_hash=payload_hash, issued_by=actor.label, from_custody=plan is not None,
             status_changed_at=now)
         cert.issued_lines = CertificateLine.objects.bulk_create([
             CertificateLine(certificate=cert, position=i, hs_code=ln.hs_code, carats_centi=rules.to_centi(ln.carats),
@@ -146,11 +158,63 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             for i, ln in enumerate(lines, start=1)])
         _record_trade(cert, "export", +1, [(ln.position, ln.hs_code, ln.carats_centi, ln.value_cents)
                                            for ln in cert.issued_lines])
+        if plan is not None:
+            cert.issued_origins = CertificateOrigin.objects.bulk_create([
+                CertificateOrigin(certificate=cert, country=c, carats_centi=carats)
+                for c, carats in plan.by_country.items()])
+            custody.record_export(actor, plan, certificate=number, importing=importing, now=now)
         audit.record(actor=actor.label, action="certificate.issued", object_type="certificate", object_id=number,
                      participant=exporting,
                      payload={"exporting_participant": exporting, "importing_participant": importing,
                               "authority": authority_id, "state": selectors.certificate_state(cert)})
     return cert
+
+
+def _exporter(request: Mapping[str, Any], exporting: str, day: dt.date) -> dict[str, Any]:
+    exporter_ref = request.get("exporter") or {}
+    licence = str(exporter_ref.get("licence", "")).strip() if isinstance(exporter_ref, Mapping) else ""
+    if not licence:
+        raise ValidationFailed(_("exporter.licence is required (CERT-02, INT-08)"), code="invalid_exporter",
+                               rule="INT-08")
+    return registry.licensed_operator(exporting, licence, "exporter", day)
+
+
+def _from_custody(request: Mapping[str, Any], exporting: str, exporter: int, day: dt.date) -> custody.ExportPlan:
+    """The parcels of the exporter named on the certificate, checked by custody (EXP-06, SPEC-03/04)."""
+    if not request.get("parcels"):
+        raise ValidationFailed(_("%(participant)s runs custody control on %(day)s: name the parcels in custody "
+                                 "this certificate covers (parcels, EXP-06)")
+                               % {"participant": exporting, "day": day.isoformat()},
+                               code="parcels_required", rule="EXP-06")
+    return custody.plan_export(exporter, request.get("parcels"), day)
+
+
+def _check_same_lines(request: Mapping[str, Any], lines: list[rules.Line]) -> None:
+    """Lines given beside parcels must be the parcels' own (CERT-02): the parcels decide."""
+    if not request.get("lines"):
+        return
+    given = rules.parse_lines(request.get("lines") or [])
+    if sorted(ln.as_payload().items() for ln in given) != sorted(ln.as_payload().items() for ln in lines):
+        raise ValidationFailed(_("the lines given differ from those of the parcels named: leave lines out, they "
+                                 "are taken from the parcels (CERT-02, EXP-06)"),
+                               code="lines_conflict", rule="EXP-06",
+                               details={"from_parcels": [ln.as_payload() for ln in lines]})
+
+
+def _check_same_origin(request: Mapping[str, Any], derived: dict[str, Any]) -> dict[str, Any]:
+    """An origin given beside parcels must be theirs: one country, or mixed with their countries (CERT-10)."""
+    if not request.get("origin") and not request.get("origin_countries"):
+        return derived
+    given = rules.parse_origin(request.get("origin"), request.get("origin_countries"))
+    same = given["kind"] == derived["kind"] and (
+        given["countries"] == derived["countries"] or (given["kind"] == "mixed" and not given["countries"]))
+    if not same:
+        raise ValidationFailed(_("the origin given (%(given)s) differs from that of the parcels named (%(derived)s) "
+                                 "(CERT-10)")
+                               % {"given": ", ".join(given["countries"]) or given["kind"],
+                                  "derived": ", ".join(derived["countries"])},
+                               code="origin_conflict", rule="CERT-10", details={"from_parcels": derived})
+    return derived
 
 
 # --- keys: retiring and revoking bound what a key signed ------------------------------------------
@@ -319,6 +383,11 @@ def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
         "importer": cert.importer,
         "origin": "mixed" if cert.origin_kind == "mixed" else cert.origin_countries[0],
         "origin_countries": cert.origin_countries,
+        # CERT-10: each country's carats, for a certificate issued from custody (empty otherwise)
+        "origins": [{"country": o.country, "carats": rules.from_centi(o.carats_centi)} for o in
+                    (cert.issued_origins if cert.issued_origins is not None
+                     else cert.origins.all() if cert.from_custody else [])],
+        "from_custody": cert.from_custody,
         "lines": [{"hs_code": ln.hs_code, "carats": rules.from_centi(ln.carats_centi),
                    "value_usd": rules.from_centi(ln.value_cents), "parcels": ln.parcels}
                   for ln in lines],
@@ -351,6 +420,14 @@ def to_dict(cert: Certificate, today: dt.date | None = None) -> dict[str, Any]:
         x = cert.cancellation
         data["cancellation"] = {"reason": x.reason, "cancelled_by": x.cancelled_by, "cancelled_at": x.cancelled_at}
     return data
+
+
+def trace(actor: Actor, number: str) -> dict[str, Any]:
+    """Where the goods of a certificate the actor may read were mined (CERT-10): its parcels in custody, their
+    origins per country and site, and the path back to the sites. Another participant's certificate is 404;
+    other participants' custody events on the path are named but withheld."""
+    cert = get(actor, number)
+    return custody.certificate_trace(cert.number, actor.participants_for("certificate.read"))
 
 
 def certificate_pdf(actor: Actor, number: str, today: dt.date | None = None) -> tuple[str, bytes]:
@@ -424,6 +501,9 @@ def confirm(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datet
             carats_centi=rules.to_centi(carats),
             seals_intact=seals_intact, differences=differences, authority_id=authority_id,
             confirmed_by=actor.label, confirmed_at=now)
+        if cert.from_custody:  # the goods enter the importer's custody (CERT-10, IMP-02)
+            custody.record_import(actor, certificate=cert.number, importing=cert.importing_participant_id,
+                                  importer_name=str(cert.importer.get("name", "")), now=now)
         audit.record(actor=actor.label, action="certificate.confirmed", object_type="certificate",
                      object_id=cert.number, participant=cert.importing_participant_id,
                      payload={"received_on": received_on.isoformat(), "seals_intact": seals_intact,

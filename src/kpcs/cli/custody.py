@@ -104,25 +104,39 @@ def epcis_import(file: Path,
 
 
 @commands.command("trace")
-def trace(parcel: int = typer.Option(..., "--parcel", help="parcel id"),
+def trace(parcel: int = typer.Option(None, "--parcel", help="parcel id"),
+          certificate: str = typer.Option(None, "--certificate", help="certificate number, e.g. 'BW 000123'"),
           output_format: str = typer.Option("table", "--format", help="table or json"),
           user: str = typer.Option(None, "--user", help="read as this person (default: the node operator)")) -> None:
-    """Trace a parcel back to its sites: origin shares per country and site, and every event on the way."""
+    """Trace a parcel, or the goods of a certificate issued from custody, back to their sites: origin shares per
+    country and site, and every event on the way (CERT-10)."""
     setup()
+    from kpcs.certificates import services as certificates
     from kpcs.custody import services
 
     if output_format not in ("table", "json"):
         raise fail("--format is table or json")
+    if (parcel is None) == (certificate is None):
+        raise fail("name one of --parcel or --certificate")
     actor = cli_actor(user) if user else local_actor()
-    found: dict[str, Any] = run_domain(services.trace, actor, parcel)
+    found: dict[str, Any] = (run_domain(services.trace, actor, parcel) if certificate is None
+                             else run_domain(certificates.trace, actor, certificate))
     if output_format == "json":
         print(json.dumps(found, indent=2, default=str))
         return
     from rich.table import Table
 
-    p = found["parcel"]
-    out.print(f"parcel {p['id']}: {p['carats']} ct, US$ {p['value_usd']}, HS {p['hs_code']}, {p['status']}, "
-              f"held by {p['holder']['name']} ({p['holder']['participant']})", highlight=False)
+    if certificate is None:
+        p = found["parcel"]
+        out.print(f"parcel {p['id']}: {p['carats']} ct, US$ {p['value_usd']}, HS {p['hs_code']}, {p['status']}, "
+                  f"held by {p['holder']['name']} ({p['holder']['participant']})", highlight=False)
+    elif not found["from_custody"]:
+        out.print(f"certificate {found['certificate']} was not issued from custody: nothing to trace",
+                  highlight=False)
+        return
+    else:
+        out.print(f"certificate {found['certificate']}: {found['carats']} ct in parcels "
+                  f"{', '.join(str(p['id']) for p in found['parcels'])}", highlight=False)
     origins = Table("country", "site", "region", "carats", title="origins")
     for o in found["origins"]:
         site = o["site"] or {}
@@ -130,13 +144,38 @@ def trace(parcel: int = typer.Option(..., "--parcel", help="parcel id"),
     out.print(origins)
     path = Table("event", "type", "occurred at", "operator", "licence", "counterparty", "licence", "site", "in",
                  "out", title="path (newest first)")
-    for e in found["path"]:
-        def lic(value: dict[str, Any] | None) -> str:
-            return value["number"] if value else ""
 
+    def lic(value: dict[str, Any] | None) -> str:
+        return value["number"] if value else ""
+
+    for e in found["path"]:
+        if e.get("withheld"):
+            path.add_row(str(e["id"]), e["type"], str(e["occurred_at"]), f"({e['participant']}: withheld)",
+                         "", "", "", "", "", "")
+            continue
         path.add_row(str(e["id"]), e["type"], str(e["occurred_at"]), e["operator"]["name"],
                      lic(e["operator_licence"]), (e["counterparty"] or {}).get("name", ""),
                      lic(e["counterparty_licence"]), (e["site"] or {}).get("name", ""),
                      " ".join(f"{i['id']}:{i['carats']}" for i in e["inputs"]),
                      " ".join(f"{o['id']}:{o['carats']}" for o in e["outputs"]))
     out.print(path)
+
+
+@custody_app.command("control")
+def control(participant: str,
+            valid_from: str = typer.Option(..., "--from", help="first day, YYYY-MM-DD"),
+            on: bool = typer.Option(..., "--on/--off", help="custody control on or off from that day")) -> None:
+    """Switch a participant's custody control on or off from a day (the node operator): under it, its
+    certificates are issued from parcels in custody and the goods it imports enter custody (CERT-10, EXP-06)."""
+    setup()
+    import datetime as dt
+
+    from kpcs.custody import services
+
+    try:
+        day = dt.date.fromisoformat(valid_from)
+    except ValueError:
+        raise fail("--from is a day YYYY-MM-DD") from None
+    row = run_domain(services.set_control, local_actor(), participant, day, on)
+    out.print(f"custody control of {row.participant_id} {'on' if row.enabled else 'off'} from "
+              f"{row.valid_from.isoformat()}", highlight=False)

@@ -98,11 +98,14 @@ class CustodyEvent(models.Model):
     idempotency_key = models.CharField(_("idempotency key"), max_length=200, null=True, blank=True)
     request_hash = models.CharField(_("request hash"), max_length=64, blank=True, default="",
                                     help_text=_("SHA-256 of the canonical request: a retry must repeat it"))
+    certificate = models.CharField(_("certificate"), max_length=20, blank=True, default="",
+                                   help_text=_("the KP certificate an export or import moves the goods under"))
 
     class Meta:
         ordering = ["occurred_at", "pk"]
         verbose_name = _("custody event")
-        indexes = [models.Index(fields=["participant", "occurred_at"], name="custody_event_participant")]
+        indexes = [models.Index(fields=["participant", "occurred_at"], name="custody_event_participant"),
+                   models.Index(fields=["certificate", "type"], name="custody_event_certificate")]
         constraints = [
             models.UniqueConstraint(fields=["idempotency_scope", "idempotency_key"],
                                     condition=Q(idempotency_key__isnull=False),
@@ -168,3 +171,25 @@ class ParcelOrigin(models.Model):
 
     def __str__(self) -> str:
         return f"{self.country} {self.site_id or ''}".strip()
+
+
+class CustodyControl(models.Model):
+    """A participant runs custody control from a day on (or stops): its certificates are then issued from parcels
+    in custody (CERT-10, EXP-06) and the parcels it imports enter custody. A change is a new row, never an edit."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("participant"))
+    valid_from = models.DateField(_("valid from"))
+    enabled = models.BooleanField(_("custody control on"))
+    recorded_at = models.DateTimeField(_("recorded at"))
+    recorded_by = models.CharField(_("recorded by"), max_length=200)
+
+    class Meta:
+        ordering = ["participant", "valid_from"]
+        verbose_name = _("custody control")
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "valid_from"], name="custody_control_unique_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} {'on' if self.enabled else 'off'} from {self.valid_from}"

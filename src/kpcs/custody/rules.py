@@ -66,7 +66,12 @@ HOLDING_LICENCES = SELLING_LICENCES
 EVENT_TYPES = ("production", "transfer", "split", "merge", "loss", "seizure")
 EVENT_TYPE_LABELS = {"production": gettext_lazy("production"), "transfer": gettext_lazy("transfer"),
                      "split": gettext_lazy("split"), "merge": gettext_lazy("merge"), "loss": gettext_lazy("loss"),
-                     "seizure": gettext_lazy("seizure")}
+                     "seizure": gettext_lazy("seizure"), "export": gettext_lazy("export"),
+                     "import": gettext_lazy("import")}
+# Crossing a border: recorded only with a KP certificate (its issue, its confirmation), never through the event API.
+BORDER_TYPES = ("export", "import")
+EXPORTING_LICENCES = frozenset({"exporting"})
+IMPORTING_LICENCES = frozenset({"importing"})
 # Events whose outputs weigh what their inputs weighed; production adds to custody, loss and seizure take away.
 CONSERVING = frozenset({"transfer", "split", "merge"})
 PARCEL_STATUSES = ("held", "consumed")
@@ -601,3 +606,48 @@ def resolve_refs(event: dict[str, Any], line: int, made: Mapping[int, list[int]]
             raise LineError(line, _("line %(source)s made %(count)s parcels, not %(n)s")
                             % {"source": source, "count": len(outs), "n": match.group(2)})
     return {**event, "parcels": ids}
+
+
+# --- custody control and certificates from custody (CERT-10, EXP-06) ---------------------------------
+
+@dataclass(frozen=True)
+class ControlView:
+    valid_from: dt.date
+    enabled: bool
+
+
+def control_on(controls: Iterable[ControlView], day: dt.date) -> bool:
+    """Whether custody control is on for a participant on `day`: the latest setting from on or before it."""
+    latest = None
+    for c in controls:
+        if c.valid_from <= day and (latest is None or c.valid_from >= latest.valid_from):
+            latest = c
+    return latest is not None and latest.enabled
+
+
+@dataclass(frozen=True)
+class ExportLine:
+    hs_code: str
+    carats_centi: int
+    usd_cents: int
+    parcels: int
+
+
+def export_lines(parcels: Iterable[tuple[str, int, int]]) -> list[ExportLine]:
+    """A certificate's lines from the parcels it covers (hs_code, carats, value): one line per HS code, in code
+    order, each counting its parcels (CERT-02 items 11-14)."""
+    by_code: dict[str, list[int]] = {}
+    for hs, carats, usd in parcels:
+        row = by_code.setdefault(hs, [0, 0, 0])
+        row[0] += carats
+        row[1] += usd
+        row[2] += 1
+    return [ExportLine(hs, c, u, n) for hs, (c, u, n) in sorted(by_code.items())]
+
+
+def export_origin(by_country: Mapping[str, int]) -> dict[str, Any]:
+    """CERT-10: one country of origin, or "mixed" listing every mining country (the 2024 best practice)."""
+    countries = sorted(c for c, carats in by_country.items() if carats > 0)
+    if len(countries) == 1:
+        return {"kind": "single", "countries": countries}
+    return {"kind": "mixed", "countries": countries}

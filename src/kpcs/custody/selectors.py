@@ -14,7 +14,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from kpcs.audit.rules import iso
 from kpcs.custody import rules
-from kpcs.custody.models import CustodyEvent, Licence, Parcel, ParcelOrigin, Site
+from kpcs.custody.models import CustodyControl, CustodyEvent, Licence, Parcel, ParcelOrigin, Site
 
 ct = rules.centi_text
 
@@ -197,7 +197,10 @@ def ancestry(parcel_id: int) -> list[int]:
 def trace(p: Parcel) -> dict[str, Any]:
     """Back from a parcel to production: its origin shares (rows kept with it) and the path of events, each with
     its operators, licences, site, inputs and outputs; newest first. Four queries, whatever the depth."""
-    ids = ancestry(p.pk)
+    return {"parcel": parcel_view(p), "origins": origins(p.pk), "path": _path(ancestry(p.pk))}
+
+
+def _path(ids: list[int]) -> list[dict[str, Any]]:
     inputs: dict[int, list[dict[str, Any]]] = {}
     for pk, used_by, carats in Parcel.objects.filter(consumed_by__in=ids).order_by("pk").values_list(
             "pk", "consumed_by_id", "carats_centi"):
@@ -209,7 +212,7 @@ def trace(p: Parcel) -> dict[str, Any]:
                                                 "value_usd": ct(usd), "hs_code": hs, "stones": stones})
     steps = [event_view(e, inputs.get(e.pk, []), outputs.get(e.pk, [])) for e in _events(ids)]
     steps.sort(key=lambda s: (s["occurred_at"], s["id"]), reverse=True)
-    return {"parcel": parcel_view(p), "origins": origins(p.pk), "path": steps}
+    return steps
 
 
 def site_trace(s: Site) -> dict[str, Any]:
@@ -278,3 +281,80 @@ def parcels_of_events(ids: Iterable[int]) -> dict[int, dict[str, list[dict[str, 
             "pk", "created_by_id", "holder_id", "carats_centi"):
         out[made_by]["outputs"].append({"id": pk, "holder": holder, "carats": ct(carats)})
     return out
+# --- custody control ---------------------------------------------------------------------------------
+
+def custody_required(participant: str, day: dt.date) -> bool:
+    """Whether the participant runs custody control on `day` (its latest setting from on or before it): one
+    indexed query, the only custody cost of issuing a certificate for a participant without it."""
+    enabled = CustodyControl.objects.filter(participant_id=participant, valid_from__lte=day).order_by(
+        "-valid_from").values_list("enabled", flat=True).first()
+    return bool(enabled)
+
+
+def controls(participant: str | None = None) -> QuerySet[CustodyControl]:
+    qs = CustodyControl.objects.all()
+    if participant is not None:
+        qs = qs.filter(participant_id=participant)
+    return qs.order_by("participant_id", "valid_from")
+
+
+# --- certificates from custody: their trace across borders ------------------------------------------
+
+def _ancestry_many(parcel_ids: list[int]) -> set[int]:
+    """Every event some parcels came through back to production or to their import: one recursive query."""
+    if not parcel_ids:
+        return set()
+    parcels = Parcel._meta.db_table
+    marks = ", ".join(["%s"] * len(parcel_ids))
+    sql = (f"WITH RECURSIVE anc(event_id) AS ("
+           f" SELECT created_by_id FROM {parcels} WHERE id IN ({marks})"
+           f" UNION"
+           f" SELECT p.created_by_id FROM {parcels} p JOIN anc ON p.consumed_by_id = anc.event_id"
+           f") SELECT event_id FROM anc")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parcel_ids)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def ancestry_across_borders(parcel_ids: list[int]) -> set[int]:
+    """As `ancestry`, continuing past each import to the export under the same certificate and the parcels it
+    took: the path back to the sites, whatever the number of borders crossed (a few queries per crossing)."""
+    seen: set[int] = set()
+    frontier = list(parcel_ids)
+    while frontier:
+        found = _ancestry_many(frontier) - seen
+        seen |= found
+        certs = list(CustodyEvent.objects.filter(pk__in=found, type="import").values_list("certificate", flat=True))
+        exports = set(CustodyEvent.objects.filter(type="export", certificate__in=certs).values_list(
+            "pk", flat=True)) - seen
+        seen |= exports
+        frontier = list(Parcel.objects.filter(consumed_by__in=exports).values_list("pk", flat=True))
+    return seen
+
+
+def _withheld(step: dict[str, Any]) -> dict[str, Any]:
+    return {"id": step["id"], "type": step["type"], "participant": step["participant"],
+            "occurred_at": step["occurred_at"], "withheld": True}
+
+
+def certificate_trace(certificate: str, visible: set[str] | None) -> dict[str, Any]:
+    """What a certificate exported and where it was mined (CERT-10): its parcels, their origin shares per
+    country and site (adding up to its carats), and the path back to the sites across earlier certificates.
+    Events of participants outside `visible` (None: all) are named but withheld: their operators, licences and
+    invoices are that participant's."""
+    export = CustodyEvent.objects.filter(certificate=certificate, type="export").first()
+    if export is None:
+        return {"certificate": certificate, "from_custody": False, "carats": "0.00", "parcels": [], "origins": [],
+                "path": []}
+    parcels = list(Parcel.objects.filter(consumed_by=export).select_related("holder").order_by("pk"))
+    ids = [p.pk for p in parcels]
+    rows = ParcelOrigin.objects.filter(parcel_id__in=ids).values("country", "site_id").annotate(
+        c=Sum("carats_centi")).order_by("-c", "country", "site_id")
+    sites = Site.objects.in_bulk([r["site_id"] for r in rows if r["site_id"] is not None])
+    steps = _path(sorted(ancestry_across_borders(ids) | {export.pk}))
+    return {"certificate": certificate, "from_custody": True,
+            "carats": ct(sum(p.carats_centi for p in parcels)),
+            "parcels": [parcel_view(p) for p in parcels],
+            "origins": [{"country": r["country"], "site": _site(sites.get(r["site_id"])) if r["site_id"] else None,
+                         "carats": ct(r["c"])} for r in rows],
+            "path": [s if visible is None or s["participant"] in visible else _withheld(s) for s in steps]}

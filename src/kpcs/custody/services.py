@@ -19,7 +19,7 @@ from kpcs import clock
 from kpcs.audit import rules as audit_rules
 from kpcs.audit import services as audit
 from kpcs.custody import rules, selectors
-from kpcs.custody.models import CustodyEvent, Licence, Parcel, ParcelOrigin, Site
+from kpcs.custody.models import CustodyControl, CustodyEvent, Licence, Parcel, ParcelOrigin, Site
 from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.registry import selectors as registry_selectors
 from kpcs.registry import services as registry
@@ -528,3 +528,176 @@ def origin_clearance(p: Parcel, day: dt.date) -> list[dict[str, Any]]:
         out.append({"country": o.country, "site": o.site_id, "region": region,
                     "carats": rules.centi_text(o.carats_centi), "cleared": cleared})
     return out
+
+
+
+# --- custody control -----------------------------------------------------------------------------
+
+def set_control(actor: Actor, participant: str, valid_from: dt.date, enabled: bool) -> CustodyControl:
+    """Switch custody control on or off for a participant from a day on (the node operator). A new row, never an
+    edit: what was in force on any past day stays answerable. A second setting for the same day is 409."""
+    registry.require(actor, "custody.control")
+    participant = participant.strip().upper()
+    registry.get_participant(participant)  # 404 for an unknown participant
+    try:
+        with transaction.atomic():
+            row = CustodyControl.objects.create(participant_id=participant, valid_from=valid_from,
+                                                enabled=enabled, recorded_at=clock.now(), recorded_by=actor.label)
+            audit.record(actor=actor.label, action="custody.control_set", object_type="participant",
+                         object_id=participant, participant=participant,
+                         payload={"valid_from": valid_from.isoformat(), "enabled": enabled})
+    except IntegrityError:
+        raise Conflict(_("custody control of %(participant)s is already set from %(day)s")
+                       % {"participant": participant, "day": valid_from.isoformat()},
+                       code="duplicate_control") from None
+    return row
+
+
+def custody_required(participant: str, day: dt.date) -> bool:
+    return selectors.custody_required(participant, day)
+
+
+# --- certificates from custody: export and import (CERT-10, EXP-06, SPEC-03/04) ----------------------
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What a certificate issued from parcels states, checked before it is numbered: the exporter, its parcels,
+    lines and origin shares. `record_export` consumes the parcels in the certificate's transaction."""
+
+    operator: int
+    participant: str
+    parcels: tuple[int, ...]
+    lines: list[rules.ExportLine]
+    by_country: dict[str, int]
+    origin: dict[str, Any]
+    licence: int
+
+
+def _parcel_ids(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValidationFailed(_("parcels must be a list of parcel ids held by the exporter (EXP-06)"),
+                               code="invalid_parcels", rule="EXP-06")
+    if len(value) > rules.MAX_PARCELS:
+        raise ValidationFailed(_("a certificate covers at most %(max)s parcels") % {"max": rules.MAX_PARCELS},
+                               code="invalid_parcels", rule="EXP-06")
+    ids = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < 2**63:
+            raise ValidationFailed(_("parcels must be a list of parcel ids held by the exporter (EXP-06)"),
+                                   code="invalid_parcels", rule="EXP-06")
+        ids.append(v)
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed(_("a parcel is named twice"), code="invalid_parcels", rule="EXP-06")
+    return tuple(ids)
+
+
+def plan_export(exporter: int, parcels: Any, day: dt.date) -> ExportPlan:
+    """Check the parcels a certificate would cover: held now by the exporter named on it, each origin share
+    from a region cleared on `day` (SPEC-03, SPEC-04); derive its lines and origin (CERT-10)."""
+    ids = _parcel_ids(parcels)
+    op = _operator(exporter)
+    found = {p.pk: p for p in Parcel.objects.filter(pk__in=ids)}
+    for pk in ids:
+        p = found.get(pk)
+        if p is None or p.participant_id != op.participant_id:
+            raise NotFound(_("parcel %(pk)s not found") % {"pk": pk}, details={"parcel": pk})
+        if p.status != "held":
+            _consumed(p)
+        if p.holder_id != op.pk:
+            _not_holder(p, op.pk)
+    licence = rules.licence_for(licences_of([op.pk])[op.pk], rules.EXPORTING_LICENCES, day, operator=op.name,
+                                rule="INT-08", role=_("exporter"))
+    for pk in ids:
+        for share in origin_clearance(found[pk], day):
+            if not share["cleared"]:
+                raise ValidationFailed(
+                    _("parcel %(parcel)s holds %(carats)s ct from region %(region)s of %(country)s, outside the "
+                      "compliant zones on %(day)s (SPEC-03, SPEC-04)")
+                    % {"parcel": pk, "carats": share["carats"], "region": repr(share["region"]),
+                       "country": share["country"], "day": day.isoformat()},
+                    code="origin_not_cleared", rule="SPEC-03", details={"parcel": pk, **share})
+    lines = rules.export_lines((found[pk].hs_code, found[pk].carats_centi, found[pk].usd_cents) for pk in ids)
+    by_country = selectors.origin_by_country(ids)
+    return ExportPlan(op.pk, op.participant_id, ids, lines, by_country, rules.export_origin(by_country),
+                      licence.id)
+
+
+def record_export(actor: Actor, plan: ExportPlan, *, certificate: str, importing: str,
+                  now: dt.datetime) -> CustodyEvent:
+    """The parcels leave the exporter's stock under the certificate: one `export` event consuming them, in the
+    caller's (the certificate's) transaction. The conditional consumption decides races: of two certificates
+    over one parcel exactly one is issued, the other rolls back with 409 (INT-09)."""
+    event = CustodyEvent.objects.create(
+        type="export", participant_id=plan.participant, occurred_at=now, recorded_at=now, actor=actor.label,
+        operator_id=plan.operator, operator_licence_id=plan.licence, certificate=certificate,
+        details={"certificate": certificate, "importing_participant": importing})
+    inputs = list(Parcel.objects.filter(pk__in=plan.parcels).order_by("pk"))
+    _consume(inputs, plan.operator, event, now.date())
+    record = selectors.event_record(event, inputs=[{"id": p.pk, "carats": rules.centi_text(p.carats_centi)}
+                                                   for p in inputs], outputs=[], origins=[])
+    audit.record(actor=actor.label, action="custody.export", object_type="custody_event", object_id=str(event.pk),
+                 participant=plan.participant,
+                 payload={"type": "export", "occurred_at": audit_rules.iso(now), "certificate": certificate,
+                          "inputs": [p.pk for p in inputs], "outputs": [],
+                          "record_hash": audit_rules.record_hash(record)})
+    return event
+
+
+def _importer(importing: str, name: str, day: dt.date) -> tuple[Operator, rules.LicenceView]:
+    """The importer named on a certificate as a registered operator of the importing participant with an
+    importing licence valid on `day` (INT-08): matched by name, as the certificate names it (CERT-02 item 10)."""
+    wanted = " ".join(name.split()).casefold()
+    ops = {lic.operator_id for lic in Licence.objects.filter(participant_id=importing, kind="importing")
+           .select_related("operator") if " ".join(lic.operator.name.split()).casefold() == wanted}
+    if len(ops) != 1:
+        raise ValidationFailed(_("%(participant)s runs custody control: the importer named on the certificate "
+                                 "(%(name)s) must be one registered operator of it with an importing licence "
+                                 "(INT-08)") % {"participant": importing, "name": repr(name)},
+                               code="importer_not_registered", rule="INT-08")
+    op = _operator(ops.pop())
+    licence = rules.licence_for(licences_of([op.pk])[op.pk], rules.IMPORTING_LICENCES, day, operator=op.name,
+                                rule="INT-08", role=_("importer"))
+    return op, licence
+
+
+def record_import(actor: Actor, *, certificate: str, importing: str, importer_name: str,
+                  now: dt.datetime) -> CustodyEvent | None:
+    """The goods of a certificate issued from custody enter the importer's stock when the importing authority
+    confirms it (IMP-02): one `import` event making a parcel per parcel exported, with the same carats, value,
+    HS code and origin shares (CERT-10), in the caller's (the confirmation's) transaction. Nothing when the
+    importing participant does not run custody control that day, or the certificate did not come from custody."""
+    day = now.date()
+    if not selectors.custody_required(importing, day):
+        return None
+    export = CustodyEvent.objects.filter(certificate=certificate, type="export").first()
+    if export is None:
+        return None
+    op, licence = _importer(importing, importer_name, day)
+    exported = list(Parcel.objects.filter(consumed_by=export).order_by("pk"))
+    shares = _shares_of(exported)
+    event = CustodyEvent.objects.create(
+        type="import", participant_id=importing, occurred_at=now, recorded_at=now, actor=actor.label,
+        operator=op, operator_licence_id=licence.id, certificate=certificate,
+        details={"certificate": certificate, "exporting_participant": export.participant_id,
+                 "export_event": export.pk})
+    made = Parcel.objects.bulk_create([
+        Parcel(holder=op, participant_id=importing, carats_centi=p.carats_centi, usd_cents=p.usd_cents,
+               hs_code=p.hs_code, stones=p.stones, status="held", created_by=event, created_on=day)
+        for p in exported])
+    rows = sorted(((new.pk, s) for new, old in zip(made, exported, strict=True) for s in shares[old.pk]),
+                  key=lambda r: (r[0], r[1].country, -1 if r[1].site is None else r[1].site))
+    ParcelOrigin.objects.bulk_create([ParcelOrigin(parcel_id=pk, country=s.country, site_id=s.site,
+                                                   carats_centi=s.carats_centi) for pk, s in rows])
+    record = selectors.event_record(event, inputs=[], outputs=[selectors.output_view(p) for p in made],
+                                    origins=[[pk, s.country, s.site, s.carats_centi] for pk, s in rows])
+    audit.record(actor=actor.label, action="custody.import", object_type="custody_event", object_id=str(event.pk),
+                 participant=importing,
+                 payload={"type": "import", "occurred_at": audit_rules.iso(now), "certificate": certificate,
+                          "inputs": [], "outputs": [p.pk for p in made],
+                          "record_hash": audit_rules.record_hash(record)})
+    return event
+
+
+def certificate_trace(certificate: str, visible: set[str] | None) -> dict[str, Any]:
+    """The trace of a certificate's goods (CERT-10); who may read the certificate is the caller's check."""
+    return selectors.certificate_trace(certificate, visible)

@@ -309,6 +309,8 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "custody.register": {"custody_officer": OWN},
     "custody.record": {"custody_officer": OWN},
     "custody.read": {"custody_officer": OWN, "exporting_officer": OWN, "kp_analyst": ALL},
+    # whether a participant runs custody control from a day (its certificates from custody): the node operator
+    "custody.control": {},
 }
 # Writes that legitimately span participants, and why.
 WRITES_ACROSS_PARTICIPANTS = {
