@@ -142,7 +142,9 @@ def test_a_partial_transfer_and_the_trace_of_the_buyers_parcel(world: World) -> 
     assert page.index("production") < page.index("split") < page.index("INV-7")  # oldest first, to the parcel
     assert "100.0" in page  # one origin: all of the carats
     source = client.get(f"/custody/parcels/{parcel.pk}").content.decode()
-    assert "consumed" in source and f"#{bought.pk}" in source  # onward from the source parcel
+    piece = Parcel.objects.get(consumed_by=bought.created_by)  # split off the source, then sold
+    # onward from the source parcel: the split that consumed it and made the piece sold
+    assert "consumed" in source and f'href="/custody/parcels/{piece.pk}"' in source
 
 
 def test_the_transfer_form_is_prefilled_from_a_parcel(world: World) -> None:
