@@ -254,15 +254,20 @@ class ImportResult:
     sha256: str
 
 
-def parse_csv(text: str, progress: Progress | None = None) -> tuple[list[rules.Row], list[int]]:
-    """Every row or nothing: the first bad row raises RowError naming the row and the column."""
+def _csv_with_header(text: str) -> tuple[Any, list[str]]:
+    """A CSV reader past its header row, and the header; an empty or unreadable file is row 1's error."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
-        header = next(reader)
+        return reader, next(reader)
     except StopIteration:
         raise rules.RowError(1, "header", _("the file is empty")) from None
     except csv.Error as exc:
         raise rules.RowError(1, "header", _("not a CSV file: %(error)s") % {"error": exc}) from None
+
+
+def parse_csv(text: str, progress: Progress | None = None) -> tuple[list[rules.Row], list[int]]:
+    """Every row or nothing: the first bad row raises RowError naming the row and the column."""
+    reader, header = _csv_with_header(text)
     rules.check_header(header)
     rows: list[rules.Row] = []
     numbers: list[int] = []
@@ -392,13 +397,7 @@ def parse_customs_csv(text: str, progress: Progress | None = None
                       ) -> tuple[list[rules.CustomsRow], list[int], int]:
     """Every row or nothing: the first bad row raises RowError naming the row and the column. Returns the rows,
     their numbers in the file and how many worked-diamond rows were skipped."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise rules.RowError(1, "header", _("the file is empty")) from None
-    except csv.Error as exc:
-        raise rules.RowError(1, "header", _("not a CSV file: %(error)s") % {"error": exc}) from None
+    reader, header = _csv_with_header(text)
     rules.check_customs_header(header)
     rows: list[rules.CustomsRow] = []
     numbers: list[int] = []
