@@ -399,6 +399,138 @@ def _ensure_groups(today: dt.date) -> None:
             admission.add_member(DEMO, group, observer=name, valid_from=since)
 
 
+# The custody story (issue 9 item 8, INT-06..INT-12, CERT-10): who holds what, (participant, kind, licence, name).
+CUSTODY_OPERATORS = [("BW", "miner", "BW-MIN-0001", "Orapa Mining Company (Pty) Ltd"),
+                     ("BW", "digger", "BW-DIG-0001", "Motloutse Licensed Diggers Cooperative"),
+                     ("BW", "dealer", "BW-DEA-0001", "Serowe Diamond Buyers (Pty) Ltd"),
+                     ("ZA", "miner", "ZA-MIN-0001", "Venetia Mining (Pty) Ltd")]
+CUSTODY_PARTICIPANTS = ("BW", "ZA", "EU")
+CUSTODY_STORY_DAYS = 10  # the story starts this many days ago; custody control from the day before
+INVOICE_WARRANTY = ("The diamonds herein invoiced have been purchased from legitimate sources not involved in "
+                    "funding conflict and in compliance with United Nations resolutions. The seller hereby "
+                    "guarantees that these diamonds are conflict free, based on personal knowledge and/or written "
+                    "guarantees provided by the supplier of these diamonds.")
+
+
+def _custody_officer(code: str) -> registry.Actor:
+    return registry.actor_for_user(get_user_model().objects.get(username=f"{code.lower()}.custody{DEMO_DOMAIN}"),
+                                   "demo")
+
+
+def _officer(code: str) -> registry.Actor:
+    return registry.actor_for_user(get_user_model().objects.get(username=_officer_email(code)), "demo")
+
+
+def _custody_operator(code: str, licence: str) -> Operator:
+    return Operator.objects.get(participant_id=code, licence=licence)
+
+
+def _produce(officer: registry.Actor, site: int, at: dt.datetime, lots: list[tuple[str, str]]) -> list[int]:
+    from kpcs.custody import services as custody
+
+    return custody.record_event(officer, {
+        "type": "production", "site": site, "occurred_at": at.isoformat(),
+        "produced": [{"carats": c, "value_usd": v, "hs_code": "7102.31"} for c, v in lots]}).outputs()
+
+
+def _sell(officer: registry.Actor, parcels: list[int], seller: Operator, buyer: Operator, at: dt.datetime,
+          invoice: str) -> list[int]:
+    """A sale with its invoice and the System of Warranties statement (INT-11)."""
+    from kpcs.custody import services as custody
+
+    return custody.record_event(officer, {
+        "type": "transfer", "parcels": parcels, "seller": seller.pk, "buyer": buyer.pk,
+        "occurred_at": at.isoformat(), "invoice": invoice, "warranty": INVOICE_WARRANTY}).outputs()
+
+
+def _confirm(officer: registry.Actor, cert: Certificate, at: dt.datetime) -> None:
+    certificates.confirm(officer, cert.number, {
+        "received_on": at.date().isoformat(), "parcels": cert.total_parcels,
+        "carats": f"{Decimal(cert.total_carats_centi) / 100:.2f}", "seals_intact": True}, now=at)
+
+
+def _demo_re_export() -> str | None:
+    """The number of the demo's EU re-export from custody, if the node holds it."""
+    from kpcs.custody.models import CustodyEvent
+
+    found = CustodyEvent.objects.filter(type="export", participant_id="EU").order_by("pk").first()
+    return found.certificate if found else None
+
+
+def _ensure_custody(now: dt.datetime) -> str | None:
+    """A chain of custody from the mines of two producers to a re-export (issue 9 item 8, INT-06..INT-12,
+    CERT-10, IMP-02): Botswana's industrial mine and licensed artisanal diggers on an alluvial area (INT-07), the
+    diggers' buyer, the exporter; South Africa's mine and exporter; a BW certificate mixing mine and alluvial
+    goods and a ZA one into the EU, confirmed by the EU's importing officer (the importer's parcels); a sale to
+    the EU exporter, a merge, and a re-export to Switzerland whose trace goes back to both countries' sites.
+
+    Custody control runs for BW, ZA and the EU from the day before the story until yesterday: the story is
+    recorded under it, and from today certificates can again be issued from lines (the walkthrough, the
+    end-to-end tests and the benchmarks issue BW and ZA certificates from lines after `kpcs demo`).
+    Skipped when the node holds any custody control or site. Returns the re-export's number."""
+    from kpcs.custody import services as custody
+    from kpcs.custody.models import CustodyControl, Site
+
+    if CustodyControl.objects.exists() or Site.objects.exists():
+        return _demo_re_export()
+    start = (now - dt.timedelta(days=CUSTODY_STORY_DAYS)).replace(hour=9, minute=0, second=0, microsecond=0)
+    for code in CUSTODY_PARTICIPANTS:
+        custody.set_control(DEMO, code, start.date() - dt.timedelta(days=1), True)
+    for code, kind, licence, name in CUSTODY_OPERATORS:
+        if not Operator.objects.filter(participant_id=code, licence=licence).exists():
+            place = registry.get_participant(code).name
+            registry.register_operator(DEMO, participant=code, name=name, address=f"1 Mine Road, {place}",
+                                       kind=kind, licence=licence, valid_from=dt.date(2025, 1, 1),
+                                       valid_until=dt.date(2030, 12, 31))
+    bw, za, eu = (_custody_officer(code) for code in CUSTODY_PARTICIPANTS)
+    miner, digger, dealer = (_custody_operator("BW", lic) for lic in ("BW-MIN-0001", "BW-DIG-0001", "BW-DEA-0001"))
+    bw_exporter, za_exporter = _custody_operator("BW", "BW-EXP-0001"), _custody_operator("ZA", "ZA-EXP-0001")
+    za_miner = _custody_operator("ZA", "ZA-MIN-0001")
+    eu_importer, eu_exporter = _custody_operator("EU", "EU-IMP-0001"), _custody_operator("EU", "EU-EXP-0001")
+    orapa = custody.register_site(bw, name="Orapa", kind="industrial_mine", region="Central", holder=miner.pk)
+    river = custody.register_site(bw, name="Motloutse river", kind="alluvial_area", region="Central",
+                                  holder=digger.pk)
+    venetia = custody.register_site(za, name="Venetia", kind="industrial_mine", region="Limpopo", holder=za_miner.pk)
+
+    def day(n: int) -> dt.datetime:
+        return start + dt.timedelta(days=n)
+
+    # Botswana: the mine's run of mine; the diggers' finds bought by the dealer, who sells two on (INT-09)
+    [mined] = _produce(bw, orapa.pk, day(0), [("310.50", "62100.00")])
+    found = _produce(bw, river.pk, day(0), [("12.40", "1860.00"), ("8.75", "1312.50"), ("5.20", "780.00")])
+    bought = _sell(bw, found, digger, dealer, day(1), "SDB-2026-0117")
+    from_mine = _sell(bw, [mined], miner, bw_exporter, day(1), "OMC-2026-0042")
+    from_dealer = _sell(bw, bought[:2], dealer, bw_exporter, day(2), "SDB-2026-0121")
+    # South Africa: the mine sells to the exporter
+    za_parcels = _sell(za, _produce(za, venetia.pk, day(0), [("145.80", "43740.00")]), za_miner, za_exporter,
+                       day(1), "VM-2026-0311")
+    # Into the EU under certificates from parcels (CERT-10, EXP-06), confirmed on arrival (IMP-02)
+    eu_name = registry.get_participant("EU").name
+    importer = {"name": eu_importer.name, "address": f"1 Diamond Street, {eu_name}"}
+    bw_cert = certificates.issue(_officer("BW"), {"importing_participant": "EU", "exporter": {"licence": "BW-EXP-0001"},
+                                                 "importer": importer, "parcels": from_mine + from_dealer},
+                                 now=day(3))
+    za_cert = certificates.issue(_officer("ZA"), {"importing_participant": "EU", "exporter": {"licence": "ZA-EXP-0001"},
+                                                 "importer": importer, "parcels": za_parcels}, now=day(3))
+    _confirm(_officer("EU"), bw_cert, day(5))
+    _confirm(_officer("EU"), za_cert, day(5))
+    # In the EU: the importer sells to the exporter, who merges the parcels and re-exports them to Switzerland
+    from kpcs.custody.models import Parcel
+
+    in_eu = list(Parcel.objects.filter(holder=eu_importer, status="held").order_by("pk").values_list("pk", flat=True))
+    to_exporter = _sell(eu, in_eu, eu_importer, eu_exporter, day(6), "ANT-2026-0907")
+    [merged] = custody.record_event(eu, {"type": "merge", "parcels": to_exporter,
+                                         "occurred_at": day(7).isoformat()}).outputs()
+    re_export = certificates.issue(_officer("EU"), {
+        "importing_participant": "CH", "exporter": {"licence": "EU-EXP-0001"},
+        "importer": {"name": "Genève Diamants SA", "address": "12 rue du Rhône, Geneva"}, "parcels": [merged]},
+        now=day(8))
+    # From today certificates may again be issued from lines (see the docstring)
+    for code in CUSTODY_PARTICIPANTS:
+        custody.set_control(DEMO, code, now.date(), False)
+    return re_export.number
+
+
 def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
     _mark_as_demo()
     now = clock.now()
@@ -412,6 +544,11 @@ def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
     _ensure_governance(now)
     _ensure_application(now)
     _ensure_groups(now.date())
+    for code in CUSTODY_PARTICIPANTS:
+        _grant(f"{code.lower()}.custody{DEMO_DOMAIN}", "custody_officer", code)
+        accounts.append((f"{code.lower()}.custody{DEMO_DOMAIN}", f"custody_officer of {code}: sites, licences and "
+                                                                 "custody events"))
+    re_export = _ensure_custody(now)
     _grant("wgs@demo.kpcs", "wgs_analyst")
     accounts.append(("wgs@demo.kpcs", "wgs_analyst: Working Group on Statistics, runs the findings workflow"))
     out.print("\n[bold]Demo data loaded.[/bold] Accounts (password for all: "
@@ -439,3 +576,8 @@ def load(out: Console, base_url: str = "http://127.0.0.1:8000") -> None:
               f"generated from them (GET /api/v1/statistics/customs); {findings} finding(s) from the anomaly analysis "
               "(kpcs analyse, GET /api/v1/findings; the customs cross-check: rule customs-mirror-discrepancy).",
               highlight=False)
+    if re_export:
+        out.print(f"Custody: BW's Orapa mine and Motloutse river diggers and ZA's Venetia mine, through dealers and "
+                  f"exporters into the EU, re-exported to CH as certificate {re_export}; see {base_url}/custody/ "
+                  "(sign in as bw.custody@demo.kpcs, za.custody@demo.kpcs or eu.custody@demo.kpcs) and trace it "
+                  f"back to the mines: kpcs trace --certificate '{re_export}'", highlight=False, soft_wrap=True)
