@@ -26,7 +26,7 @@ __all__ = ["browser"]  # the fixture, imported for this module
 DEMO_PASSWORD = "kpcs-demo-password"  # printed by `kpcs demo`; demo nodes only
 EXPORTER = "bw.officer@demo.kpcs"
 CHAIR = "chair@demo.kpcs"
-CUSTODY = "bw.custody@demo.kpcs"  # made by the fixture: the demo has no custody officer yet
+CUSTODY = "bw.custody@demo.kpcs"  # the demo's custody officer of Botswana
 
 
 @dataclass
@@ -75,10 +75,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def custody_data(env: dict[str, str], port: int) -> tuple[int, int]:
-    """A custody officer of Botswana, a mine held under a mining licence, a production and a sale of part of it
-    to the exporter, through the API: (the exporter's parcel, the exporter)."""
-    kpcs(env, "user", "create", CUSTODY, "--role", "custody_officer", "--participant", "BW",
-         input=DEMO_PASSWORD + "\n", check=True)
+    """As the demo's custody officer of Botswana: a mine held under a mining licence, a production and a sale of
+    part of it to the exporter, through the API: (the exporter's parcel, the exporter)."""
     api = Http(port, kpcs(env, "token", "create", CUSTODY, "--name", "browser-test", check=True).stdout.strip())
     status, found = api.get("/api/v1/operators?participant=BW")
     assert status == 200, found
