@@ -227,7 +227,7 @@ def test_no_two_schemas_share_a_name_in_the_document() -> None:
     from pydantic import BaseModel
 
     seen: dict[str, str] = {}
-    for app in ("registry", "certificates", "statistics", "monitoring", "audit", "governance"):
+    for app in ("registry", "certificates", "statistics", "monitoring", "audit", "governance", "custody"):
         module = importlib.import_module(f"kpcs.{app}.api")
         for name, value in vars(module).items():
             if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__ \

@@ -74,3 +74,20 @@ def test_a_second_run_adds_nothing_and_control_is_off_from_today(chain: str) -> 
     for code in demo.CUSTODY_PARTICIPANTS:
         assert not selectors.custody_required(code, today)
         assert selectors.custody_required(code, today - dt.timedelta(days=5))
+
+
+def test_the_chain_as_epcis_packs_exports_into_their_certificate(chain: str, kp: Any) -> None:
+    """Export and import events map too (an exported parcel is packed into the shipment its certificate covers,
+    AggregationEvent; the importer's parcels are received under it), and the document stays valid EPCIS 2.0."""
+    from kpcs.custody import epcis
+    from tests.custody.test_epcis import assert_valid
+
+    doc = epcis.export_document(kp.SYSTEM)
+    assert_valid(doc)
+    events = doc["epcisBody"]["eventList"]
+    exports = [e for e in events if e["kpcs:eventType"] == "export"]
+    imports = [e for e in events if e["kpcs:eventType"] == "import"]
+    assert exports and imports and all(e["type"] == "AggregationEvent" for e in exports)
+    shipped = {e["parentID"] for e in exports}
+    received = {t["bizTransaction"] for e in imports for t in e["bizTransactionList"]}
+    assert epcis.certificate_uri(chain) in shipped and received <= shipped  # one URI on both sides of a border

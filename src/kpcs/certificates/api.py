@@ -112,7 +112,7 @@ class LineOut(Schema):
     parcels: int
 
 
-class OriginOut(Schema):
+class CertificateOriginOut(Schema):
     country: str
     carats: str
 
@@ -164,8 +164,8 @@ class CertificateOut(Schema):
     importer: dict[str, Any]
     origin: str
     origin_countries: list[str]
-    origins: list[OriginOut] = Field(description="each country's carats, for a certificate issued from custody "
-                                                 "(CERT-10); empty otherwise")
+    origins: list[CertificateOriginOut] = Field(
+        description="each country's carats, for a certificate issued from custody (CERT-10); empty otherwise")
     from_custody: bool
     lines: list[LineOut]
     totals: TotalsOut

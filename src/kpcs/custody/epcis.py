@@ -46,13 +46,19 @@ CARAT = "CTM"  # UN/CEFACT Recommendation 20: metric carat
 MAX_EVENTS = 10_000  # one document, export or import; narrow the range for more
 DISPOSITION_REMOVED = {"loss": "urn:kpcs:disposition:lost", "seizure": "urn:kpcs:disposition:seized"}
 BIZ_STEP = {"production": "commissioning", "transfer": "shipping", "split": "repackaging",
-            "merge": "repackaging", "loss": "decommissioning", "seizure": "decommissioning"}
+            "merge": "repackaging", "loss": "decommissioning", "seizure": "decommissioning",
+            "export": "packing", "import": "receiving"}
 
 
 # --- identifiers ------------------------------------------------------------------------------------
 
 def _urn(kind: str, participant: str, key: str | int) -> str:
     return f"urn:kpcs:{kind}:{quote(participant, safe='')}:{quote(str(key), safe='')}"
+
+
+def certificate_uri(number: str) -> str:
+    """A KP certificate's number names its exporting participant already: one URI on both sides of the border."""
+    return f"urn:kpcs:certificate:{quote(number, safe='')}"
 
 
 def parcel_uri(participant: str, pk: int) -> str:
@@ -123,6 +129,7 @@ class EventFact:
     details: Mapping[str, Any] = field(default_factory=dict)
     inputs: tuple[ParcelFact, ...] = ()
     outputs: tuple[ParcelFact, ...] = ()
+    certificate: str = ""  # export and import: the KP certificate the goods cross the border under
 
 
 def _quantities(parcels: Iterable[ParcelFact]) -> list[dict[str, Any]]:
@@ -179,6 +186,13 @@ def event_to_epcis(event: EventFact) -> dict[str, Any]:
     elif event.type in ("split", "merge"):
         out.update(type="TransformationEvent", inputQuantityList=_quantities(event.inputs),
                    outputQuantityList=_quantities(event.outputs))
+    elif event.type == "export":  # the parcels packed into the shipment the certificate covers
+        out.update(type="AggregationEvent", action="ADD",
+                   parentID=certificate_uri(event.certificate),
+                   childQuantityList=_quantities(event.inputs), disposition="in_transit")
+    elif event.type == "import":  # the importer's parcels, received under the certificate
+        out.update(type="ObjectEvent", action="ADD", quantityList=_quantities(event.outputs),
+                   disposition="in_progress")
     else:  # loss, seizure
         out.update(type="ObjectEvent", action="DELETE", quantityList=_quantities(event.inputs),
                    disposition=DISPOSITION_REMOVED[event.type])
@@ -189,6 +203,9 @@ def event_to_epcis(event: EventFact) -> dict[str, Any]:
     for key, name in (("invoice", "kpcs:invoice"), ("warranty", "kpcs:warranty"), ("reason", "kpcs:reason")):
         if event.details.get(key):
             out[name] = event.details[key]
+    if event.certificate:
+        out["bizTransactionList"] = [*out.get("bizTransactionList", []), {
+            "type": "urn:kpcs:btt:kp_certificate", "bizTransaction": certificate_uri(event.certificate)}]
     if event.outputs:
         out["kpcs:outputs"] = _output_facts(event)
     return out
@@ -234,7 +251,7 @@ def _facts(events: Sequence[CustodyEvent]) -> list[EventFact]:
             PartyRef(e.counterparty.participant_id, e.counterparty.licence) if e.counterparty else None,
             e.counterparty_licence.number if e.counterparty_licence else None,
             (e.site.participant_id, e.site.name) if e.site else None, e.details or {},
-            tuple(inputs), tuple(outputs)))
+            tuple(inputs), tuple(outputs), e.certificate or ""))
     return out
 
 
