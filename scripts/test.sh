@@ -4,7 +4,9 @@
 # modules are collected first, see tests/conftest.py). Each run creates and drops its own test databases (one per
 # worker).
 # Slow tests (marker `slow`: end-to-end, fuzzing) run once: in the SQLite pass, except those marked
-# `once_on_postgresql` (run in the PostgreSQL pass instead) and `every_engine` (run in both).
+# `once_on_postgresql` (run in the PostgreSQL pass instead) and `every_engine` (run in both). Tests that never
+# touch the database (pure rules, signing, generated data) run in the SQLite pass only (`--database-tests-only`):
+# their outcome cannot depend on the engine.
 # Extra arguments go to both pytest runs (e.g. -n 0 for one process, -k crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +27,5 @@ KPCS_DATABASE_URL="sqlite:///$data_dir/kpcs.sqlite3" \
   .venv/bin/python -m pytest -n "$workers" --dist loadscope -m "not once_on_postgresql" "$@"
 echo "== PostgreSQL ($pg_url)"
 KPCS_DATABASE_URL="$pg_url" \
-  .venv/bin/python -m pytest -n "$workers" --dist loadscope -m "not slow or once_on_postgresql or every_engine" "$@"
+  .venv/bin/python -m pytest -n "$workers" --dist loadscope -m "not slow or once_on_postgresql or every_engine" \
+  --database-tests-only "$@"

@@ -15,10 +15,30 @@ from django.test import Client
 PASSWORD = "correct-horse-battery"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+DATABASE_FIXTURES = frozenset({"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+                               "live_server"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--database-tests-only", action="store_true",
+                     help="deselect the tests that never touch the database (pure rules): their outcome cannot "
+                          "depend on the engine, so scripts/test.sh runs them in the SQLite pass only")
+
+
+def touches_database(item: pytest.Item) -> bool:
+    return (item.get_closest_marker("django_db") is not None or item.get_closest_marker("slow") is not None
+            or bool(DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ()))))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slow tests first (a stable sort: the order within each group is kept). Under pytest-xdist with
     `--dist loadscope` (scripts/test.sh) each slow module then starts at once on a worker of its own while the
     other worker works through the quick ones, instead of starting last and running alone."""
+    if config.getoption("--database-tests-only"):
+        engine_free = [item for item in items if not touches_database(item)]
+        if engine_free:
+            config.hook.pytest_deselected(items=engine_free)
+            items[:] = [item for item in items if touches_database(item)]
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

@@ -54,11 +54,13 @@ def browser() -> Iterator[Any]:
 
 
 def new_page(browser: Any, base_url: str, *, phone: bool = False, language: str = "en",
-             javascript: bool = True) -> Any:
+             javascript: bool = True, storage_state: dict[str, Any] | None = None) -> Any:
     """A fresh context (its own cookies) with the browser's language set, as a person's browser would send it;
-    `javascript=False` for a browser with scripts off (the pages work without them)."""
+    `javascript=False` for a browser with scripts off (the pages work without them); `storage_state` carries a
+    signed-in session over from another context (`context.storage_state()`)."""
     context = browser.new_context(base_url=base_url, viewport=PHONE if phone else DESKTOP, locale=language,
-                                  extra_http_headers={"Accept-Language": language}, java_script_enabled=javascript)
+                                  extra_http_headers={"Accept-Language": language}, java_script_enabled=javascript,
+                                  storage_state=storage_state)
     context.set_default_timeout(15_000)
     return context.new_page()
 
