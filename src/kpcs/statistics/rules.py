@@ -1,5 +1,6 @@
 """Statistics rules: reporting periods, the exchange format, reporting deadlines, and figures rolled up by year
 (STAT-01..11; the anomaly rules in monitoring judge the same `Fact`s and `YearlyView`).
+
 Plain functions over plain values; no database.
 """
 
