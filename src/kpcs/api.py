@@ -36,6 +36,7 @@ from pydantic_core import PydanticCustomError
 from kpcs import ratelimit
 from kpcs.errors import DomainError
 from kpcs.middleware import body_limit_message
+from kpcs.registry import rules as registry_rules
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 
@@ -292,6 +293,11 @@ Day = Annotated[dt.date, BeforeValidator(_iso_day), AfterValidator(_in_range),
 CODE_PATTERN = r"^[A-Za-z]{2}$"
 ParticipantCode = Annotated[str, Field(pattern=CODE_PATTERN, description="participant code: ISO 3166-1 alpha-2 "
                                                                           "or EU")]
+# DEF-05: rough diamonds only, in the forms registry.rules.normalise_hs reads (7102.31, 710231, 7102 31 00…).
+HsCode = Annotated[str, Field(pattern=registry_rules.HS_PATTERN,
+                              description="HS " + ", ".join(registry_rules.HS_IN_SCOPE[:-1]) + " or "
+                              + registry_rules.HS_IN_SCOPE[-1]),
+                   refused("hs_out_of_scope", "DEF-05")]
 # Reporting periods as statistics/rules.parse_period reads them: YYYY, YYYY-H1/H2, YYYY-Q1..Q4, years 1990-2100.
 PERIOD_PATTERN = r"^(199[0-9]|20[0-9][0-9]|2100)(-(H[12]|Q[1-4]))?$"
 Period = Annotated[str, Field(pattern=PERIOD_PATTERN, description="YYYY, YYYY-H1/H2 or YYYY-Q1..Q4"),

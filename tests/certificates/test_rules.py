@@ -13,17 +13,13 @@ from kpcs.errors import Conflict, ValidationFailed
 DAY = dt.date(2025, 3, 3)
 
 
-@pytest.mark.parametrize("code,expected", [("7102.31", "7102.31"), ("7102 31 00", "7102.31"),
-                                           ("710210", "7102.10"), ("7102.21", "7102.21")])
-def test_hs_codes_in_scope_are_accepted_in_6_and_8_digit_forms(code: str, expected: str) -> None:
-    assert rules.normalise_hs(code) == expected
-
-
-@pytest.mark.parametrize("code", ["7102.29", "7102.39", "7104.21", "7102", "", "abc"])
-def test_hs_codes_out_of_scope_are_refused_naming_def05(code: str) -> None:
+def test_a_line_s_hs_code_is_read_by_the_node_s_hs_function() -> None:
+    """DEF-05 through registry.rules.normalise_hs (tests/registry/test_hs.py); the line keeps its 7102.31 form."""
+    line = {"carats": "1.00", "value_usd": "1.00", "parcels": 1}
+    assert rules.parse_lines([{**line, "hs_code": "7102 31 00"}])[0].hs_code == "7102.31"
     with pytest.raises(ValidationFailed) as exc:
-        rules.normalise_hs(code)
-    assert exc.value.rule == "DEF-05"
+        rules.parse_lines([{**line, "hs_code": "7102.39"}])
+    assert (exc.value.code, exc.value.rule) == ("hs_out_of_scope", "DEF-05")
 
 
 @pytest.mark.parametrize("value", ["0", "0.00", "-1", "1.234", "1e3", "abc", "", 1.5, None, True, "1,000.00"])

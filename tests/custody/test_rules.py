@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kpcs.custody import rules
 from kpcs.custody.rules import Movement, Share
 from kpcs.errors import ValidationFailed
-from kpcs.registry.rules import Measure, Zone
+from kpcs.registry.rules import HS_IN_SCOPE, Measure, Zone
 
 NOW = dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC)
 WARRANTY = "The seller hereby guarantees that these diamonds are conflict free."
@@ -31,16 +31,17 @@ def test_bad_quantities_are_refused(text: Any) -> None:
     assert exc.value.code == "invalid_quantity"
 
 
-@pytest.mark.parametrize("code,norm", [("7102.31", "7102.31"), ("710221", "7102.21"), ("7102 10", "7102.10"),
-                                       ("7102.31.00", "7102.31")])
-def test_hs_codes_of_the_profile(code: str, norm: str) -> None:
-    assert rules.normalise_hs(code) == norm
-
-
-def test_hs_code_outside_the_profile_is_refused() -> None:
+def test_the_profile_s_hs_codes_are_the_node_s() -> None:
+    """Custody reads HS codes through registry.rules.normalise_hs (tests/registry/test_hs.py), limited to the
+    commodity profile's codes."""
+    assert rules.COMMODITY.hs_codes == HS_IN_SCOPE
+    produced = rules.parse_event({"type": "production", "site": 1,
+                                  "produced": [{"carats": "1.00", "value_usd": "1.00", "hs_code": "7102 31 00"}]},
+                                 NOW)
+    assert produced.new[0].hs_code == "7102.31"
     with pytest.raises(ValidationFailed) as exc:
-        rules.normalise_hs("7102.39")
-    assert exc.value.rule == "DEF-05"
+        rules.parse_event({"type": "merge", "parcels": [1, 2], "hs_code": "7102.39"}, NOW)
+    assert (exc.value.code, exc.value.rule) == ("hs_out_of_scope", "DEF-05")
 
 
 def transfer(**over: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from kpcs.audit.models import AuditEntry
 from kpcs.monitoring import services as monitoring
 from kpcs.registry.services import Actor, Grant
-from kpcs.statistics import rules, services
+from kpcs.statistics import rules, selectors, services
 from kpcs.statistics.models import Batch, CustomsFigure
 from tests.conftest import Api, assert_error
 
@@ -103,7 +103,7 @@ def test_the_same_file_again_changes_nothing_and_a_changed_value_is_a_revision(k
                                                                      (2, True, 710000000000)]
     payload = json.loads(entries.get(object_id=str(revised.batch_id)).payload or "{}")
     assert payload["revised"] == 1 and payload["file"] == "b.csv"
-    facts = services.customs_facts(participant="EU")
+    facts = selectors.customs_facts(participant="EU")
     assert sorted((f.iso2, f.usd) for f in facts) == [("BE", Decimal("7100000000.00")), ("DE", Decimal("500000000.00"))]
     assert all(f.source.startswith("customs (") for f in facts)
 

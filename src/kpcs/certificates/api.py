@@ -22,6 +22,7 @@ from kpcs.api import (
     BodyIn,
     Day,
     DecimalText,
+    HsCode,
     Limit,
     Offset,
     Page,
@@ -40,10 +41,6 @@ router = Router(tags=["certificates"])
 # What certificates/rules.py refuses on a value alone, declared, and answered with the same code and rule.
 Quantity = Annotated[DecimalText, refused("invalid_quantity", "CERT-02")]
 Parcels = Annotated[int, Field(ge=1, le=1_000_000), WHOLE, refused("invalid_quantity", "CERT-02")]
-# DEF-05: rough diamonds only, as 7102.10/21/31, 710231, 7102 31 or the 8-digit 7102 31 00.
-HsCode = Annotated[str, Field(pattern=r"^7102[ .]?(10|21|31)([ .]?00)?$", description="HS 7102.10, 7102.21 or "
-                                                                                       "7102.31"),
-                   refused("hs_out_of_scope", "DEF-05")]
 # CERT-10: a country of origin (ISO 3166-1 alpha-2) or "mixed".
 Origin = Annotated[str, Field(pattern=r"^([A-Za-z]{2}|[Mm][Ii][Xx][Ee][Dd])$"), refused("invalid_origin", "CERT-10")]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]

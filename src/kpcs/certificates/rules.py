@@ -22,7 +22,7 @@ from kpcs.registry import rules as registry_rules
 TITLE = "Kimberley Process Certificate"  # CERT-02 item 1
 STATEMENT = ("The rough diamonds in this shipment have been handled in accordance with the provisions of the "
              "Kimberley Process Certification Scheme for rough diamonds")  # CERT-02 item 2
-HS_IN_SCOPE = ("7102.10", "7102.21", "7102.31")  # DEF-05, FIX-04
+HS_IN_SCOPE = registry_rules.HS_IN_SCOPE  # DEF-05, FIX-04: the node's one list, beside its one HS function
 CERTIFICATE_TYPES = ("standard", "technical")  # CERT-14
 STATUSES = ("issued", "confirmed", "rejected", "cancelled", "expired")
 # A status as a sentence names it: the code itself in English (it reads as a past participle), its word otherwise.
@@ -92,19 +92,6 @@ def from_centi(value: int) -> str:
     return str((Decimal(value) / 100).quantize(Decimal("0.01")))
 
 
-def normalise_hs(code: Any) -> str:
-    """Accept 7102.31, 7102 31, 710231 or the 8-digit KP form 7102 31 00; refuse anything out of scope."""
-    digits = re.sub(r"[\s.]", "", str(code))
-    if len(digits) == 8 and digits.endswith("00"):
-        digits = digits[:6]
-    hs = f"{digits[:4]}.{digits[4:]}" if len(digits) == 6 and digits.isdigit() else str(code)
-    if hs not in HS_IN_SCOPE:
-        raise ValidationFailed(_("HS code %(code)s is not a rough-diamond code; use one of %(codes)s")
-                                 % {"code": repr(code), "codes": ', '.join(HS_IN_SCOPE)},
-                               code="hs_out_of_scope", rule="DEF-05")
-    return hs
-
-
 @dataclass(frozen=True)
 class Line:
     hs_code: str
@@ -136,7 +123,7 @@ def parse_lines(raw: Sequence[Mapping[str, Any]]) -> list[Line]:
     for i, item in enumerate(raw):
         where = f"lines[{i}]"
         lines.append(Line(
-            hs_code=normalise_hs(item.get("hs_code", "")),
+            hs_code=registry_rules.normalise_hs(item.get("hs_code", "")),
             carats=parse_amount(item.get("carats"), f"{where}.carats", maximum=MAX_CARATS),
             value_usd=parse_amount(item.get("value_usd"), f"{where}.value_usd", maximum=MAX_USD),
             parcels=parse_count(item.get("parcels"), f"{where}.parcels"),

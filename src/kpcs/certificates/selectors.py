@@ -7,10 +7,14 @@ with the rows. No commercial details: the audit log is read by roles that may no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from kpcs.certificates.models import Cancellation, Certificate, Discrepancy, ImportConfirmation
+from django.db.models import Count, F, Max, Min, Q, Sum
+
+from kpcs.certificates.models import Cancellation, Certificate, CertificateLine, Discrepancy, ImportConfirmation
 
 State = dict[str, Any]
 _TRACKED = ("number", "status", "kid", "serial", "payload_hash", "signer_revoked")
@@ -50,3 +54,136 @@ def discrepancy_record(d: Discrepancy) -> dict[str, Any]:
 
 def cancellation_record(x: Cancellation) -> dict[str, Any]:
     return {"reason": x.reason}
+
+
+# --- certificates as figures, for statistics and monitoring (issue 10 item 7) ----------------------------------
+# Those apps read certificates only through these functions, never the tables (tests/test_boundaries.py): plain
+# values out (integers of centi-carats and cents, dates, codes), streamed where the caller streams. Effective
+# status (CERT-09): a certificate still `issued` past its expiry date on `as_of` is expired, whether or not the
+# hourly expiry job has written it yet.
+
+# Certificates that stand for a shipment that left the country: cancelled and expired ones never did.
+EXPORTED = ("issued", "confirmed", "rejected")
+# A certificate counts once, on its first line, so that certificate counts add up across HS codes.
+_FIRST_LINES = Count("certificate_id", filter=Q(position=1))
+
+# (quarter, participant, flow, partner, origin, HS code or "", centi-carats, cents, certificates)
+TradeRow = tuple[str, str, str, str, str, str, int, int, int]
+
+
+def expired_unused_exports(as_of: dt.date, quarters: Iterable[str] | None = None, participant: str | None = None,
+                           by_hs: bool = True) -> Iterator[TradeRow]:
+    """Export figures of certificates past their expiry date on `as_of` and still `issued` (CERT-09): not exports,
+    though the trade cells still count them. Few: only those the expiry job has not reached yet. Without `by_hs`
+    the HS code is "" and the lines of a certificate are added together."""
+    lines = CertificateLine.objects.filter(certificate__status="issued", certificate__expires_on__lt=as_of,
+                                           certificate__signer_revoked=False)
+    if quarters is not None:
+        lines = lines.filter(certificate__issued_quarter__in=list(quarters))
+    if participant:
+        lines = lines.filter(certificate__exporting_participant_id=participant)
+    keys = ["certificate__issued_quarter", "certificate__exporting_participant_id",
+            "certificate__importing_participant_id", "certificate__origin"] + (["hs_code"] if by_hs else [])
+    for *key, c, v, n in (lines.values_list(*keys).annotate(c=Sum("carats_centi"), v=Sum("value_cents"),
+                                                            n=_FIRST_LINES).order_by()):
+        q, p, partner, origin, *hs = key
+        yield q, p, "export", partner, origin, hs[0] if hs else "", c or 0, v or 0, n or 0
+
+
+def trade_from_lines(quarters: Iterable[str] | None = None) -> Iterator[TradeRow]:
+    """Quarterly trade aggregated straight from certificate lines, by the status stored (not the effective one):
+    exports by quarter of issue (EXPORTED), imports by quarter of receipt (confirmed); the reference the
+    statistics' trade cells must equal."""
+    wanted = None if quarters is None else list(quarters)
+    for flow, status_filter, quarter_field, who, other in (
+            ("export", Q(certificate__status__in=EXPORTED), "certificate__issued_quarter",
+             "certificate__exporting_participant_id", "certificate__importing_participant_id"),
+            ("import", Q(certificate__status="confirmed"), "certificate__confirmation__received_quarter",
+             "certificate__importing_participant_id", "certificate__exporting_participant_id")):
+        lines = CertificateLine.objects.filter(status_filter, certificate__signer_revoked=False)
+        if wanted is not None:
+            lines = lines.filter(**{f"{quarter_field}__in": wanted})
+        rows = (lines.values_list(quarter_field, who, other, "certificate__origin", "hs_code")
+                .annotate(c=Sum("carats_centi"), v=Sum("value_cents"), n=_FIRST_LINES).order_by())
+        for q, p, partner, origin, hs, c, v, n in rows:
+            yield q, p, flow, partner, origin, hs, c, v, n
+
+
+def export_quarters(as_of: dt.date, participant: str | None = None) -> Iterator[tuple[str, str]]:
+    """(exporting participant, quarter of issue) of every quarter with an export by effective status on `as_of`:
+    the trade a participant reported through its certificates (STAT-10)."""
+    certificates = Certificate.objects.filter(status__in=EXPORTED, signer_revoked=False).exclude(
+        status="issued", expires_on__lt=as_of)
+    if participant:
+        certificates = certificates.filter(exporting_participant_id=participant)
+    yield from certificates.values_list("exporting_participant_id", "issued_quarter").distinct().order_by()
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """A certificate's declared totals beside what the importing authority confirmed (None until confirmed)."""
+
+    number: str
+    status: str
+    exporting: str
+    importing: str
+    issued_on: dt.date
+    carats_centi: int
+    value_cents: int
+    parcels: int
+    confirmed_carats_centi: int | None
+    confirmed_parcels: int | None
+    received_on: dt.date | None
+
+
+def reconciliation(quarters: Iterable[str], participant: str) -> list[Reconciled]:
+    """Every certificate of `participant` (either side) issued in `quarters`, by issue day and number."""
+    wanted = list(quarters)
+    qs = Certificate.objects.filter(Q(exporting_participant_id=participant) | Q(importing_participant_id=participant),
+                                    issued_quarter__in=wanted)
+    out = []
+    for (number, status, exp, imp, issued_on, c, v, n, conf_c, conf_n, received_on) in qs.values_list(
+            "number", "status", "exporting_participant_id", "importing_participant_id", "issued_on",
+            "total_carats_centi", "total_value_cents", "total_parcels", "confirmation__carats_centi",
+            "confirmation__parcels", "confirmation__received_on").order_by("issued_on", "number"):
+        confirmed = status == "confirmed"
+        out.append(Reconciled(number, status, exp, imp, issued_on, c, v, n, conf_c if confirmed else None,
+                              conf_n if confirmed else None, received_on if confirmed else None))
+    return out
+
+
+def issue_years(origins: Iterable[str]) -> range:
+    """The calendar years from the first to the last certificate issued for these origins (two index look-ups;
+    empty when there is none). On SQLite, .dates() would call a Python function once per certificate."""
+    span = Certificate.objects.filter(origin__in=list(origins)).aggregate(first=Min("issued_on"),
+                                                                          last=Max("issued_on"))
+    if span["first"] is None:
+        return range(0)
+    return range(span["first"].year, span["last"].year + 1)
+
+
+def outside_price_band(origin: str, year: int, low: float, high: float, min_gem_carats_centi: int,
+                       as_of: dt.date) -> Iterator[tuple[str, str, dt.date, int, int]]:
+    """Shipments of `origin` issued in `year` whose gem-quality US$/ct (outside HS 7102.21) is at most `low` or at
+    least `high` (US$/ct), of at least `min_gem_carats_centi`, by effective status on `as_of`: candidates for
+    the certificate-price rule, pre-selected by the database on two integer columns (cert_origin_price_idx).
+    Yields (number, exporting participant, issued on, gem centi-carats, gem cents), streamed."""
+    qs = (Certificate.objects.filter(origin=origin, issued_on__gte=dt.date(year, 1, 1),
+                                     issued_on__lte=dt.date(year, 12, 31), status__in=EXPORTED,
+                                     signer_revoked=False, gem_carats_centi__gte=min_gem_carats_centi)
+          .exclude(status="issued", expires_on__lt=as_of)
+          .filter(Q(gem_value_cents__lte=F("gem_carats_centi") * low)
+                  | Q(gem_value_cents__gte=F("gem_carats_centi") * high)))
+    yield from qs.values_list("number", "exporting_participant_id", "issued_on", "gem_carats_centi",
+                              "gem_value_cents").iterator(2000)
+
+
+def awaiting_confirmation(as_of: dt.date, issued_by: dt.date) -> Iterator[tuple[str, str, str, dt.date, int, int]]:
+    """Certificates issued on or before `issued_by` that the importer has not confirmed and that have not expired
+    on `as_of` (whatever the status the expiry job wrote): (number, exporting, importing, issued on, centi-carats,
+    cents), streamed (IMP-02)."""
+    yield from Certificate.objects.filter(
+        status__in=("issued", "expired"), expires_on__gte=as_of, signer_revoked=False,
+        issued_on__lte=issued_by).values_list(
+        "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
+        "total_value_cents").iterator(chunk_size=2000)

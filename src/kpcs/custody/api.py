@@ -19,6 +19,7 @@ from kpcs.api import (
     BodyIn,
     Day,
     DecimalText,
+    HsCode,
     Id,
     Limit,
     Offset,
@@ -35,9 +36,6 @@ from kpcs.errors import ValidationFailed
 router = Router(tags=["custody"])
 
 Quantity = Annotated[DecimalText, refused("invalid_quantity", "INT-09")]
-HsCode = Annotated[str, Field(pattern=r"^7102[ .]?(10|21|31)([ .]?00)?$", description="HS 7102.10, 7102.21 or "
-                                                                                       "7102.31"),
-                   refused("hs_out_of_scope", "DEF-05")]
 Text = Annotated[str, Field(min_length=1, max_length=TEXT_MAX_LENGTH, pattern=NOT_BLANK)]
 Stones = Annotated[int, Field(ge=1, le=10**9), WHOLE]
 IdIn = Annotated[int, Field(ge=1, le=2**63 - 1), WHOLE]

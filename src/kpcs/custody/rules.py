@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from kpcs.errors import ValidationFailed
+from kpcs.registry import rules as registry_rules
 
 # --- the commodity profile (BRIEF §2) -------------------------------------------------------------
 # The unit and HS codes come from a profile, so a second commodity (e.g. 3T ores in kg) can use the same code.
@@ -28,7 +29,7 @@ class Commodity:
     hs_codes: tuple[str, ...]
 
 
-ROUGH_DIAMONDS = Commodity("rough_diamonds", "ct", ("7102.10", "7102.21", "7102.31"))
+ROUGH_DIAMONDS = Commodity("rough_diamonds", "ct", registry_rules.HS_IN_SCOPE)
 COMMODITY = ROUGH_DIAMONDS
 
 # --- registers -------------------------------------------------------------------------------------
@@ -104,19 +105,6 @@ def centi_text(value: int) -> str:
     sign = "-" if value < 0 else ""
     value = abs(value)
     return f"{sign}{value // 100}.{value % 100:02d}"
-
-
-def normalise_hs(code: str) -> str:
-    """7102.31, 710231, 7102 31 or 7102.31.00 -> 7102.31; anything outside the profile is refused (DEF-05)."""
-    digits = re.sub(r"[ .]", "", str(code))
-    if len(digits) == 8 and digits.endswith("00"):
-        digits = digits[:6]
-    found = f"{digits[:4]}.{digits[4:]}" if len(digits) == 6 else str(code)
-    if found not in COMMODITY.hs_codes:
-        raise ValidationFailed(_("HS code %(code)s is not one of %(codes)s")
-                               % {"code": repr(code), "codes": ", ".join(COMMODITY.hs_codes)},
-                               code="hs_out_of_scope", rule="DEF-05")
-    return found
 
 
 @dataclass(frozen=True)
@@ -237,7 +225,8 @@ def _new_parcels(value: Any, what: str, *, split: bool) -> tuple[NewParcel, ...]
         if stones is not None and (isinstance(stones, bool) or not isinstance(stones, int)
                                    or not 1 <= stones <= 10**9):
             raise _refuse(_("stones must be a whole number from 1"), field="stones")
-        out.append(NewParcel(carats, usd, None if hs is None else normalise_hs(hs), stones))
+        out.append(NewParcel(carats, usd, None if hs is None else registry_rules.normalise_hs(hs, COMMODITY.hs_codes),
+                             stones))
     return tuple(out)
 
 
@@ -285,7 +274,7 @@ def parse_event(request: Mapping[str, Any], now: dt.datetime) -> EventRequest:
             raise _refuse(_("a merge takes at least two parcels"), field="parcels")
         hs = request.get("hs_code")
         return EventRequest(kind, when, parcels=parcels, operator=operator,
-                            hs_code=None if hs is None else normalise_hs(hs))
+                            hs_code=None if hs is None else registry_rules.normalise_hs(hs, COMMODITY.hs_codes))
     # loss, seizure
     return EventRequest(kind, when, parcels=parcels, operator=operator,
                         reason=_text(request, "reason", True, "reason_required"))

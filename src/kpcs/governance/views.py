@@ -39,8 +39,8 @@ from kpcs.governance.forms import (
 from kpcs.governance.models import Decision, Meeting
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
-from kpcs.statistics.views import error_page, parse_participant, parse_year
 from kpcs.web.access import PUBLIC, page, rate_limited
+from kpcs.web.pages import error_page, parse_participant, parse_year
 from kpcs.web.paging import paginate
 
 STATUS_BADGE = {"proposed": "warn", "adopted": "ok", "rejected": "bad", "withdrawn": ""}

@@ -38,8 +38,8 @@ from kpcs.monitoring.models import (
     REVIEW_STATUS_LABELS,
 )
 from kpcs.registry.services import Actor
-from kpcs.statistics.views import error_page, parse_year
 from kpcs.web.access import PUBLIC, page
+from kpcs.web.pages import error_page, parse_year
 from kpcs.web.paging import paginate
 
 REVIEW_BADGE = {"planned": "", "visited": "warn", "report_submitted": "warn", "report_published": "ok",

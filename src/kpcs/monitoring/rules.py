@@ -15,16 +15,19 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from statistics import median
 from typing import Any, NamedTuple
 
 from kpcs.registry import rules as registry_rules
-from kpcs.statistics.rules import (
+from kpcs.statistics.rules import (  # the figures and their yearly view are the statistics app's
     NOT_PARTICIPATING,
+    Agg,
     CustomsFact,
+    Fact,
     Period,
+    YearlyView,
     due_on,
     owes,
     participated,
@@ -84,24 +87,6 @@ class Thresholds:
         return cls(**conv)
 
 
-class Fact(NamedTuple):
-    """One figure: a row of the exchange format or an aggregate derived from certificates.
-
-    A named tuple rather than a dataclass: a scan builds hundreds of thousands of them."""
-
-    period: Period
-    participant: str
-    flow: str
-    partner: str
-    origin: str
-    hs_code: str
-    carats: Decimal | None
-    usd: Decimal | None
-    certificates: int | None
-    source: str  # where it came from: "certificates (…)", "imported (file row n)", "submitted (…)"
-    derived: bool = False  # computed from this node's certificates rather than reported
-
-
 @dataclass(frozen=True)
 class Shipment:
     """One certificate's totals, for the certificate-price rule."""
@@ -157,76 +142,6 @@ def usd(value: Decimal | None) -> str:
 
 def per_ct(value: Decimal | None) -> str:
     return "n/a" if value is None else f"US${value:,.2f}/ct"
-
-
-# --- yearly view ---------------------------------------------------------------------------------
-
-@dataclass
-class Agg:
-    carats: Decimal | None = None
-    usd: Decimal | None = None
-    certificates: int | None = None
-    sources: set[tuple[str, str]] = field(default_factory=set)
-
-    def add(self, f: Fact) -> None:
-        if f.carats is not None:
-            self.carats = (self.carats or ZERO) + f.carats
-        if f.usd is not None:
-            self.usd = (self.usd or ZERO) + f.usd
-        if f.certificates is not None:
-            self.certificates = (self.certificates or 0) + f.certificates
-        self.sources.add((f.period.label, f.source))
-
-    def price(self, th: Thresholds) -> Decimal | None:
-        if self.carats is None or self.usd is None or self.carats < th.min_carats:
-            return None
-        return self.usd / self.carats
-
-    def evidence(self) -> dict[str, Any]:
-        return {"carats": None if self.carats is None else str(self.carats.quantize(Decimal("0.01"))),
-                "usd": None if self.usd is None else str(self.usd.quantize(Decimal("0.01"))),
-                "certificates": self.certificates, "from": [f"{p}: {s}" for p, s in sorted(self.sources)]}
-
-
-_GRAIN = {"quarter": 0, "half": 1, "year": 2}
-
-
-class YearlyView:
-    """Facts rolled up to calendar years, per participant and flow, and per trading partner."""
-
-    def __init__(self, facts: Iterable[Fact]) -> None:
-        by_key: dict[tuple[str, str, int], list[Fact]] = defaultdict(list)
-        for f in facts:
-            by_key[(f.participant, f.flow, f.period.year)].append(f)
-        self.total: dict[tuple[str, str, int], Agg] = {}
-        self.partner: dict[tuple[str, str, int, str], Agg] = {}
-        self.grain: dict[tuple[str, str, int], str] = {}
-        self.facts: dict[tuple[str, str, int], list[Fact]] = {}
-        for key, rows in by_key.items():
-            finest = min(_GRAIN[f.period.kind] for f in rows)
-            kept = [f for f in rows if _GRAIN[f.period.kind] == finest]
-            self.grain[key] = next(k for k, v in _GRAIN.items() if v == finest)
-            self.facts[key] = kept
-            agg = Agg()
-            for f in kept:
-                agg.add(f)
-                if f.partner:
-                    self.partner.setdefault((*key, f.partner), Agg()).add(f)
-            self.total[key] = agg
-        self.participants = sorted({k[0] for k in self.total})
-        self.years = sorted({k[2] for k in self.total})
-        # (participant, year) whose figures are no baseline for later years: see `part_years`
-        self.not_baseline: set[tuple[str, int]] = set()
-
-    def get(self, participant: str, flow: str, year: int) -> Agg | None:
-        return self.total.get((participant, flow, year))
-
-    def is_producer(self, participant: str) -> bool:
-        return self.reports(participant, "production")
-
-    def reports(self, participant: str, flow: str) -> bool:
-        """Whether the participant ever reported a non-zero figure of this flow (carats or value)."""
-        return any(a.carats or a.usd for (p, fl, _), a in self.total.items() if p == participant and fl == flow)
 
 
 def _severity(ratio: Decimal, factor: Decimal) -> str:

@@ -15,12 +15,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Min, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from kpcs import clock
 from kpcs.audit import services as audit
-from kpcs.certificates.models import Certificate
+from kpcs.certificates import selectors as certificates
 from kpcs.errors import Conflict, DomainError, NotFound, ValidationFailed
 from kpcs.monitoring import rules
 from kpcs.monitoring.models import (
@@ -37,7 +37,7 @@ from kpcs.monitoring.models import (
 from kpcs.registry import rules as registry_rules
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
-from kpcs.statistics import services as statistics
+from kpcs.statistics import selectors as statistics
 from kpcs.statistics.rules import parse_period, periods_of_year
 
 # (from, action) -> to: the workflow of a finding
@@ -66,27 +66,14 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
     origins = sorted({o for o, _year in prices})
     if not origins:
         return out
-    # The span of years from two index look-ups; a year without such certificates finds nothing below. (On
-    # SQLite, .dates() would call Django's Python date_trunc function once per certificate.)
-    span = Certificate.objects.filter(origin__in=origins).aggregate(first=Min("issued_on"), last=Max("issued_on"))
-    if span["first"] is None:
-        return out
     min_centi = int(th.certificate_min_carats * 100)
-    for year in range(span["first"].year, span["last"].year + 1):
+    for year in certificates.issue_years(origins):  # a year without such certificates finds nothing below
         for origin in origins:
             ref = rules.reference_price(prices, origin, year)
             if ref is None:
                 continue
             low, high = float(ref[0] / th.certificate_factor), float(ref[0] * th.certificate_factor)
-            qs = (Certificate.objects.filter(origin=origin, issued_on__gte=dt.date(year, 1, 1),
-                                             issued_on__lte=dt.date(year, 12, 31), status__in=statistics.EXPORTED,
-                                             signer_revoked=False,
-                                             gem_carats_centi__gte=min_centi)
-                  .exclude(status="issued", expires_on__lt=as_of)
-                  .filter(Q(gem_value_cents__lte=F("gem_carats_centi") * low)
-                          | Q(gem_value_cents__gte=F("gem_carats_centi") * high)))
-            for number, p, day, c, v in qs.values_list("number", "exporting_participant_id", "issued_on",
-                                                       "gem_carats_centi", "gem_value_cents").iterator(2000):
+            for number, p, day, c, v in certificates.outside_price_band(origin, year, low, high, min_centi, as_of):
                 out.append(rules.Shipment(number, p, day, origin, Decimal(c) / 100, Decimal(v) / 100, False,
                                           "certificate"))
     return out
@@ -103,11 +90,7 @@ def overdue_certificates(as_of: dt.date) -> list[rules.Overdue]:
     shortest = min([registry_rules.DEFAULT_CONFIRMATION_DAYS]  # the default, for those without a policy
                    + [p.confirmation_days for history in snap.participants.values() for p in history])
     last_issue_day = as_of - dt.timedelta(days=shortest)
-    for number, exp, imp, issued_on, c, v in Certificate.objects.filter(
-            status__in=("issued", "expired"), expires_on__gte=as_of, signer_revoked=False,
-            issued_on__lte=last_issue_day).values_list(
-            "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
-            "total_value_cents").iterator(chunk_size=2000):
+    for number, exp, imp, issued_on, c, v in certificates.awaiting_confirmation(as_of, last_issue_day):
         due = issued_on + dt.timedelta(days=snap.policy_on(exp, issued_on).confirmation_days)
         if as_of > due:
             out.append(rules.Overdue(number, exp, imp, issued_on, due, Decimal(c) / 100, Decimal(v) / 100))
@@ -594,14 +577,12 @@ def recommendations_due(actor: Actor) -> QuerySet[Recommendation]:
 
 def annual_reports(actor: Actor, year: int, as_of: dt.date | None = None) -> list[dict[str, Any]]:
     """MON-01: every participant's annual report on `year` and its status, as the statistics app recorded it."""
-    from kpcs.statistics import selectors as statistics_selectors
-
     registry.require(actor, "review.read")
     scope = actor.participants_for("review.read")
     codes = sorted(registry.snapshot().participants)
     if scope is not None:
         codes = [c for c in codes if c in scope]
-    return statistics_selectors.annual_report_status(year, codes, as_of or clock.today())
+    return statistics.annual_report_status(year, codes, as_of or clock.today())
 
 
 def _review_state(r: Review) -> dict[str, Any]:

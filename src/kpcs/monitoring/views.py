@@ -20,8 +20,8 @@ from kpcs.monitoring.forms import ClarificationForm, MissionForm, NoteForm, answ
 from kpcs.monitoring.models import STATUSES, Finding
 from kpcs.registry.services import Actor
 from kpcs.statistics.rules import parse_period
-from kpcs.statistics.views import error_page, parse_participant
 from kpcs.web.access import page
+from kpcs.web.pages import error_page, parse_participant
 from kpcs.web.paging import paginate
 
 STATUS_LABELS = {"open": gettext_lazy("open"), "clarification_requested": gettext_lazy("clarification requested"),

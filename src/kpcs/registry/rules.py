@@ -249,6 +249,39 @@ def licence_valid(valid_from: dt.date, valid_until: dt.date | None, day: dt.date
     return valid_from <= day and (valid_until is None or day <= valid_until)
 
 
+# --- HS codes: the node's one reading of them (DEF-05, FIX-04; data/hs-codes.csv) ----------------------------
+# Every app reads an HS code through `normalise_hs`: certificates' lines, custody's parcels, the statistics exchange
+# format and customs files. docs/decisions.md, "Boundaries between apps (issue 10 item 7)".
+
+HS_IN_SCOPE = ("7102.10", "7102.21", "7102.31")  # rough diamonds (DEF-05, FIX-04)
+# "Otherwise worked" diamonds: outside the KP's definition of rough diamonds (DEF-05) and its statistics (STAT-02);
+# customs tables carry them beside the rough ones.
+HS_WORKED = ("7102.29", "7102.39")
+# The forms `normalise_hs` accepts, as an API's input pattern: 7102.31, 710231, 7102 31, 7102 31 00, 7102.31.00.
+HS_PATTERN = r"^7102[ .]?(" + "|".join(code[5:] for code in HS_IN_SCOPE) + r")([ .]?00)?$"
+
+
+@lru_cache(maxsize=256)
+def _subheading(text: str) -> str:
+    """7102.31, 7102 31, 710231, 7102 31 00 or 7102.31.00 -> 7102.31 (the 8-digit KP form ends in 00); anything
+    else unchanged."""
+    digits = re.sub(r"[\s.]", "", text)
+    if len(digits) == 8 and digits.endswith("00"):
+        digits = digits[:6]
+    return f"{digits[:4]}.{digits[4:]}" if len(digits) == 6 and digits.isdigit() else text
+
+
+def normalise_hs(code: object, in_scope: tuple[str, ...] = HS_IN_SCOPE) -> str:
+    """The HS subheading of `code` in the form 7102.31; anything but one of `in_scope` (default: the rough-diamond
+    codes) is refused naming DEF-05."""
+    hs = _subheading(str(code))
+    if hs not in in_scope:
+        raise ValidationFailed(_("HS code %(code)s is not a rough-diamond code; use one of %(codes)s")
+                               % {"code": repr(code), "codes": ", ".join(in_scope)},
+                               code="hs_out_of_scope", rule="DEF-05")
+    return hs
+
+
 # --- permissions -------------------------------------------------------------------------------
 # Each action names the roles that may perform it and how far: OWN = for the participant the role is scoped
 # to, ALL = for every participant. Reading across participants never implies writing for them: a write with

@@ -16,8 +16,9 @@ from kpcs import clock
 from kpcs.errors import DomainError
 from kpcs.registry import selectors
 from kpcs.statistics import charts, published, services
-from kpcs.statistics.views import error_page, parse_participant, parse_year, year_charts
+from kpcs.statistics.views import year_charts
 from kpcs.web.access import PUBLIC, page, rate_limited
+from kpcs.web.pages import error_page, parse_participant, parse_year
 
 TOP = 8  # participants drawn in the chart of a year (all of them are in the table)
 

@@ -9,8 +9,7 @@ from typing import Any
 from django.db.models import Max, Min
 
 from kpcs import clock
-from kpcs.monitoring.rules import YearlyView
-from kpcs.statistics import rules, services
+from kpcs.statistics import rules, selectors
 from kpcs.statistics.charts import price
 from kpcs.statistics.models import Figure, TradeCell
 
@@ -35,7 +34,7 @@ def annual(participant: str | None = None, year: int | None = None) -> list[dict
     """One row per participant and year: each flow's carats, US$ and US$/ct, rolled up from the finest periods
     held (quarters, else half-years, else the year), sorted by participant then year."""
     period = rules.Period(year, "year", 1) if year is not None else None
-    view = YearlyView(services.effective_facts(period, participant, by_hs=False))
+    view = rules.YearlyView(selectors.effective_facts(period, participant, by_hs=False))
     keys = sorted({(p, y) for p, _, y in view.total})
     out = []
     for p, y in keys:

@@ -1,4 +1,5 @@
-"""Statistics rules: reporting periods, the exchange format and reporting deadlines (STAT-01..11).
+"""Statistics rules: reporting periods, the exchange format, reporting deadlines, and figures rolled up by year
+(STAT-01..11; the anomaly rules in monitoring judge the same `Fact`s and `YearlyView`).
 
 Plain functions over plain values; no database.
 """
@@ -8,17 +9,18 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from django.utils.translation import gettext as _
 
-from kpcs.certificates.rules import HS_IN_SCOPE, normalise_hs
 from kpcs.errors import ValidationFailed
 from kpcs.registry import rules as registry_rules
+from kpcs.registry.rules import HS_IN_SCOPE, HS_WORKED, normalise_hs
 
 COLUMNS = ("period", "participant", "flow", "partner", "origin", "hs_code", "carats", "usd", "certificates")
 FLOWS = ("production", "export", "import")
@@ -90,6 +92,11 @@ def half_of(day: dt.date) -> Period:
 def periods_of_year(year: int, kind: str) -> list[Period]:
     n = {"year": 1, "half": 2, "quarter": 4}[kind]
     return [Period(year, kind, i) for i in range(1, n + 1)]
+
+
+def quarter_labels(period: Period) -> list[str]:
+    """The quarters a period spans, as labels (2025-H1 -> 2025-Q1, 2025-Q2): how trade cells are keyed."""
+    return [q.label for q in periods_of_year(period.year, "quarter") if period.contains(q)]
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -173,14 +180,6 @@ def _amount(value: str, row: int, column: str) -> Decimal | None:
     return amount
 
 
-@lru_cache(maxsize=64)
-def _hs(text: str) -> str | None:
-    """7102.31, 7102 31 or the 8-digit 7102 31 00 → 7102.31; None when out of scope."""
-    digits = re.sub(r"[\s.]", "", text)
-    hs = f"{digits[:4]}.{digits[4:6]}" if len(digits) in (6, 8) and digits.isdigit() else text
-    return hs if hs in HS_IN_SCOPE else None
-
-
 def parse_row(values: list[str], row: int) -> Row:
     """Validate one data row (row numbers count the header as row 1, as a spreadsheet shows them)."""
     if len(values) != len(COLUMNS):
@@ -211,10 +210,12 @@ def parse_row(values: list[str], row: int) -> Row:
     if origin and not registry_rules.is_country_code(origin):
         raise RowError(row, "origin", _("%(origin)s is not an ISO 3166-1 alpha-2 country code")
                                         % {"origin": repr(cells['origin'])})
-    hs = _hs(cells["hs_code"]) if cells["hs_code"] else ""
-    if hs is None:
+    try:
+        hs = normalise_hs(cells["hs_code"]) if cells["hs_code"] else ""  # empty: not broken down by HS code
+    except ValidationFailed:
         raise RowError(row, "hs_code", _("%(hs_code)s is not one of %(codes)s")
-                                         % {"hs_code": repr(cells['hs_code']), "codes": ', '.join(HS_IN_SCOPE)})
+                                         % {"hs_code": repr(cells['hs_code']), "codes": ', '.join(HS_IN_SCOPE)}
+                       ) from None
     carats = _amount(cells["carats"], row, "carats")
     usd = _amount(cells["usd"], row, "usd")
     if carats is None and usd is None:
@@ -287,7 +288,7 @@ CUSTOMS_COLUMNS = ("year", "reporter", "iso2", "flow", "hs6", "usd")
 CUSTOMS_FLOWS = ("export", "import")
 # 7102.29 and 7102.39 are diamonds "otherwise worked": outside the KP's definition of rough diamonds (DEF-05) and
 # outside its statistics (STAT-02), so a customs file may carry them but they are not compared.
-CUSTOMS_WORKED = ("7102.29", "7102.39")
+CUSTOMS_WORKED = HS_WORKED
 # EU member states report to customs one by one; in the KP the EU is one participant (STAT-07). Years of membership
 # counted for a calendar year: a member on 31 December of the year. The United Kingdom left on 31 January 2020
 # but stayed in the Union's customs territory, and in its KP participation, until 31 December 2020.
@@ -349,16 +350,14 @@ def check_customs_header(header: list[str]) -> None:
 
 
 def customs_hs(text: str, row: int) -> str | None:
-    """The HS subheading through the node's one HS function (certificates.rules.normalise_hs); None for the
-    worked subheadings 7102.29/7102.39 (not compared); any other code is refused naming the row."""
+    """The HS subheading through the node's one HS function (registry.rules.normalise_hs); None for the worked
+    subheadings 7102.29/7102.39 (not compared); any other code is refused naming the row."""
     try:
-        return normalise_hs(text)
+        hs = normalise_hs(text, HS_IN_SCOPE + CUSTOMS_WORKED)
     except ValidationFailed:
-        digits = re.sub(r"[\s.]", "", text)
-        if len(digits) == 6 and f"{digits[:4]}.{digits[4:]}" in CUSTOMS_WORKED:
-            return None
         raise RowError(row, "hs6", _("%(hs)s is not an HS 7102 subheading (%(codes)s, or 7102.29/7102.39)")
                                      % {"hs": repr(text), "codes": ', '.join(HS_IN_SCOPE)}) from None
+    return None if hs in CUSTOMS_WORKED else hs
 
 
 def parse_customs_row(values: list[str], row: int) -> CustomsRow | None:
@@ -386,3 +385,101 @@ def parse_customs_row(values: list[str], row: int) -> CustomsRow | None:
     if hs is None or not iso2:
         return None  # worked diamonds, or an aggregate without a country (World, Free Zones, ship stores)
     return CustomsRow(int(cells["year"]), cells["reporter"][:200], iso2, flow, hs, amount)
+
+
+# --- figures and their yearly view (what statistics publishes and monitoring's rules judge) ------------------
+
+ZERO = Decimal("0")
+
+
+class Fact(NamedTuple):
+    """One figure: a row of the exchange format or an aggregate derived from certificates.
+
+    A named tuple rather than a dataclass: a scan builds hundreds of thousands of them."""
+
+    period: Period
+    participant: str
+    flow: str
+    partner: str
+    origin: str
+    hs_code: str
+    carats: Decimal | None
+    usd: Decimal | None
+    certificates: int | None
+    source: str  # where it came from: "certificates (…)", "imported (file row n)", "submitted (…)"
+    derived: bool = False  # computed from this node's certificates rather than reported
+
+
+class MinCarats(Protocol):
+    """What a price needs of the anomaly thresholds (monitoring.rules.Thresholds): below this, no price."""
+
+    @property
+    def min_carats(self) -> Decimal: ...
+
+
+@dataclass
+class Agg:
+    carats: Decimal | None = None
+    usd: Decimal | None = None
+    certificates: int | None = None
+    sources: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, f: Fact) -> None:
+        if f.carats is not None:
+            self.carats = (self.carats or ZERO) + f.carats
+        if f.usd is not None:
+            self.usd = (self.usd or ZERO) + f.usd
+        if f.certificates is not None:
+            self.certificates = (self.certificates or 0) + f.certificates
+        self.sources.add((f.period.label, f.source))
+
+    def price(self, th: MinCarats) -> Decimal | None:
+        if self.carats is None or self.usd is None or self.carats < th.min_carats:
+            return None
+        return self.usd / self.carats
+
+    def evidence(self) -> dict[str, Any]:
+        return {"carats": None if self.carats is None else str(self.carats.quantize(Decimal("0.01"))),
+                "usd": None if self.usd is None else str(self.usd.quantize(Decimal("0.01"))),
+                "certificates": self.certificates, "from": [f"{p}: {s}" for p, s in sorted(self.sources)]}
+
+
+_GRAIN = {"quarter": 0, "half": 1, "year": 2}
+
+
+class YearlyView:
+    """Facts rolled up to calendar years, per participant and flow, and per trading partner."""
+
+    def __init__(self, facts: Iterable[Fact]) -> None:
+        by_key: dict[tuple[str, str, int], list[Fact]] = defaultdict(list)
+        for f in facts:
+            by_key[(f.participant, f.flow, f.period.year)].append(f)
+        self.total: dict[tuple[str, str, int], Agg] = {}
+        self.partner: dict[tuple[str, str, int, str], Agg] = {}
+        self.grain: dict[tuple[str, str, int], str] = {}
+        self.facts: dict[tuple[str, str, int], list[Fact]] = {}
+        for key, rows in by_key.items():
+            finest = min(_GRAIN[f.period.kind] for f in rows)
+            kept = [f for f in rows if _GRAIN[f.period.kind] == finest]
+            self.grain[key] = next(k for k, v in _GRAIN.items() if v == finest)
+            self.facts[key] = kept
+            agg = Agg()
+            for f in kept:
+                agg.add(f)
+                if f.partner:
+                    self.partner.setdefault((*key, f.partner), Agg()).add(f)
+            self.total[key] = agg
+        self.participants = sorted({k[0] for k in self.total})
+        self.years = sorted({k[2] for k in self.total})
+        # (participant, year) whose figures are no baseline for later years: see `part_years`
+        self.not_baseline: set[tuple[str, int]] = set()
+
+    def get(self, participant: str, flow: str, year: int) -> Agg | None:
+        return self.total.get((participant, flow, year))
+
+    def is_producer(self, participant: str) -> bool:
+        return self.reports(participant, "production")
+
+    def reports(self, participant: str, flow: str) -> bool:
+        """Whether the participant ever reported a non-zero figure of this flow (carats or value)."""
+        return any(a.carats or a.usd for (p, fl, _), a in self.total.items() if p == participant and fl == flow)

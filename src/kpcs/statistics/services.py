@@ -8,30 +8,37 @@ import datetime as dt
 import hashlib
 import io
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Min
 from django.utils.translation import gettext as _
 
 from kpcs import clock
 from kpcs.audit import services as audit
-from kpcs.certificates.models import Certificate, CertificateLine
+from kpcs.certificates import selectors as certificates
 from kpcs.errors import NotFound, ValidationFailed
-from kpcs.monitoring.rules import Fact
 from kpcs.registry import services as registry
 from kpcs.registry.rules import StatusPeriod
 from kpcs.registry.services import Actor
 from kpcs.statistics import rules
 from kpcs.statistics.models import AnnualReport, Batch, CustomsFigure, Figure, TradeCell
+from kpcs.statistics.rules import Fact
+from kpcs.statistics.selectors import (  # the reads live in selectors, where other apps read too
+    annual_reports,
+    annual_reports_from,
+    derived_facts,
+    derived_facts_from_lines,
+    effective_facts,
+)
 
-# Certificates that stand for a shipment that left the country: cancelled and expired ones never did.
-EXPORTED = ("issued", "confirmed", "rejected")
-FIRST_LINES = Count("certificate_id", filter=Q(position=1))
+# Certificates that stand for a shipment that left the country (certificates.selectors.EXPORTED); certificates'
+# trade update still reads it here until it becomes an event handler (branch events).
+EXPORTED = certificates.EXPORTED
 Progress = Callable[[str, int], None]  # (phase "checking" or "writing", rows done)
 
 
@@ -42,97 +49,6 @@ def _dec(centi: int | None) -> Decimal | None:
 
 def _centi(value: Decimal | None) -> int | None:
     return None if value is None else int(value * 100)
-
-
-# --- derived from certificates -------------------------------------------------------------------
-
-def _quarter_filter(period: rules.Period | None) -> list[str] | None:
-    if period is None:
-        return None
-    quarters = rules.periods_of_year(period.year, "quarter")
-    return [q.label for q in quarters if period.contains(q)]
-
-
-def derived_facts(period: rules.Period | None = None, participant: str | None = None,
-                  by_hs: bool = True, as_of: dt.date | None = None, effective: bool = True) -> list[Fact]:
-    """Quarterly trade by partner, origin and HS code, derived from certificates (STAT-01, STAT-02).
-
-    Exports count certificates issued (and not cancelled or expired unused), by quarter of issue; imports
-    count certificates confirmed by the importing authority, by quarter of receipt. A certificate is counted
-    once, on the cell of its first line, so that certificate counts add up across HS codes. Read from the
-    trade cells that every certificate change keeps up to date (`record_trade`), streamed, less the
-    certificates whose status is still `issued` though their expiry date has passed by `as_of` (default today):
-    by effective status (CERT-09) they are expired, whether or not the hourly expiry job has written it yet.
-    `effective=False` reads the cells as stored (what `check_trade_cells` compares with the lines).
-    """
-    quarters = _quarter_filter(period)
-    cells = TradeCell.objects.exclude(carats_centi=0, value_cents=0, certificates=0)
-    if quarters is not None:
-        cells = cells.filter(quarter__in=quarters)
-    if participant:
-        cells = cells.filter(participant=participant)
-    if by_hs:
-        rows: Iterable[tuple[Any, ...]] = cells.values_list(
-            "quarter", "participant", "flow", "partner", "origin", "hs_code", "carats_centi", "value_cents",
-            "certificates").iterator(chunk_size=5000)
-    else:  # the anomaly scan needs no HS breakdown: fewer, larger cells
-        rows = ((q, p, fl, pa, o, "", c, v, n) for q, p, fl, pa, o, c, v, n in cells.values_list(
-            "quarter", "participant", "flow", "partner", "origin").annotate(
-            c=Sum("carats_centi"), v=Sum("value_cents"), n=Sum("certificates")).order_by().iterator(chunk_size=5000))
-    lapsed = _expired_unused(as_of or clock.today(), quarters, participant, by_hs) if effective else None
-    if lapsed:
-        rows = _less(rows, lapsed)
-    return list(_facts(rows))
-
-
-def _expired_unused(as_of: dt.date, quarters: list[str] | None, participant: str | None,
-                    by_hs: bool) -> dict[tuple[Any, ...], tuple[int, int, int]]:
-    """Export cells of certificates past their expiry date on `as_of` and still `issued` (CERT-09): not exports.
-    Few: only those the expiry job has not reached yet (it runs every hour on the worker)."""
-    lines = CertificateLine.objects.filter(certificate__status="issued", certificate__expires_on__lt=as_of,
-                                           certificate__signer_revoked=False)
-    if quarters is not None:
-        lines = lines.filter(certificate__issued_quarter__in=quarters)
-    if participant:
-        lines = lines.filter(certificate__exporting_participant_id=participant)
-    keys = ["certificate__issued_quarter", "certificate__exporting_participant_id",
-            "certificate__importing_participant_id", "certificate__origin"] + (["hs_code"] if by_hs else [])
-    out: dict[tuple[Any, ...], tuple[int, int, int]] = {}
-    for *key, c, v, n in (lines.values_list(*keys).annotate(c=Sum("carats_centi"), v=Sum("value_cents"),
-                                                            n=FIRST_LINES).order_by()):
-        q, p, partner, origin, *hs = key
-        out[(q, p, "export", partner, origin, hs[0] if hs else "")] = (c or 0, v or 0, n or 0)
-    return out
-
-
-def _less(rows: Iterable[tuple[Any, ...]],
-          lapsed: dict[tuple[Any, ...], tuple[int, int, int]]) -> Iterator[tuple[Any, ...]]:
-    for q, p, flow, partner, origin, hs, c, v, n in rows:
-        minus = lapsed.get((q, p, flow, partner, origin, hs))
-        if minus is not None:
-            c, v, n = c - minus[0], v - minus[1], n - minus[2]
-            if not (c or v or n):
-                continue
-        yield q, p, flow, partner, origin, hs, c, v, n
-
-
-def derived_facts_from_lines(period: rules.Period | None = None) -> list[Fact]:
-    """The same figures aggregated straight from certificate lines: the reference the trade cells must
-    equal (checked by tests and by `kpcs stats check`)."""
-    quarters = _quarter_filter(period)
-    out: list[Fact] = []
-    for flow, status_filter, quarter_field, who, other in (
-            ("export", Q(certificate__status__in=EXPORTED), "certificate__issued_quarter",
-             "certificate__exporting_participant_id", "certificate__importing_participant_id"),
-            ("import", Q(certificate__status="confirmed"), "certificate__confirmation__received_quarter",
-             "certificate__importing_participant_id", "certificate__exporting_participant_id")):
-        lines = CertificateLine.objects.filter(status_filter, certificate__signer_revoked=False)
-        if quarters is not None:
-            lines = lines.filter(**{f"{quarter_field}__in": quarters})
-        rows = (lines.values_list(quarter_field, who, other, "certificate__origin", "hs_code")
-                .annotate(c=Sum("carats_centi"), v=Sum("value_cents"), n=FIRST_LINES).order_by())
-        out.extend(_facts((q, p, flow, partner, origin, hs, c, v, n) for q, p, partner, origin, hs, c, v, n in rows))
-    return out
 
 
 def _cell_key(f: Fact) -> tuple[Any, ...]:
@@ -175,73 +91,6 @@ def record_trade(*, flow: str, quarter: str, participant: str, partner: str, ori
     with connection.cursor() as cursor:
         cursor.executemany(sql, [(quarter, participant, flow, partner, origin, hs, sign * carats, sign * cents,
                                   sign if position == 1 else 0) for position, hs, carats, cents in lines])
-
-
-def _facts(rows: Iterable[tuple[Any, ...]]) -> Iterator[Fact]:
-    """Facts sharing one object per period and per code: a scan holds hundreds of thousands of them, and each
-    row from the database brings new copies of the same few strings."""
-    cache: dict[str, rules.Period] = {}
-    codes: dict[str, str] = {"mixed": ""}
-    for q, p, flow, partner, origin, hs, c, v, n in rows:
-        if q not in cache:
-            cache[q] = rules.parse_period(q)
-        yield Fact(cache[q], codes.setdefault(p, p), codes.setdefault(flow, flow), codes.setdefault(partner, partner),
-                   codes.setdefault(origin, origin), codes.setdefault(hs, hs), _dec(c), _dec(v), n,
-                   "certificates on this node", derived=True)
-
-
-# --- reported figures ----------------------------------------------------------------------------
-
-def reported_facts(period: rules.Period | None = None, participant: str | None = None,
-                   flows: Iterable[str] = rules.FLOWS) -> list[Fact]:
-    qs = Figure.objects.filter(is_current=True, flow__in=list(flows))
-    if period is not None:
-        qs = qs.filter(period_start__gte=period.start, period_end__lte=period.end)
-    if participant:
-        qs = qs.filter(participant=participant)
-    cache: dict[str, rules.Period] = {}
-    out = []
-    for (label, p, flow, partner, origin, hs, c, v, n, source, filename, row) in qs.values_list(
-            "period", "participant", "flow", "partner", "origin", "hs_code", "carats_centi", "usd_cents",
-            "certificates", "source", "batch__filename", "row").iterator(chunk_size=5000):
-        if label not in cache:
-            cache[label] = rules.parse_period(label)
-        where = f"{source} ({filename} row {row})" if row else f"{source} ({filename})"
-        out.append(Fact(cache[label], p, flow, partner, origin, hs, _dec(c), _dec(v), n, where))
-    return out
-
-
-def effective_facts(period: rules.Period | None = None, participant: str | None = None,
-                    by_hs: bool = True, as_of: dt.date | None = None) -> list[Fact]:
-    """What the node knows: trade derived from certificates wherever a participant's year has any, otherwise
-    the imported trade figures; production as submitted or imported (the latest revision counts).
-
-    Where the same production figure was both submitted and imported, the most recent batch wins.
-    """
-    derived = derived_facts(period, participant, by_hs, as_of)
-    covered = {(f.participant, f.flow, f.period.year) for f in derived}
-    reported = reported_facts(period, participant, flows=("export", "import"))
-    trade = [f for f in reported if (f.participant, f.flow, f.period.year) not in covered]
-    production = _latest_production(period, participant)
-    return derived + trade + production
-
-
-def _latest_production(period: rules.Period | None, participant: str | None) -> list[Fact]:
-    qs = Figure.objects.filter(is_current=True, flow="production")
-    if period is not None:
-        qs = qs.filter(period_start__gte=period.start, period_end__lte=period.end)
-    if participant:
-        qs = qs.filter(participant=participant)
-    best: dict[tuple[str, ...], tuple[int, Fact]] = {}
-    for (label, p, origin, hs, c, v, source, batch_id, filename, row) in qs.values_list(
-            "period", "participant", "origin", "hs_code", "carats_centi", "usd_cents", "source", "batch_id",
-            "batch__filename", "row"):
-        key = (label, p, origin, hs)
-        if key not in best or batch_id > best[key][0]:
-            where = f"{source} ({filename} row {row})" if row else f"{source} ({filename})"
-            best[key] = (batch_id, Fact(rules.parse_period(label), p, "production", "", origin, hs, _dec(c), _dec(v),
-                                        None, where))
-    return [f for _key, f in best.values()]
 
 
 # --- importing and exporting the exchange format ------------------------------------------------
@@ -489,22 +338,6 @@ def import_customs_rows(rows: list[rules.CustomsRow], *, actor: Actor, filename:
     return result
 
 
-def customs_facts(participant: str | None = None, year: int | None = None) -> list[rules.CustomsFact]:
-    """The current customs figures, for the cross-check (monitoring) and the readers."""
-    qs = CustomsFigure.objects.filter(is_current=True)
-    if participant:
-        qs = qs.filter(participant=participant)
-    if year is not None:
-        qs = qs.filter(year=year)
-    out = []
-    for p, y, flow, cents, iso2, hs, filename, batch in qs.values_list(
-            "participant", "year", "flow", "usd_cents", "iso2", "hs_code", "batch__filename", "batch_id"
-    ).order_by("participant", "year", "flow", "iso2", "hs_code").iterator(chunk_size=5000):
-        out.append(rules.CustomsFact(p, y, flow, Decimal(cents).scaleb(-2), iso2, hs,
-                                     f"customs ({filename or 'no file'}, batch {batch})"))
-    return out
-
-
 def customs_figures(actor: Actor, participant: str | None = None, year: int | None = None) -> Any:
     """What was loaded, for `GET /statistics/customs` (statistics.read): one participant's, or every participant
     the caller may read (an officer: its own; the WGS and analysts: all). A queryset, for paging."""
@@ -598,21 +431,14 @@ def trade_statistics(actor: Actor, period: rules.Period, participant: str) -> di
 def reconciliation(actor: Actor, period: rules.Period, participant: str) -> list[dict[str, Any]]:
     """For each certificate of the participant (either side) issued in the period: declared vs confirmed."""
     registry.require(actor, "statistics.read", participant)
-    quarters = _quarter_filter(period) or []
-    qs = (Certificate.objects.filter(issued_quarter__in=quarters)
-          .filter(exporting_participant_id=participant) | Certificate.objects.filter(
-              issued_quarter__in=quarters, importing_participant_id=participant))
     out = []
-    for c in qs.select_related("confirmation").order_by("issued_on", "number"):
-        conf = getattr(c, "confirmation", None) if c.status == "confirmed" else None
-        declared = _dec(c.total_carats_centi)
-        confirmed = _dec(conf.carats_centi) if conf else None
-        out.append({"number": c.number, "status": c.status, "exporting": c.exporting_participant_id,
-                    "importing": c.importing_participant_id, "issued_on": c.issued_on,
-                    "declared_carats": declared, "declared_usd": _dec(c.total_value_cents),
-                    "declared_parcels": c.total_parcels,
-                    "confirmed_carats": confirmed, "confirmed_parcels": conf.parcels if conf else None,
-                    "received_on": conf.received_on if conf else None,
+    for c in certificates.reconciliation(rules.quarter_labels(period), participant):
+        declared = _dec(c.carats_centi)
+        confirmed = _dec(c.confirmed_carats_centi)
+        out.append({"number": c.number, "status": c.status, "exporting": c.exporting, "importing": c.importing,
+                    "issued_on": c.issued_on, "declared_carats": declared, "declared_usd": _dec(c.value_cents),
+                    "declared_parcels": c.parcels, "confirmed_carats": confirmed,
+                    "confirmed_parcels": c.confirmed_parcels, "received_on": c.received_on,
                     "carats_difference": (confirmed - declared) if confirmed is not None and declared is not None
                     else None})
     return out
@@ -649,17 +475,6 @@ def _annual_report_state(report: AnnualReport) -> dict[str, Any]:
             "recorded_by": report.recorded_by, "note": report.note}
 
 
-def annual_reports() -> dict[tuple[str, int], dt.date]:
-    """(participant, year) -> the first day its annual report was received (later revisions do not move it)."""
-    return {(p, y): first for p, y, first in AnnualReport.objects.values_list("participant", "year")
-            .annotate(first=Min("received_on")).order_by()}
-
-
-def annual_reports_from() -> int | None:
-    """Annual reports are expected from the first year this node recorded one (none recorded: not tracked)."""
-    return AnnualReport.objects.order_by("year").values_list("year", flat=True).first()
-
-
 def _received_index(participant: str | None = None) -> dict[tuple[str, str], list[tuple[rules.Period, dt.date]]]:
     """(participant, "trade"|"production") -> periods with figures and the day they first arrived.
 
@@ -667,16 +482,13 @@ def _received_index(participant: str | None = None) -> dict[tuple[str, str], lis
     """
     out: dict[tuple[str, str], list[tuple[rules.Period, dt.date]]] = defaultdict(list)
     figures = Figure.objects.all()
-    # by effective status: a certificate past its expiry date and never used is no trade (CERT-09)
-    certificates = Certificate.objects.filter(status__in=EXPORTED, signer_revoked=False).exclude(
-        status="issued", expires_on__lt=clock.today())
     if participant:
         figures = figures.filter(participant=participant)
-        certificates = certificates.filter(exporting_participant_id=participant)
     for p, flow, label, at in (figures.values_list("participant", "flow", "period")
                                .annotate(first=Min("batch__created_at")).order_by()):
         out[(p, "production" if flow == "production" else "trade")].append((rules.parse_period(label), at.date()))
-    for p, quarter in certificates.values_list("exporting_participant_id", "issued_quarter").distinct().order_by():
+    # by effective status: a certificate past its expiry date and never used is no trade (CERT-09)
+    for p, quarter in certificates.export_quarters(clock.today(), participant):
         period = rules.parse_period(quarter)
         out[(p, "trade")].append((period, period.end))
     return out

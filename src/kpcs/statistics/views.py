@@ -15,53 +15,20 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from kpcs import clock
-from kpcs.errors import BadRequest, DomainError, NotFound, PermissionDenied
+from kpcs.errors import BadRequest, DomainError, PermissionDenied
 from kpcs.registry import selectors
 from kpcs.registry import services as registry
 from kpcs.registry.services import Actor
 from kpcs.statistics import charts, published, rules, services
 from kpcs.statistics.forms import ImportForm, ProductionForm
+from kpcs.statistics.selectors import customs_facts
 from kpcs.web.access import page
+from kpcs.web.pages import error_page, parse_participant, parse_year
 
 # Which field of the production form a refusal of the service belongs to (by its code, its details, then its
 # wording, which keeps the field's name in every language).
 FIELD_OF_CODE = {"invalid_period": "period"}
 FIELD_OF_PREFIX = ("industrial_carats", "artisanal_carats", "carats", "usd")
-
-
-def error_page(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    """A refusal of a service as a page with its status: never a stack trace."""
-    titles = {400: _("Not understood"), 403: _("Not allowed"), 404: _("Not found"), 409: _("Not possible now")}
-    message = _("Your role does not allow this for that participant.") if isinstance(exc, PermissionDenied) \
-        else exc.message
-    return render(request, "web/error.html", {"title": titles.get(exc.status, _("Refused")), "message": message},
-                  status=exc.status)
-
-
-def parse_year(text: str | None) -> int | None:
-    """A year from a filter: empty is None; anything but 1990–2100 is refused with a clear message (400)."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    if not text.isdigit() or not 1990 <= int(text) <= 2100:
-        raise BadRequest(_("%(year)s is not a year between 1990 and 2100.") % {"year": text[:12]},
-                         code="invalid_year")
-    return int(text)
-
-
-def parse_participant(text: str | None) -> str | None:
-    """A participant code from a filter: empty is None; an unknown code is refused (404) by the registry."""
-    code = (text or "").strip().upper()
-    if not code:
-        return None
-    if len(code) != 2 or not code.isalpha():
-        raise BadRequest(_("%(code)s is not a participant code (two letters, such as BW or EU).")
-                         % {"code": code[:12]}, code="invalid_participant")
-    try:
-        registry.get_participant(code)
-    except NotFound:
-        raise NotFound(_("%(code)s is not a participant of the Kimberley Process.") % {"code": code}) from None
-    return code
 
 
 def participant_choices() -> list[tuple[str, str]]:
@@ -156,7 +123,7 @@ def desk_context(request: HttpRequest, actor: Actor, code: str | None, year: int
 def _customs_beside_kp(code: str, year: int, trade: dict[str, Any]) -> list[dict[str, Any]]:
     """Customs HS 7102 values of the year beside the KP figures (the customs cross-check, MON-09); empty when no
     customs figures were loaded for the participant and year."""
-    facts = services.customs_facts(participant=code, year=year)
+    facts = customs_facts(participant=code, year=year)
     out = []
     for flow in ("export", "import"):
         rows = [f for f in facts if f.flow == flow]
