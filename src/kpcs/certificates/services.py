@@ -1,6 +1,9 @@
 """Certificate use cases: issue, confirm, reject, cancel, expire, read and verify.
 
-Each use case is one transaction: load, apply the rules, save, append to the audit log.
+Each use case is one transaction: load, apply the rules, save, append to the audit log, and publish what
+changed (`certificates.events`) to the apps that keep in step with certificates (statistics, custody), whose
+handlers run in the same transaction. Certificates import neither of them for that; issuing still asks custody
+directly to plan and record the export of named parcels, which must be checked before a certificate exists.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from django.db.models import Max, Q, QuerySet
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from kpcs import clock, crypto
+from kpcs import clock, crypto, events
 from kpcs.audit import selectors as audit_log
 from kpcs.audit import services as audit
 from kpcs.certificates import compact, rules, selectors
+from kpcs.certificates import events as certificate_events
 from kpcs.certificates.models import (
     Cancellation,
     Certificate,
@@ -34,7 +38,6 @@ from kpcs.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from kpcs.registry import services as registry
 from kpcs.registry.models import SigningKey
 from kpcs.registry.services import Actor
-from kpcs.statistics import services as statistics
 
 
 def quarter_label(day: dt.date) -> str:
@@ -156,8 +159,6 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
             CertificateLine(certificate=cert, position=i, hs_code=ln.hs_code, carats_centi=rules.to_centi(ln.carats),
                             value_cents=rules.to_centi(ln.value_usd), parcels=ln.parcels)
             for i, ln in enumerate(lines, start=1)])
-        _record_trade(cert, "export", +1, [(ln.position, ln.hs_code, ln.carats_centi, ln.value_cents)
-                                           for ln in cert.issued_lines])
         if plan is not None:
             cert.issued_origins = CertificateOrigin.objects.bulk_create([
                 CertificateOrigin(certificate=cert, country=c, carats_centi=carats)
@@ -167,6 +168,8 @@ def issue(actor: Actor, request: Mapping[str, Any], *, now: dt.datetime | None =
                      participant=exporting,
                      payload={"exporting_participant": exporting, "importing_participant": importing,
                               "authority": authority_id, "state": selectors.certificate_state(cert)})
+        events.publish(certificate_events.CertificateIssued(
+            **_event_facts(cert, before="", actor=actor.label, now=now, lines=cert.issued_lines)))
     return cert
 
 
@@ -277,31 +280,36 @@ def revoke_signing_key(kid: str, reason: str, at: dt.datetime | None = None, *, 
 
 
 def _mark_signer_revoked(cert: Certificate, actor: Actor, kid: str) -> None:
-    """Not genuine any more: out of the trade statistics it was counted in (STAT-01), marked on every read."""
-    if cert.status in statistics.EXPORTED:
-        _record_trade(cert, "export", -1)
-    if cert.status == "confirmed":
-        _record_trade(cert, "import", -1, quarter=cert.confirmation.received_quarter)
+    """Not genuine any more: marked on every read, and published, so that statistics take it out of the trade
+    it was counted in (STAT-01)."""
     Certificate.objects.filter(pk=cert.pk).update(signer_revoked=True)
     cert.signer_revoked = True
     audit.record(actor=actor.label, action="certificate.signer_revoked", object_type="certificate",
                  object_id=cert.number, participant=cert.exporting_participant_id,
                  payload={"kid": kid, "state": selectors.certificate_state(cert)})
+    received = (ImportConfirmation.objects.filter(certificate=cert).values_list("received_quarter", flat=True)
+                .first() if cert.status == "confirmed" else None)
+    events.publish(certificate_events.CertificateSignerRevoked(
+        **_event_facts(cert, before=cert.status, actor=actor.label, now=clock.now()), kid=kid,
+        received_quarter=received))
 
 
-def _record_trade(cert: Certificate, flow: str, sign: int,
-                  lines: list[tuple[int, str, int, int]] | None = None, quarter: str | None = None) -> None:
-    """Keep the derived trade statistics in step with the certificate, in the same transaction (STAT-01).
-    A certificate whose signer was revoked for it left the statistics then, and does not come back."""
-    if cert.signer_revoked:
-        return
+def _event_facts(cert: Certificate, *, before: str, actor: str, now: dt.datetime,
+                 lines: list[CertificateLine] | None = None) -> dict[str, Any]:
+    """What every certificate event carries: the certificate as plain values (certificates.events)."""
     if lines is None:
-        lines = list(CertificateLine.objects.filter(certificate_id=cert.pk).values_list(
-            "position", "hs_code", "carats_centi", "value_cents"))
-    mine, theirs = ((cert.exporting_participant_id, cert.importing_participant_id) if flow == "export"
-                    else (cert.importing_participant_id, cert.exporting_participant_id))
-    statistics.record_trade(flow=flow, quarter=quarter or cert.issued_quarter, participant=mine, partner=theirs,
-                            origin=cert.origin, lines=lines, sign=sign)
+        lines = list(CertificateLine.objects.filter(certificate_id=cert.pk).order_by("position"))
+    return {"number": cert.number, "exporting": cert.exporting_participant_id,
+            "importing": cert.importing_participant_id, "origin": cert.origin,
+            "origin_countries": tuple(cert.origin_countries), "issued_on": cert.issued_on,
+            "issued_quarter": cert.issued_quarter, "expires_on": cert.expires_on,
+            "total_carats_centi": cert.total_carats_centi, "total_value_cents": cert.total_value_cents,
+            "total_parcels": cert.total_parcels,
+            "lines": tuple(certificate_events.Line(ln.position, ln.hs_code, ln.carats_centi, ln.value_cents,
+                                                   ln.parcels) for ln in lines),
+            "from_custody": cert.from_custody, "exporter": cert.exporter_id,
+            "importer_name": str((cert.importer or {}).get("name", "")), "signer_revoked": cert.signer_revoked,
+            "status_before": before, "status_after": cert.status, "at": now, "actor": actor}
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -443,16 +451,18 @@ def certificate_pdf(actor: Actor, number: str, today: dt.date | None = None) -> 
 
 # --- lifecycle ---------------------------------------------------------------------------------
 
-def _transition(number: str, action: str, now: dt.datetime) -> Certificate:
-    """Exactly once in the database: UPDATE … WHERE status = 'issued'; 0 rows means someone else won (409)."""
+def _transition(number: str, action: str, now: dt.datetime) -> tuple[Certificate, str]:
+    """Exactly once in the database: UPDATE … WHERE status = 'issued'; 0 rows means someone else won (409).
+    Returns the certificate in its new status and the status it left."""
     cert = Certificate.objects.get(number=number)
-    new = rules.next_status(cert.status, action)
-    won = Certificate.objects.filter(pk=cert.pk, status=cert.status).update(status=new, status_changed_at=now)
+    before = cert.status
+    new = rules.next_status(before, action)
+    won = Certificate.objects.filter(pk=cert.pk, status=before).update(status=new, status_changed_at=now)
     if not won:
         cert.refresh_from_db(fields=["status"])
         rules.next_status(cert.status, action)  # raises the 409 that names the state that won
     cert.status = new
-    return cert
+    return cert, before
 
 
 def _check_genuine(cert: Certificate) -> None:
@@ -494,22 +504,24 @@ def confirm(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.datet
                           Decimal(rules.from_centi(cert.total_value_cents)), cert.total_parcels)
     differences = rules.confirmation_differences(totals, parcels, carats)
     with transaction.atomic():
-        cert = _transition(cert.number, "confirm", now)
-        _record_trade(cert, "import", +1, quarter=quarter_label(received_on))
+        cert, before = _transition(cert.number, "confirm", now)
         confirmation = ImportConfirmation.objects.create(
             certificate=cert, received_on=received_on, received_quarter=quarter_label(received_on), parcels=parcels,
             carats_centi=rules.to_centi(carats),
             seals_intact=seals_intact, differences=differences, authority_id=authority_id,
             confirmed_by=actor.label, confirmed_at=now)
-        if cert.from_custody:  # the goods enter the importer's custody (CERT-10, IMP-02)
-            custody.record_import(actor, certificate=cert.number, importing=cert.importing_participant_id,
-                                  importer_name=str(cert.importer.get("name", "")), now=now)
         audit.record(actor=actor.label, action="certificate.confirmed", object_type="certificate",
                      object_id=cert.number, participant=cert.importing_participant_id,
                      payload={"received_on": received_on.isoformat(), "seals_intact": seals_intact,
                               "authority": authority_id, "with_differences": bool(differences),
                               "record_hash": audit.record_hash(selectors.confirmation_record(confirmation)),
                               "state": selectors.certificate_state(cert)})
+        # statistics count the import; custody brings the goods into the importer's stock (CERT-10, IMP-02)
+        events.publish(certificate_events.CertificateConfirmed(
+            **_event_facts(cert, before=before, actor=actor.label, now=now), received_on=received_on,
+            received_quarter=confirmation.received_quarter, parcels_found=parcels,
+            carats_found_centi=confirmation.carats_centi, seals_intact=seals_intact,
+            with_differences=bool(differences)))
     return cert
 
 
@@ -554,7 +566,7 @@ def reject(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
             raise ValidationFailed(_("the figures found equal those declared: that is not a mismatch"),
                                    code="invalid_discrepancy", rule="IMP-08")
     with transaction.atomic():
-        cert = _transition(cert.number, "reject", now)
+        cert, before = _transition(cert.number, "reject", now)
         discrepancy = Discrepancy.objects.create(certificate=cert, kind=kind, declared=declared, found=found,
                                                  reason=reason, authority_id=authority_id, recorded_by=actor.label,
                                                  recorded_at=now)
@@ -563,6 +575,8 @@ def reject(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
                      payload={"kind": kind, "authority": authority_id,
                               "record_hash": audit.record_hash(selectors.discrepancy_record(discrepancy)),
                               "state": selectors.certificate_state(cert)})
+        events.publish(certificate_events.CertificateRejected(
+            **_event_facts(cert, before=before, actor=actor.label, now=now), discrepancy=kind))
     return cert
 
 
@@ -581,14 +595,16 @@ def cancel(actor: Actor, number: str, body: Mapping[str, Any], *, now: dt.dateti
     if not reason:
         raise ValidationFailed(_("reason is required"), code="reason_required")
     with transaction.atomic():
-        cert = _transition(cert.number, "cancel", now)
-        _record_trade(cert, "export", -1)  # a cancelled certificate never left the country
+        cert, before = _transition(cert.number, "cancel", now)
         cancellation = Cancellation.objects.create(certificate=cert, reason=reason, cancelled_by=actor.label,
                                                    cancelled_at=now)
         audit.record(actor=actor.label, action="certificate.cancelled", object_type="certificate",
                      object_id=cert.number, participant=cert.exporting_participant_id,
                      payload={"record_hash": audit.record_hash(selectors.cancellation_record(cancellation)),
                               "state": selectors.certificate_state(cert)})
+        # a cancelled certificate never left the country: out of the exports, its parcels back in stock
+        events.publish(certificate_events.CertificateCancelled(
+            **_event_facts(cert, before=before, actor=actor.label, now=now)))
     return cert
 
 
@@ -604,10 +620,12 @@ def expire_due(today: dt.date | None = None, *, actor: Actor) -> list[str]:
                                                                                     status_changed_at=now)
             if won:
                 cert = Certificate.objects.get(number=number)
-                _record_trade(cert, "export", -1)  # never used: never exported
                 audit.record(actor=actor.label, action="certificate.expired", object_type="certificate",
                              object_id=number, participant=number[:2],
                              payload={"as_of": today.isoformat(), "state": selectors.certificate_state(cert)})
+                # never used: never exported, its parcels back in stock
+                events.publish(certificate_events.CertificateExpired(
+                    **_event_facts(cert, before="issued", actor=actor.label, now=now), as_of=today))
                 done.append(number)
     return done
 

@@ -16,3 +16,9 @@ class CustodyConfig(AppConfig):
         # (INT-06..08): the registry's one licence per operator stays the source of that first record.
         post_save.connect(services.licence_for_new_operator, sender=Operator,
                           dispatch_uid="custody.licence_for_new_operator")
+
+        from kpcs.custody import handlers
+
+        # Goods move with their certificates: imported on confirmation, returned when a certificate from custody
+        # is cancelled, rejected or expires unused (issue 9, issue 10 item 7), in the certificate's transaction.
+        handlers.subscribe()

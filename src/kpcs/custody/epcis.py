@@ -47,7 +47,7 @@ MAX_EVENTS = 10_000  # one document, export or import; narrow the range for more
 DISPOSITION_REMOVED = {"loss": "urn:kpcs:disposition:lost", "seizure": "urn:kpcs:disposition:seized"}
 BIZ_STEP = {"production": "commissioning", "transfer": "shipping", "split": "repackaging",
             "merge": "repackaging", "loss": "decommissioning", "seizure": "decommissioning",
-            "export": "packing", "import": "receiving"}
+            "export": "packing", "import": "receiving", "return": "unpacking"}
 
 
 # --- identifiers ------------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ class EventFact:
     details: Mapping[str, Any] = field(default_factory=dict)
     inputs: tuple[ParcelFact, ...] = ()
     outputs: tuple[ParcelFact, ...] = ()
-    certificate: str = ""  # export and import: the KP certificate the goods cross the border under
+    certificate: str = ""  # export, import, return: the KP certificate the goods cross the border under
 
 
 def _quantities(parcels: Iterable[ParcelFact]) -> list[dict[str, Any]]:
@@ -193,6 +193,9 @@ def event_to_epcis(event: EventFact) -> dict[str, Any]:
     elif event.type == "import":  # the importer's parcels, received under the certificate
         out.update(type="ObjectEvent", action="ADD", quantityList=_quantities(event.outputs),
                    disposition="in_progress")
+    elif event.type == "return":  # the certificate was not used: its shipment unpacked into the exporter's stock
+        out.update(type="ObjectEvent", action="ADD", quantityList=_quantities(event.outputs),
+                   disposition="returned")
     else:  # loss, seizure
         out.update(type="ObjectEvent", action="DELETE", quantityList=_quantities(event.inputs),
                    disposition=DISPOSITION_REMOVED[event.type])
@@ -200,7 +203,8 @@ def event_to_epcis(event: EventFact) -> dict[str, Any]:
     out["kpcs:operator"] = operator
     if event.operator_licence:
         out["kpcs:licence"] = event.operator_licence
-    for key, name in (("invoice", "kpcs:invoice"), ("warranty", "kpcs:warranty"), ("reason", "kpcs:reason")):
+    for key, name in (("invoice", "kpcs:invoice"), ("warranty", "kpcs:warranty"), ("reason", "kpcs:reason"),
+                      ("certificate_status", "kpcs:certificateStatus")):
         if event.details.get(key):
             out[name] = event.details[key]
     if event.certificate:

@@ -99,7 +99,7 @@ class CustodyEvent(models.Model):
     request_hash = models.CharField(_("request hash"), max_length=64, blank=True, default="",
                                     help_text=_("SHA-256 of the canonical request: a retry must repeat it"))
     certificate = models.CharField(_("certificate"), max_length=20, blank=True, default="",
-                                   help_text=_("the KP certificate an export or import moves the goods under"))
+                                   help_text=_("the KP certificate an export, import or return moves the goods under"))
 
     class Meta:
         ordering = ["occurred_at", "pk"]

@@ -68,9 +68,14 @@ EVENT_TYPES = ("production", "transfer", "split", "merge", "loss", "seizure")
 EVENT_TYPE_LABELS = {"production": gettext_lazy("production"), "transfer": gettext_lazy("transfer"),
                      "split": gettext_lazy("split"), "merge": gettext_lazy("merge"), "loss": gettext_lazy("loss"),
                      "seizure": gettext_lazy("seizure"), "export": gettext_lazy("export"),
-                     "import": gettext_lazy("import")}
-# Crossing a border: recorded only with a KP certificate (its issue, its confirmation), never through the event API.
-BORDER_TYPES = ("export", "import")
+                     "import": gettext_lazy("import"), "return": gettext_lazy("return")}
+# Recorded only with a KP certificate (its issue, its confirmation; its cancellation, rejection or expiry unused
+# for a return of the exported parcels to the exporter), never through the event API.
+BORDER_TYPES = ("export", "import", "return")
+# Why the parcels of a certificate from custody came back (a return event's `certificate_status`).
+RETURN_REASON_LABELS = {"cancelled": gettext_lazy("the certificate was cancelled"),
+                        "rejected": gettext_lazy("the importing authority rejected the shipment"),
+                        "expired": gettext_lazy("the certificate expired unused")}
 EXPORTING_LICENCES = frozenset({"exporting"})
 IMPORTING_LICENCES = frozenset({"importing"})
 # Events whose outputs weigh what their inputs weighed; production adds to custody, loss and seizure take away.

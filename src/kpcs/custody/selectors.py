@@ -181,16 +181,28 @@ def events(participants: set[str] | None, *, operator: int | None = None, parcel
 
 # --- traces -----------------------------------------------------------------------------------------
 
+def _ancestry_sql(count: int) -> str:
+    """The recursive query behind the traces, from `count` parcels: each event leads to the events that made the
+    parcels it consumed, and a `return` to the `export` under the same certificate, whose parcels came back with
+    it (the returned parcels copy them; the export consumed them). One step, one row per edge."""
+    parcels, events = Parcel._meta.db_table, CustodyEvent._meta.db_table
+    marks = ", ".join(["%s"] * count)
+    return (f"WITH RECURSIVE anc(event_id) AS ("
+            f" SELECT created_by_id FROM {parcels} WHERE id IN ({marks})"
+            f" UNION"
+            f" SELECT COALESCE(p.created_by_id, x.id) FROM anc"
+            f" JOIN {events} e ON e.id = anc.event_id"
+            f" LEFT JOIN {parcels} p ON p.consumed_by_id = e.id"
+            f" LEFT JOIN {events} x ON e.type = 'return' AND x.certificate = e.certificate AND x.type = 'export'"
+            f" WHERE p.id IS NOT NULL OR x.id IS NOT NULL"
+            f") SELECT event_id FROM anc")
+
+
 def ancestry(parcel_id: int) -> list[int]:
-    """Every event a parcel came through, back to production: one recursive query, whatever the depth."""
-    parcels = Parcel._meta.db_table
-    sql = (f"WITH RECURSIVE anc(event_id) AS ("
-           f" SELECT created_by_id FROM {parcels} WHERE id = %s"
-           f" UNION"
-           f" SELECT p.created_by_id FROM {parcels} p JOIN anc ON p.consumed_by_id = anc.event_id"
-           f") SELECT event_id FROM anc")
+    """Every event a parcel came through, back to production (through the export of any parcels returned to
+    stock under a certificate): one recursive query, whatever the depth."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [parcel_id])
+        cursor.execute(_ancestry_sql(1), [parcel_id])
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -304,15 +316,8 @@ def _ancestry_many(parcel_ids: list[int]) -> set[int]:
     """Every event some parcels came through back to production or to their import: one recursive query."""
     if not parcel_ids:
         return set()
-    parcels = Parcel._meta.db_table
-    marks = ", ".join(["%s"] * len(parcel_ids))
-    sql = (f"WITH RECURSIVE anc(event_id) AS ("
-           f" SELECT created_by_id FROM {parcels} WHERE id IN ({marks})"
-           f" UNION"
-           f" SELECT p.created_by_id FROM {parcels} p JOIN anc ON p.consumed_by_id = anc.event_id"
-           f") SELECT event_id FROM anc")
     with connection.cursor() as cursor:
-        cursor.execute(sql, parcel_ids)
+        cursor.execute(_ancestry_sql(len(parcel_ids)), parcel_ids)
         return {row[0] for row in cursor.fetchall()}
 
 

@@ -660,12 +660,13 @@ def _importer(importing: str, name: str, day: dt.date) -> tuple[Operator, rules.
     return op, licence
 
 
-def record_import(actor: Actor, *, certificate: str, importing: str, importer_name: str,
+def record_import(actor: str, *, certificate: str, importing: str, importer_name: str,
                   now: dt.datetime) -> CustodyEvent | None:
     """The goods of a certificate issued from custody enter the importer's stock when the importing authority
     confirms it (IMP-02): one `import` event making a parcel per parcel exported, with the same carats, value,
     HS code and origin shares (CERT-10), in the caller's (the confirmation's) transaction. Nothing when the
-    importing participant does not run custody control that day, or the certificate did not come from custody."""
+    importing participant does not run custody control that day, or the certificate did not come from custody.
+    `actor` names who confirmed, as the audit log does."""
     day = now.date()
     if not selectors.custody_required(importing, day):
         return None
@@ -673,16 +674,45 @@ def record_import(actor: Actor, *, certificate: str, importing: str, importer_na
     if export is None:
         return None
     op, licence = _importer(importing, importer_name, day)
-    exported = list(Parcel.objects.filter(consumed_by=export).order_by("pk"))
-    shares = _shares_of(exported)
     event = CustodyEvent.objects.create(
-        type="import", participant_id=importing, occurred_at=now, recorded_at=now, actor=actor.label,
+        type="import", participant_id=importing, occurred_at=now, recorded_at=now, actor=actor,
         operator=op, operator_licence_id=licence.id, certificate=certificate,
         details={"certificate": certificate, "exporting_participant": export.participant_id,
                  "export_event": export.pk})
+    _copy_exported(event, export, op)
+    return event
+
+
+def record_return(actor: str, *, certificate: str, status: str, now: dt.datetime) -> CustodyEvent | None:
+    """The parcels a certificate from custody took out of stock come back to the exporter when it is cancelled,
+    rejected or expires unused (`status` says which): one `return` event making a parcel per parcel exported,
+    the same carats, value, HS code, stones and origin shares, for the operator that exported them, in the
+    caller's (the certificate change's) transaction. The exported parcels stay consumed by the export (history
+    does not change); the new ones can be sold or exported again. No licence is asked for: the goods come back
+    to whoever sent them. Nothing when the certificate did not come from custody, or its parcels came back
+    already. `actor` names who changed the certificate, as the audit log does."""
+    export = CustodyEvent.objects.filter(certificate=certificate, type="export").first()
+    if export is None or CustodyEvent.objects.filter(certificate=certificate, type="return").exists():
+        return None
+    when = max(now, export.occurred_at)  # never before the goods left (a clock set back, a test's fixed time)
+    event = CustodyEvent.objects.create(
+        type="return", participant_id=export.participant_id, occurred_at=when, recorded_at=now, actor=actor,
+        operator_id=export.operator_id, certificate=certificate,
+        details={"certificate": certificate, "certificate_status": status, "export_event": export.pk})
+    _copy_exported(event, export, _operator(export.operator_id))
+    return event
+
+
+def _copy_exported(event: CustodyEvent, export: CustodyEvent, holder: Operator) -> list[Parcel]:
+    """For an import or a return: a new parcel for `holder` per parcel the export consumed (carats, value, HS
+    code, stones, origin rows copied, so every origin's carats carry over exactly), audited."""
+    day = event.occurred_at.date()
+    exported = list(Parcel.objects.filter(consumed_by=export).order_by("pk"))
+    shares = _shares_of(exported)
     made = Parcel.objects.bulk_create([
-        Parcel(holder=op, participant_id=importing, carats_centi=p.carats_centi, usd_cents=p.usd_cents,
-               hs_code=p.hs_code, stones=p.stones, status="held", created_by=event, created_on=day)
+        Parcel(holder=holder, participant_id=holder.participant_id, carats_centi=p.carats_centi,
+               usd_cents=p.usd_cents, hs_code=p.hs_code, stones=p.stones, status="held", created_by=event,
+               created_on=day)
         for p in exported])
     rows = sorted(((new.pk, s) for new, old in zip(made, exported, strict=True) for s in shares[old.pk]),
                   key=lambda r: (r[0], r[1].country, -1 if r[1].site is None else r[1].site))
@@ -690,12 +720,12 @@ def record_import(actor: Actor, *, certificate: str, importing: str, importer_na
                                                    carats_centi=s.carats_centi) for pk, s in rows])
     record = selectors.event_record(event, inputs=[], outputs=[selectors.output_view(p) for p in made],
                                     origins=[[pk, s.country, s.site, s.carats_centi] for pk, s in rows])
-    audit.record(actor=actor.label, action="custody.import", object_type="custody_event", object_id=str(event.pk),
-                 participant=importing,
-                 payload={"type": "import", "occurred_at": audit_rules.iso(now), "certificate": certificate,
-                          "inputs": [], "outputs": [p.pk for p in made],
+    audit.record(actor=event.actor, action=f"custody.{event.type}", object_type="custody_event",
+                 object_id=str(event.pk), participant=event.participant_id,
+                 payload={"type": event.type, "occurred_at": audit_rules.iso(event.occurred_at),
+                          "certificate": event.certificate, "inputs": [], "outputs": [p.pk for p in made],
                           "record_hash": audit_rules.record_hash(record)})
-    return event
+    return made
 
 
 def certificate_trace(certificate: str, visible: set[str] | None) -> dict[str, Any]:

@@ -269,6 +269,8 @@ def operator_stock(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _step(view: dict[str, Any], names: dict[int, str], focus: int) -> dict[str, Any]:
     return {**view, "type_label": rules.EVENT_TYPE_LABELS.get(view["type"], view["type"]),
+            "returned_because": rules.RETURN_REASON_LABELS.get((view.get("details") or {}).get(
+                "certificate_status", "")) if view["type"] == "return" else None,
             "site_kind": rules.SITE_KIND_LABELS.get(view["site"]["kind"], "") if view["site"] else "",
             "outputs": [{**o, "holder_name": names.get(o["holder"], o["holder"]), "focus": o["id"] == focus}
                         for o in view["outputs"]],
