@@ -74,7 +74,7 @@ def main() -> None:
                     seller = ops[0].pk if step <= 1 else ops[1 + (step - 1) % 2].pk
                     events.append((event_id, "production" if step == 0 else "transfer", "BW", at, at, "bench",
                                    seller if step else ops[0].pk, holder if step else None,
-                                   site.pk if step == 0 else None, "{}", "", None, ""))
+                                   site.pk if step == 0 else None, "{}", "", None, "", ""))
                     consumed = event_id + 1 if step < args.depth - 1 else None
                     parcels.append((parcel_id, holder, "BW", 1234, 5678, "7102.31", None,
                                     "consumed" if consumed else "held", event_id, at.date(), consumed,
@@ -83,8 +83,8 @@ def main() -> None:
                 lasts.append(parcel_id)
             cursor.executemany(
                 f"INSERT INTO {events_t} (id, type, participant_id, occurred_at, recorded_at, actor, operator_id, "
-                f"counterparty_id, site_id, details, idempotency_scope, idempotency_key, request_hash) VALUES "
-                f"({', '.join([q] * 13)})", events)
+                f"counterparty_id, site_id, details, idempotency_scope, idempotency_key, request_hash, certificate) "
+                f"VALUES ({', '.join([q] * 14)})", events)
             cursor.executemany(
                 f"INSERT INTO {parcels_t} (id, holder_id, participant_id, carats_centi, usd_cents, hs_code, stones, "
                 f"status, created_by_id, created_on, consumed_by_id, consumed_on) VALUES ({', '.join([q] * 12)})",

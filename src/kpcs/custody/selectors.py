@@ -190,12 +190,12 @@ def _ancestry_sql(count: int) -> str:
     return (f"WITH RECURSIVE anc(event_id) AS ("
             f" SELECT created_by_id FROM {parcels} WHERE id IN ({marks})"
             f" UNION"
-            f" SELECT COALESCE(p.created_by_id, x.id) FROM anc"
+            f" SELECT COALESCE(p.created_by_id, (SELECT x.id FROM {events} x WHERE e.type = 'return'"
+            f" AND x.certificate = e.certificate AND x.type = 'export' LIMIT 1)) FROM anc"
             f" JOIN {events} e ON e.id = anc.event_id"
             f" LEFT JOIN {parcels} p ON p.consumed_by_id = e.id"
-            f" LEFT JOIN {events} x ON e.type = 'return' AND x.certificate = e.certificate AND x.type = 'export'"
-            f" WHERE p.id IS NOT NULL OR x.id IS NOT NULL"
-            f") SELECT event_id FROM anc")
+            f" WHERE p.id IS NOT NULL OR e.type = 'return'"
+            f") SELECT event_id FROM anc WHERE event_id IS NOT NULL")
 
 
 def ancestry(parcel_id: int) -> list[int]:
