@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from django.utils.html import escape
 
+from kpcs import clock
 from kpcs.audit import services as audit
 from kpcs.audit.models import AuditEntry
 from kpcs.certificates import services as certificates
 from kpcs.certificates.models import Certificate
 from kpcs.custody import epcis, rules, selectors, services
 from kpcs.custody.models import CustodyEvent, Parcel, ParcelOrigin
-from kpcs.errors import ValidationFailed
+from kpcs.errors import Conflict, ValidationFailed
 from kpcs.registry.services import SYSTEM
 from kpcs.statistics import services as statistics
 from tests.conftest import certificate_request, client_for
@@ -193,3 +194,34 @@ def test_the_parcel_page_says_why_the_parcels_came_back(world: World, officers: 
     french = client_for("custody@bw.test").get(f"/custody/parcels/{first.pk}", headers={"Accept-Language": "fr"})
     assert escape("l'autorité d'importation a refusé l'envoi") in french.content.decode()
     assert selectors.trace(first)["path"][0]["type"] == "return"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_confirmation_rejection_and_cancellation_racing_move_the_goods_once(world: World, make_user: Any,
+                                                                            make_operator: Any) -> None:
+    """Whichever wins, the goods move once: into the importer's stock, or back to the exporter's (INT-09)."""
+    from tests.certificates.test_concurrency import race
+
+    services.set_control(SYSTEM, "BW", FROM, True)
+    services.set_control(SYSTEM, "EU", FROM, True)
+    importer = make_operator("EU", "importer", "EU-IMP-1")  # "EU importer Ltd", as the certificate names it
+    officers = {"exp": make_user("export@bw.test", "exporting_officer", "BW"),
+                "imp": make_user("imp@eu.test", "importing_officer", "EU", "EU-BE-ANTWERP")}
+    cert = issue(officers["exp"], stocked(world), now=clock.now())  # today: none of them refused as late
+    number = cert.number
+    actions: list[Callable[[], Any]] = [
+        lambda: certificates.confirm(officers["imp"], number, {"parcels": 3, "carats": "127.75",
+                                                               "seals_intact": True}),
+        lambda: certificates.reject(officers["imp"], number, {"reason": "seal",
+                                                              "discrepancy": {"kind": "seals_broken"}}),
+        lambda: certificates.cancel(officers["exp"], number, {"reason": "withdrawn"})]
+    results = race(9, lambda i: actions[i % 3]().status)
+    wins = [r for kind, r in results if kind == "ok"]
+    assert len(wins) == 1, results
+    assert all(isinstance(r, Conflict) and r.code == "invalid_transition" for kind, r in results if kind == "error")
+    moved = sorted(CustodyEvent.objects.filter(certificate=number).exclude(type="export").values_list(
+        "type", flat=True))
+    assert moved == (["import"] if wins == ["confirmed"] else ["return"])
+    holder = importer.pk if wins == ["confirmed"] else world.exporter.pk
+    assert sum(Parcel.objects.filter(holder_id=holder, status="held").values_list("carats_centi", flat=True)) == 12775
+    assert audit.verify_chain()[1] is None
