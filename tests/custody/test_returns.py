@@ -225,3 +225,15 @@ def test_confirmation_rejection_and_cancellation_racing_move_the_goods_once(worl
     holder = importer.pk if wins == ["confirmed"] else world.exporter.pk
     assert sum(Parcel.objects.filter(holder_id=holder, status="held").values_list("carats_centi", flat=True)) == 12775
     assert audit.verify_chain()[1] is None
+
+
+def test_the_scheduled_expiry_job_returns_the_parcels(world: World, officers: dict[str, Any]) -> None:
+    """CERT-09's hourly job (`kpcs worker`) publishes the expiry like any other path: the parcels come back."""
+    from kpcs.certificates import tasks
+
+    cert = issue(officers["exp"], stocked(world))
+    assert tasks.expire_due.call() == 1
+    back = CustodyEvent.objects.get(type="return", certificate=cert.number)
+    assert back.actor == tasks.WORKER.label and back.details["certificate_status"] == "expired"
+    assert sum(p.carats_centi for p in outputs(back)) == cert.total_carats_centi
+    assert [f for f in statistics.derived_facts(effective=False) if f.flow == "export"] == []
