@@ -23,12 +23,51 @@ from tests.custody.conftest import DAY, WARRANTY, World
 
 pytestmark = pytest.mark.django_db
 
-STEP = st.tuples(st.sampled_from(["produce", "transfer", "part", "split", "merge", "loss", "replay"]),
-                 st.integers(0, 50), st.integers(0, 50), st.integers(1, 5000))
+KINDS = ["produce", "transfer", "part", "split", "merge", "loss", "replay"]
+STEP = st.tuples(st.sampled_from(KINDS), st.integers(0, 50), st.integers(0, 50), st.integers(1, 5000))
+# with certificates from custody: parcels exported, and returned when their certificate is cancelled or rejected
+CERTIFICATE_STEP = st.tuples(st.sampled_from([*KINDS, *["export", "unexport"] * 3]), st.integers(0, 50),
+                             st.integers(0, 50), st.integers(1, 5000))
 
 
-def _apply(world: World, step: tuple[str, int, int, int], n: int) -> None:
+def _certificate_step(officers: dict[str, Any], world: World, kind: str, a: int, b: int, n: int) -> None:
+    """Export some of the exporter's parcels under a certificate, or end a certificate unused (cancelled or
+    rejected): its parcels come back to the exporter (a `return`, from the certificates' events)."""
+    from kpcs.certificates import services as certificates
+    from kpcs.certificates.models import Certificate
+
+    when = DAY + dt.timedelta(hours=n)
+    before = (CustodyEvent.objects.count(), Parcel.objects.filter(status="held").count())
+    try:
+        if kind == "export":
+            held = list(Parcel.objects.filter(status="held", holder=world.exporter).order_by("pk")
+                        .values_list("pk", flat=True))
+            if not held:
+                return
+            chosen = held[a % len(held):][:1 + b % 3]
+            certificates.issue(officers["exp"], {"importing_participant": "EU", "exporter": {"licence": "BW-EXP-9"},
+                                                 "importer": {"name": "EU importer Ltd", "address": "Antwerp"},
+                                                 "parcels": chosen}, now=when)
+            return
+        issued = list(Certificate.objects.filter(status="issued").order_by("pk").values_list("number", flat=True))
+        if not issued:
+            return
+        number = issued[a % len(issued)]
+        if b % 2:
+            certificates.cancel(officers["exp"], number, {"reason": "withdrawn"}, now=when)
+        else:
+            certificates.reject(officers["imp"], number, {"reason": "seal", "discrepancy": {"kind": "seals_broken"}},
+                                now=when)
+    except DomainError:
+        assert (CustodyEvent.objects.count(), Parcel.objects.filter(status="held").count()) == before
+
+
+def _apply(world: World, step: tuple[str, int, int, int], n: int, officers: dict[str, Any] | None = None) -> None:
     kind, a, b, c = step
+    if kind in ("export", "unexport"):
+        if officers is not None:
+            _certificate_step(officers, world, kind, a, b, n)
+        return
     when = (DAY + dt.timedelta(hours=n)).isoformat()
     held = list(Parcel.objects.filter(status="held").order_by("pk"))
     every = list(Parcel.objects.order_by("pk"))
@@ -75,7 +114,14 @@ def _check(world: World) -> None:
     produced = Parcel.objects.filter(created_by__type="production").aggregate(s=Sum("carats_centi"))["s"] or 0
     held = Parcel.objects.filter(status="held").aggregate(s=Sum("carats_centi"))["s"] or 0
     lost = Parcel.objects.filter(consumed_by__type="loss").aggregate(s=Sum("carats_centi"))["s"] or 0
-    assert produced == held + lost  # mass balance over the whole node
+    returned = CustodyEvent.objects.filter(type="return").values("certificate")
+    away = Parcel.objects.filter(consumed_by__type="export").exclude(consumed_by__certificate__in=returned)
+    exported = away.aggregate(s=Sum("carats_centi"))["s"] or 0
+    assert produced == held + lost + exported  # mass balance over the whole node
+    for back in CustodyEvent.objects.filter(type="return"):  # a return gives back what its export took
+        export = CustodyEvent.objects.get(type="export", certificate=back.certificate)
+        assert back.outputs.aggregate(s=Sum("carats_centi"))["s"] == export.inputs.aggregate(
+            s=Sum("carats_centi"))["s"]
     for event in CustodyEvent.objects.filter(type__in=rules.CONSERVING):
         into = event.inputs.aggregate(s=Sum("carats_centi"))["s"]
         assert into == event.outputs.aggregate(s=Sum("carats_centi"))["s"] and into
@@ -96,8 +142,9 @@ def _check(world: World) -> None:
         assert book["balanced"], book
     for site in (world.mine, world.alluvial):
         forward = selectors.site_trace(site)
+        gone = ParcelOrigin.objects.filter(parcel__in=away, site=site).aggregate(s=Sum("carats_centi"))["s"] or 0
         assert Decimal(forward["produced"]) == Decimal(forward["held"]) + sum(
-            Decimal(v) for v in forward["removed"].values())
+            Decimal(v) for v in forward["removed"].values()) + Decimal(gone).scaleb(-2)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -107,5 +154,27 @@ def test_random_events_keep_mass_balance(world: World, steps: list[tuple[str, in
     with transaction.atomic():
         for n, step in enumerate([("produce", 0, 0, 2500), ("produce", 1, 0, 1300), *steps]):
             _apply(world, step, n)
+        _check(world)
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def officers(world: World, make_user: Any, kp: Any) -> dict[str, Any]:
+    services.set_control(kp.SYSTEM, "BW", dt.date(2025, 1, 1), True)
+    return {"exp": make_user("export@bw.test", "exporting_officer", "BW"),
+            "imp": make_user("imp@eu.test", "importing_officer", "EU", "EU-BE-ANTWERP")}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                HealthCheck.too_slow])
+@given(steps=st.lists(CERTIFICATE_STEP, min_size=2, max_size=14))
+def test_random_events_with_certificates_and_returns_keep_mass_balance(
+        world: World, officers: dict[str, Any], steps: list[tuple[str, int, int, int]]) -> None:
+    """Issue 9: exports, and returns of cancelled or rejected certificates' parcels, keep the balance; returned
+    parcels trace back to production through their export and can be sold and exported again."""
+    with transaction.atomic():
+        start = [("produce", 0, 0, 2500), ("produce", 1, 0, 1300), ("transfer", 0, 3, 1), ("export", 0, 1, 1)]
+        for n, step in enumerate([*start, *steps]):
+            _apply(world, step, n, officers)
         _check(world)
         transaction.set_rollback(True)
