@@ -237,3 +237,19 @@ def test_the_scheduled_expiry_job_returns_the_parcels(world: World, officers: di
     assert back.actor == tasks.WORKER.label and back.details["certificate_status"] == "expired"
     assert sum(p.carats_centi for p in outputs(back)) == cert.total_carats_centi
     assert [f for f in statistics.derived_facts(effective=False) if f.flow == "export"] == []
+
+
+def test_the_return_over_http_in_the_ledger_and_the_parcels_trace(world: World, officers: dict[str, Any],
+                                                                   api_as: Any) -> None:
+    cert = issue(officers["exp"], stocked(world))
+    cancel(officers, cert)
+    api = api_as("custody@bw.test")
+    book = api.get(f"/custody/operators/{world.exporter.pk}/ledger", **{"from": "2025-03-01", "to": "2025-03-31"})
+    assert book.status_code == 200, book.content
+    assert (book.json()["in"], book.json()["out"], book.json()["balanced"]) == (
+        {"return": "127.75", "transfer": "127.75"}, {"export": "127.75"}, True)
+    [first, *_] = outputs(CustodyEvent.objects.get(type="return"))
+    trace = api.get(f"/parcels/{first.pk}/trace").json()
+    assert [s["type"] for s in trace["path"]][:2] == ["return", "export"]
+    assert trace["path"][0]["details"]["certificate_status"] == "cancelled"
+    assert sum(rules.to_centi(o["carats"]) or 0 for o in trace["origins"]) == first.carats_centi
