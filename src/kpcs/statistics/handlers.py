@@ -11,6 +11,7 @@ from __future__ import annotations
 from kpcs import events
 from kpcs.certificates import events as certificate_events
 from kpcs.certificates.events import CertificateEvent
+from kpcs.certificates.selectors import EXPORTED
 from kpcs.statistics import services
 
 
@@ -33,13 +34,13 @@ def on_confirmed(event: certificate_events.CertificateConfirmed) -> None:
 
 def on_not_exported(event: certificate_events.CertificateCancelled | certificate_events.CertificateExpired) -> None:
     """Cancelled or expired unused: the goods never left, out of the exports of its quarter of issue."""
-    if not event.signer_revoked and event.status_before in services.EXPORTED:
+    if not event.signer_revoked and event.status_before in EXPORTED:
         _trade(event, "export", -1, event.issued_quarter)
 
 
 def on_signer_revoked(event: certificate_events.CertificateSignerRevoked) -> None:
     """Not genuine any more: out of every trade figure it was counted in."""
-    if event.status_before in services.EXPORTED:
+    if event.status_before in EXPORTED:
         _trade(event, "export", -1, event.issued_quarter)
     if event.status_before == "confirmed" and event.received_quarter:
         _trade(event, "import", -1, event.received_quarter)

@@ -36,9 +36,6 @@ from kpcs.statistics.selectors import (  # the reads live in selectors, where ot
     effective_facts,
 )
 
-# Certificates that stand for a shipment that left the country (certificates.selectors.EXPORTED); certificates'
-# trade update still reads it here until it becomes an event handler (branch events).
-EXPORTED = certificates.EXPORTED
 Progress = Callable[[str, int], None]  # (phase "checking" or "writing", rows done)
 
 
