@@ -111,7 +111,8 @@ def licence_for_new_operator(sender: Any, instance: Operator, created: bool, raw
 def licences_of(operator_ids: Sequence[int]) -> dict[int, list[rules.LicenceView]]:
     out: dict[int, list[rules.LicenceView]] = {pk: [] for pk in operator_ids}
     for lic in Licence.objects.filter(operator_id__in=operator_ids).order_by("valid_from", "pk"):
-        out[lic.operator_id].append(rules.LicenceView(lic.pk, lic.kind, lic.number, lic.valid_from, lic.valid_until))
+        out[lic.operator_id].append(rules.LicenceView(lic.pk, lic.kind, lic.number, lic.valid_from, lic.valid_until,
+                                                      lic.area))
     return out
 
 
@@ -257,9 +258,10 @@ def _apply(actor: Actor, ev: rules.EventRequest, now: dt.datetime,
             raise ValidationFailed(_("only the site's holder (operator %(holder)s) records its production")
                                    % {"holder": operator.pk}, code="not_site_holder", rule="INT-06")
         rule = "INT-06" if site.kind == "industrial_mine" else "INT-07"
-        operator_licence = rules.licence_for(licences_of([operator.pk])[operator.pk],
-                                             rules.PRODUCING_LICENCES[site.kind], day, operator=operator.name,
-                                             rule=rule, role=_("producer"))
+        operator_licence = rules.producing_licence(licences_of([operator.pk])[operator.pk],
+                                                   rules.PRODUCING_LICENCES[site.kind], day, operator=operator.name,
+                                                   site_name=site.name, region=site.region, rule=rule,
+                                                   role=_("producer"))
     else:
         inputs = _inputs(actor, ev)
         if ev.type == "transfer":
