@@ -71,6 +71,25 @@ class Site(models.Model):
         return f"{self.name} ({self.participant_id})"
 
 
+class CustodyBatch(models.Model):
+    """A file of custody events recorded at once, all or nothing (`kpcs custody import --bulk`): its events point
+    to it, and its one audit entry binds the file by its SHA-256 and counts what it recorded."""
+
+    filename = models.CharField(_("file name"), max_length=255, blank=True, default="")
+    sha256 = models.CharField(_("SHA-256 of the file"), max_length=64)
+    events = models.PositiveIntegerField(_("events"))
+    recorded_at = models.DateTimeField(_("recorded at"))
+    recorded_by = models.CharField(_("recorded by"), max_length=200)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("custody batch")
+        verbose_name_plural = _("custody batches")
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.filename or self.sha256[:12]})"
+
+
 class CustodyEvent(models.Model):
     """A change of custody or of form: production, transfer, split, merge, loss, seizure. It consumes its input
     parcels and creates its output parcels; the parcels' `created_by` and `consumed_by` are the edges of the
@@ -100,6 +119,8 @@ class CustodyEvent(models.Model):
                                     help_text=_("SHA-256 of the canonical request: a retry must repeat it"))
     certificate = models.CharField(_("certificate"), max_length=20, blank=True, default="",
                                    help_text=_("the KP certificate an export or import moves the goods under"))
+    batch = models.ForeignKey(CustodyBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              verbose_name=_("batch"), help_text=_("the file it was recorded from, in bulk"))
 
     class Meta:
         ordering = ["occurred_at", "pk"]
