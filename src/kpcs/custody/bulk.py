@@ -160,6 +160,8 @@ class _Planner:
         self.made: list[_Parcel] = []  # parcels made by the file, in order: virtual id VIRTUAL + index
         self.made_by: list[int] = []  # for each, the index of the event that made it
         self._may: dict[str, bool] = {}
+        # the roles a refusal names, translated once (not for every event)
+        self.roles = {"producer": _("producer"), "seller": _("seller"), "buyer": _("buyer"), "holder": _("holder")}
         self._licence: dict[tuple[Any, ...], rules.LicenceView] = {}
 
     # --- checks shared with services, over the records in memory ---
@@ -180,10 +182,10 @@ class _Planner:
 
     def licence(self, op: Operator, kinds: frozenset[str], day: dt.date, rule: str, role: str,
                 site: Site | None = None) -> rules.LicenceView:
-        key = (op.pk, kinds, day, rule, site.pk if site else None)
+        key = (op.id, kinds, day, rule, site.id if site else None)
         found = self._licence.get(key)
         if found is None:
-            held = self.records.licences.get(op.pk, [])
+            held = self.records.licences.get(op.id, [])
             if site is not None:
                 found = rules.producing_licence(held, kinds, day, operator=op.name, site_name=site.name,
                                                 region=site.region, rule=rule, role=role)
@@ -287,12 +289,12 @@ class _Planner:
             if site is None or not self.may(site.participant_id):
                 raise NotFound(_("site %(pk)s not found") % {"pk": ev.site}, details={"field": "site"})
             operator = self.operator(site.holder_id)
-            if ev.operator is not None and ev.operator != operator.pk:
+            if ev.operator is not None and ev.operator != operator.id:
                 raise ValidationFailed(_("only the site's holder (operator %(holder)s) records its production")
-                                       % {"holder": operator.pk}, code="not_site_holder", rule="INT-06")
+                                       % {"holder": operator.id}, code="not_site_holder", rule="INT-06")
             rule = "INT-06" if site.kind == "industrial_mine" else "INT-07"
-            operator_licence = self.licence(operator, rules.PRODUCING_LICENCES[site.kind], day, rule, _("producer"),
-                                            site=site)
+            operator_licence = self.licence(operator, rules.PRODUCING_LICENCES[site.kind], day, rule,
+                                            self.roles["producer"], site=site)
         else:
             inputs = self.inputs(ev)
             if ev.type == "transfer":
@@ -302,21 +304,24 @@ class _Planner:
                 if counterparty.participant_id != operator.participant_id:
                     raise ValidationFailed(_("a transfer stays within one participant; across borders goods "
                                              "travel under a KP certificate"), code="cross_border", rule="EXP-01")
-                operator_licence = self.licence(operator, rules.SELLING_LICENCES, day, "INT-08", _("seller"))
-                counterparty_licence = self.licence(counterparty, rules.BUYING_LICENCES, day, "INT-08", _("buyer"))
+                operator_licence = self.licence(operator, rules.SELLING_LICENCES, day, "INT-08",
+                                                self.roles["seller"])
+                counterparty_licence = self.licence(counterparty, rules.BUYING_LICENCES, day, "INT-08",
+                                                    self.roles["buyer"])
             else:
                 holders = {p.holder_id for p in inputs}
                 if len(holders) != 1:
                     raise Conflict(_("the parcels of one %(type)s must have one holder")
                                    % {"type": ev.type}, code="not_holder", rule="INT-09")
                 operator = self.operator(holders.pop())
-                if ev.operator is not None and ev.operator != operator.pk:
+                if ev.operator is not None and ev.operator != operator.id:
                     self.not_holder(inputs[0], ev.operator)
                 if ev.type in ("split", "merge"):
-                    operator_licence = self.licence(operator, rules.HOLDING_LICENCES, day, "INT-08", _("holder"))
+                    operator_licence = self.licence(operator, rules.HOLDING_LICENCES, day, "INT-08",
+                                                    self.roles["holder"])
             for p in inputs:
-                if p.holder_id != operator.pk:
-                    self.not_holder(p, operator.pk)
+                if p.holder_id != operator.id:
+                    self.not_holder(p, operator.id)
                 if p.made_at > ev.occurred_at:
                     raise ValidationFailed(_("parcel %(parcel)s was made on %(made)s, after this event")
                                            % {"parcel": self.label(p), "made": p.made_at.isoformat()},
@@ -328,15 +333,15 @@ class _Planner:
         if ev.type in rules.CONSERVING:
             rules.check_conserved(sum(p.carats_centi for p in inputs), sum(o.carats for o in outputs))
         index = len(self.events)
-        event = _Event(line, ev.type, operator.participant_id, ev.occurred_at, operator.pk,
-                       counterparty.pk if counterparty else None, site.pk if site else None, ev.details(),
+        event = _Event(line, ev.type, operator.participant_id, ev.occurred_at, operator.id,
+                       counterparty.id if counterparty else None, site.id if site else None, ev.details(),
                        operator_licence.id if operator_licence else None,
                        counterparty_licence.id if counterparty_licence else None, [p.pk for p in inputs])
         for p in inputs:
             p.held, p.consumed_by, p.consumed_line, p.consumed_on = False, index, line, day
         for o in outputs:
             pk = VIRTUAL + len(self.made)
-            self.made.append(_Parcel(pk, o.holder.pk, o.holder.participant_id, o.carats, o.usd, o.hs_code, o.stones,
+            self.made.append(_Parcel(pk, o.holder.id, o.holder.participant_id, o.carats, o.usd, o.hs_code, o.stones,
                                      ev.occurred_at, o.shares, False))
             self.made_by.append(index)
             event.outputs.append(pk)
@@ -347,17 +352,25 @@ class _Planner:
 def _canonical(value: Any) -> bool:
     """Whether RFC 8785 can write the event, as `record_event` requires of each (its request hash): integers
     within ±(2**53 − 1), finite numbers. A walk, much cheaper than writing it."""
-    if isinstance(value, dict):
-        return all(_canonical(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_canonical(v) for v in value)
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return True
-    if isinstance(value, int):
-        return -VIRTUAL < value < VIRTUAL
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return False
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        kind = type(v)
+        if kind is str or v is None or kind is bool:
+            continue
+        if kind is dict:
+            stack.extend(v.values())
+        elif kind is list:
+            stack.extend(v)
+        elif kind is int:
+            if not -VIRTUAL < v < VIRTUAL:
+                return False
+        elif kind is float:
+            if not math.isfinite(v):
+                return False
+        else:
+            return False
+    return True
 
 
 def _replace(ev: rules.EventRequest, **changes: Any) -> rules.EventRequest:
@@ -437,13 +450,14 @@ def _write(batch: CustodyBatch, actor: Actor, planner: _Planner, now: dt.datetim
     real = {VIRTUAL + i: pk for i, pk in enumerate(parcel_ids)}
     recorded_at = ops.adapt_datetimefield_value(now)
     dumps = json.JSONEncoder().encode
+    sqlite = connection.vendor == "sqlite"
     when: dict[dt.datetime, Any] = {}
     events = []
     for e, pk in zip(planner.events, event_ids, strict=True):
         at = when.get(e.occurred_at)
         if at is None:
             at = when[e.occurred_at] = ops.adapt_datetimefield_value(e.occurred_at)
-        details = ops.adapt_json_value(e.details, None) if connection.vendor != "sqlite" else dumps(e.details)
+        details = dumps(e.details) if sqlite else ops.adapt_json_value(e.details, None)
         events.append((pk, e.type, e.participant, at, recorded_at, actor.label, e.operator, e.operator_licence,
                        e.counterparty, e.counterparty_licence, e.site, details, "", None, "", "", batch.pk))
     _insert(CustodyEvent, ("id", "type", "participant", "occurred_at", "recorded_at", "actor", "operator",

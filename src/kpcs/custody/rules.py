@@ -106,8 +106,13 @@ def centi_text(value: int) -> str:
     return f"{sign}{value // 100}.{value % 100:02d}"
 
 
+_HS_SEEN: dict[str, str] = {}  # spellings already normalised: a file of events repeats a few codes
+
+
 def normalise_hs(code: str) -> str:
     """7102.31, 710231, 7102 31 or 7102.31.00 -> 7102.31; anything outside the profile is refused (DEF-05)."""
+    if isinstance(code, str) and code in _HS_SEEN:
+        return _HS_SEEN[code]
     digits = re.sub(r"[ .]", "", str(code))
     if len(digits) == 8 and digits.endswith("00"):
         digits = digits[:6]
@@ -116,6 +121,8 @@ def normalise_hs(code: str) -> str:
         raise ValidationFailed(_("HS code %(code)s is not one of %(codes)s")
                                % {"code": repr(code), "codes": ", ".join(COMMODITY.hs_codes)},
                                code="hs_out_of_scope", rule="DEF-05")
+    if isinstance(code, str) and len(_HS_SEEN) < 1000:
+        _HS_SEEN[code] = found
     return found
 
 
