@@ -404,10 +404,17 @@ def _new_ids(model: type[Any], count: int) -> list[int]:
 
 
 def _insert(model: type[Any], fields: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Rows into a model's table: COPY on PostgreSQL (several times faster than INSERTs there), else one
+    parameterised INSERT run over all rows (executemany)."""
     columns = [model._meta.get_field(f).column if f != "id" else "id" for f in fields]
-    sql = (f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "  # noqa: S608 - model metadata
-           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    table = model._meta.db_table
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
         for i in range(0, len(rows), WRITE_BATCH):
             cursor.executemany(sql, rows[i:i + WRITE_BATCH])
 
@@ -450,14 +457,13 @@ def _write(batch: CustodyBatch, actor: Actor, planner: _Planner, now: dt.datetim
     real = {VIRTUAL + i: pk for i, pk in enumerate(parcel_ids)}
     recorded_at = ops.adapt_datetimefield_value(now)
     dumps = json.JSONEncoder().encode
-    sqlite = connection.vendor == "sqlite"
     when: dict[dt.datetime, Any] = {}
     events = []
     for e, pk in zip(planner.events, event_ids, strict=True):
         at = when.get(e.occurred_at)
         if at is None:
             at = when[e.occurred_at] = ops.adapt_datetimefield_value(e.occurred_at)
-        details = dumps(e.details) if sqlite else ops.adapt_json_value(e.details, None)
+        details = dumps(e.details)  # JSON text: SQLite keeps it so, PostgreSQL's COPY reads it into jsonb
         events.append((pk, e.type, e.participant, at, recorded_at, actor.label, e.operator, e.operator_licence,
                        e.counterparty, e.counterparty_licence, e.site, details, "", None, "", "", batch.pk))
     _insert(CustodyEvent, ("id", "type", "participant", "occurred_at", "recorded_at", "actor", "operator",
