@@ -16,11 +16,13 @@ each other without reading anything back. Same ids, in the same order, as the on
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -502,7 +504,7 @@ def import_events(actor: Actor, events: Sequence[tuple[int, dict[str, Any]]], *,
     and its rule, and nothing is kept. One audit entry for the file."""
     registry.require(actor, "custody.record")
     now = now or clock.now()
-    with transaction.atomic():
+    with _without_gc(), transaction.atomic():
         batch = CustodyBatch.objects.create(filename=filename[:255], sha256=sha256, events=0, recorded_at=now,
                                             recorded_by=actor.label)
         planner = _Planner(actor, _read_records(events), now)
@@ -523,6 +525,20 @@ def import_events(actor: Actor, events: Sequence[tuple[int, dict[str, Any]]], *,
                       event_ids)
 
 
+@contextlib.contextmanager
+def _without_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a file is checked and written: it makes hundreds of thousands of small
+    objects that live until the end, which the collector would walk again and again for nothing (a third of the
+    time). Reference counting still frees what dies; the collector runs again afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _ranges(ids: list[int]) -> list[list[int]]:
     """Ids as [first, last] runs: what the entry binds, short even for a million events."""
     out: list[list[int]] = []
@@ -538,6 +554,7 @@ def import_file(actor: Actor, data: bytes, filename: str = "", *, now: dt.dateti
                 progress: Callable[[int], None] | None = None) -> BulkResult:
     """`kpcs custody import`: a file of custody events (JSON lines or CSV, as `rules.read_events`), in bulk."""
     registry.require(actor, "custody.record")
-    events = rules.read_events(data, filename)
-    return import_events(actor, events, sha256=hashlib.sha256(data).hexdigest(), filename=filename, now=now,
-                         progress=progress)
+    with _without_gc():
+        events = rules.read_events(data, filename)
+        return import_events(actor, events, sha256=hashlib.sha256(data).hexdigest(), filename=filename, now=now,
+                             progress=progress)
