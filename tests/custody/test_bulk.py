@@ -260,3 +260,10 @@ def test_a_parcel_sold_by_files_and_requests_at_once_is_consumed_once(world: Wor
     assert Parcel.objects.get(pk=p.pk).consumed_by_id == wins[0]
     assert CustodyEvent.objects.filter(type="transfer").count() == 1
     assert audit.verify_chain()[1] is None
+
+
+def test_an_empty_file_is_refused(world: World) -> None:
+    with pytest.raises(rules.LineError) as exc:
+        bulk.import_file(world.officer, b"type,occurred_at\n", "day.csv")
+    assert (exc.value.line, exc.value.code) == (1, "empty_file")
+    assert not CustodyBatch.objects.exists()

@@ -11,7 +11,7 @@ entry (`custody.imported`) binds the batch: the file's SHA-256, what it recorded
 
 Ids are given here, before writing (SQLite: above the table's last, under the write lock that its IMMEDIATE
 transactions take at BEGIN; PostgreSQL: drawn from the table's sequence), so that events and parcels refer to
-each other without reading anything back. Same ids, in the same order, as the one-by-one path would give.
+each other without reading anything back, in the file's order, as the one-by-one path would give them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils.translation import gettext as _
 
 from kpcs import clock
@@ -503,7 +503,21 @@ def import_events(actor: Actor, events: Sequence[tuple[int, dict[str, Any]]], *,
     """Check a file's events whole, then record them together, all or nothing: the first refusal names its line
     and its rule, and nothing is kept. One audit entry for the file."""
     registry.require(actor, "custody.record")
+    if not events:
+        raise rules.LineError(1, _("the file holds no custody event"), code="empty_file")
     now = now or clock.now()
+    try:
+        return _import(actor, events, sha256=sha256, filename=filename, now=now, progress=progress)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "40P01":  # PostgreSQL's deadlock_detected
+            raise
+        # the file's stock and another request's parcels were locked in opposite orders: one of them gives way
+        raise Conflict(_("the parcels changed while this file was recorded; nothing was applied"),
+                       code="parcel_consumed", rule="INT-09") from None
+
+
+def _import(actor: Actor, events: Sequence[tuple[int, dict[str, Any]]], *, sha256: str, filename: str,
+            now: dt.datetime, progress: Callable[[int], None] | None) -> BulkResult:
     with _without_gc(), transaction.atomic():
         batch = CustodyBatch.objects.create(filename=filename[:255], sha256=sha256, events=0, recorded_at=now,
                                             recorded_by=actor.label)
