@@ -459,12 +459,12 @@ def _write(batch: CustodyBatch, actor: Actor, planner: _Planner, now: dt.datetim
     real = {VIRTUAL + i: pk for i, pk in enumerate(parcel_ids)}
     recorded_at = ops.adapt_datetimefield_value(now)
     dumps = json.JSONEncoder().encode
-    when: dict[dt.datetime, Any] = {}
+    # SQLite keeps UTC times as text, as Django writes them (str() of the naive UTC time); written here directly
+    utc_text = connection.vendor == "sqlite" and connection.timezone_name == "UTC"
     events = []
     for e, pk in zip(planner.events, event_ids, strict=True):
-        at = when.get(e.occurred_at)
-        if at is None:
-            at = when[e.occurred_at] = ops.adapt_datetimefield_value(e.occurred_at)
+        at = (str(e.occurred_at.astimezone(dt.UTC).replace(tzinfo=None)) if utc_text
+              else ops.adapt_datetimefield_value(e.occurred_at))
         details = dumps(e.details)  # JSON text: SQLite keeps it so, PostgreSQL's COPY reads it into jsonb
         events.append((pk, e.type, e.participant, at, recorded_at, actor.label, e.operator, e.operator_licence,
                        e.counterparty, e.counterparty_licence, e.site, details, "", None, "", "", batch.pk))
