@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from kpcs.audit import services as audit
 from kpcs.audit.models import AuditEntry
@@ -267,3 +269,92 @@ def test_an_empty_file_is_refused(world: World) -> None:
         bulk.import_file(world.officer, b"type,occurred_at\n", "day.csv")
     assert (exc.value.line, exc.value.code) == (1, "empty_file")
     assert not CustodyBatch.objects.exists()
+
+
+# --- property: any file, both paths agree ------------------------------------------------------------------
+
+STEP = st.tuples(st.sampled_from(["produce", "transfer", "part", "split", "merge", "loss", "stock", "replay"]),
+                 st.integers(0, 50), st.integers(0, 50), st.integers(1, 5000))
+
+
+def random_file(world: World, stock: list[int], steps: list[tuple[str, int, int, int]]) -> list[dict[str, Any]]:
+    """A file from random steps, naming parcels made by earlier lines ("@LINE.N") and the stock held before it;
+    some steps name a parcel already consumed, or sell more than a parcel holds, so that some files are refused."""
+    buyers = [world.dealer, world.exporter, world.dealer, world.exporter, world.dealer, world.exporter,
+              world.digger]  # now and then one not licensed to buy (INT-08)
+    made: list[tuple[str, int, int]] = []  # (reference, holder, carats) of what earlier lines made
+    alive: list[int] = []  # indexes into made of what is still held, as far as the file goes
+    out: list[dict[str, Any]] = []
+    for n, (kind, a, b, c) in enumerate(steps):
+        line, when = len(out) + 1, at(n / 60)
+        if kind == "produce" or not alive:
+            site = [world.mine, world.alluvial][a % 2]
+            out.append({"type": "production", "site": site.pk, "occurred_at": when,
+                        "produced": [{"carats": rules.centi_text(c), "value_usd": rules.centi_text(c * 3),
+                                      "hs_code": ["7102.31", "7102.21"][b % 2]}]})
+            alive.append(len(made))
+            made.append((f"@{line}.1", site.holder_id, c))
+            continue
+        i = alive[a % len(alive)]
+        ref, holder, carats = made[i]
+        if kind == "replay":  # any parcel the file made, consumed or not
+            ref, holder, carats = made[a % len(made)]
+        elif kind == "stock":
+            ref, holder, carats = stock[a % 2], [world.dealer.pk, world.mine_op.pk][a % 2], 555
+        if kind in ("transfer", "part", "replay", "stock"):
+            buyer = buyers[b % len(buyers)].pk
+            if buyer == holder:
+                buyer = world.exporter.pk if holder == world.dealer.pk else world.dealer.pk
+            seller = holder if c % 4 else world.dealer.pk  # now and then a seller who does not hold it (INT-09)
+            sale: dict[str, Any] = {"type": "transfer", "parcels": [ref], "seller": seller, "buyer": buyer,
+                                    "invoice": f"I-{n}", "warranty": WARRANTY, "occurred_at": when}
+            if kind == "part":
+                sale["carats"] = rules.centi_text(1 + c % (carats + 2))
+            out.append(sale)
+            new = [(f"@{line}.1", buyer, carats)]
+        elif kind == "split":
+            first = 1 + c % max(carats - 1, 1)
+            out.append({"type": "split", "parcels": [ref], "occurred_at": when,
+                        "into": [{"carats": rules.centi_text(first)},
+                                 {"carats": rules.centi_text(carats - first + (b % 5 == 0))}]})
+            new = [(f"@{line}.1", holder, first), (f"@{line}.2", holder, carats - first)]
+        elif kind == "merge" and len(alive) > 1:
+            others = [k for k in alive if k != i]
+            j = others[b % len(others)]
+            out.append({"type": "merge", "parcels": [ref, made[j][0]], "hs_code": "7102.10", "occurred_at": when})
+            new = [(f"@{line}.1", holder, carats + made[j][2])]
+            alive = [k for k in alive if k != j]
+        else:
+            out.append({"type": "loss", "parcels": [ref], "reason": "lost", "occurred_at": when})
+            new = []
+        alive = [k for k in alive if k != i]
+        for item in new:
+            alive.append(len(made))
+            made.append(item)
+    return out
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                HealthCheck.too_slow])
+@given(steps=st.lists(STEP, min_size=1, max_size=14))
+def test_any_file_is_recorded_or_refused_alike_both_ways(world: World, steps: list[tuple[str, int, int, int]]
+                                                         ) -> None:
+    with transaction.atomic():
+        stock = _stock(world)
+        lines = list(enumerate(random_file(world, stock, steps), start=1))
+        marks = _marks()
+        outcomes = []
+        for load in (lambda: services.import_events(world.officer, lines),
+                     lambda: bulk.import_events(world.officer, lines, sha256="0" * 64)):
+            with transaction.atomic():
+                try:
+                    load()
+                except rules.LineError as exc:
+                    outcomes.append(("refused", exc.line, exc.code, exc.rule))
+                else:
+                    outcomes.append(("recorded", snapshot(world, *marks)))
+                transaction.set_rollback(True)
+            assert _marks() == marks
+        assert outcomes[1] == outcomes[0]
+        event(outcomes[0][0] if outcomes[0][0] == "recorded" else f"refused: {outcomes[0][2]}")
+        transaction.set_rollback(True)
