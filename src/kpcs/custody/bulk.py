@@ -246,10 +246,11 @@ class _Planner:
         made_by_line: dict[int, list[int]] = {}
         for n, (line, raw) in enumerate(events, start=1):
             try:
-                if not _canonical(raw):
+                resolved = rules.resolve_refs(raw, line, made_by_line)  # first, as services.import_events
+                if not _canonical(raw):  # the file's own values (its parcels' ids are within range)
                     raise ValidationFailed(_("the event cannot be written as canonical JSON (RFC 8785)"),
                                            code="invalid_event")
-                ev = rules.parse_event(rules.resolve_refs(raw, line, made_by_line), self.now)
+                ev = rules.parse_event(resolved, self.now)
                 if ev.carats_centi is not None:
                     ev = self.split_off(ev, line)
                 made_by_line[line] = self.apply(ev, line)
