@@ -89,3 +89,22 @@ def test_unreadable_files_are_refused_naming_the_line() -> None:
         rules.resolve_refs({"parcels": ["@9"]}, 3, {1: [5]})
     assert exc.value.line == 3
     assert rules.resolve_refs({"parcels": ["@1", 7, "@2.2"]}, 3, {1: [5, 6], 2: [8, 9]})["parcels"] == [5, 6, 7, 9]
+
+
+def test_import_is_bulk_by_default_and_one_by_one_on_request(world: World, tmp_path: Path) -> None:
+    from kpcs.audit.models import AuditEntry
+    from kpcs.custody.models import CustodyBatch
+
+    path = tmp_path / "day.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in lines(world)) + "\n")
+    assert kpcs("custody", "import", str(path)).exit_code == 0
+    batch = CustodyBatch.objects.get()
+    assert (batch.events, batch.filename) == (3, "day.jsonl")
+    assert AuditEntry.objects.filter(action="custody.imported", object_id=str(batch.pk)).count() == 1
+    assert not AuditEntry.objects.filter(object_type="custody_event").exists()
+    second = tmp_path / "again.jsonl"
+    second.write_text("\n".join(json.dumps(e) for e in lines(world)) + "\n")
+    result = kpcs("custody", "import", str(second), "--one-by-one")
+    assert result.exit_code == 0 and "recorded 3 custody events" in result.text
+    assert CustodyBatch.objects.count() == 1
+    assert AuditEntry.objects.filter(object_type="custody_event").count() == 3

@@ -211,3 +211,34 @@ def test_compliant_zones_clear_regions() -> None:
     assert not rules.region_cleared([zones], "Bria", dt.date(2020, 1, 1))
     assert rules.region_cleared([zones], "Bria", dt.date(2024, 11, 1))  # reinstated fully
     assert rules.region_cleared([], "Bria", dt.date(2020, 1, 1))
+
+
+def test_an_authorised_area_names_places_by_site_or_region() -> None:
+    """INT-07: an area is places separated by ";" or new lines, each place before its first comma."""
+    assert rules.area_places("Lerala river, lot 7; Central\n  north  bank ") == ["lerala river", "central",
+                                                                               "north bank"]
+    assert rules.area_covers("Lerala  River, lot 7", "Lerala river", "Central")
+    assert rules.area_covers("Central", "Motloutse river", "central")
+    assert not rules.area_covers("Lerala river, lot 7", "Motloutse river", "Central")
+    assert rules.area_covers("", "Anywhere", "Anything")  # none recorded (migrated licences): not restricted
+
+
+def test_production_outside_the_authorised_area_is_refused_with_the_figures() -> None:
+    day = dt.date(2025, 3, 3)
+    digs = [rules.LicenceView(1, "digging", "DIG-1", dt.date(2020, 1, 1), None, "Lerala river, lot 7"),
+            rules.LicenceView(2, "digging", "DIG-2", dt.date(2024, 1, 1), None, "Shashe river")]
+    kinds = rules.PRODUCING_LICENCES["alluvial_area"]
+    found = rules.producing_licence(digs, kinds, day, operator="X", site_name="Lerala river", region="Central",
+                                    rule="INT-07", role="producer")
+    assert found.number == "DIG-1"  # the one whose area covers the site, though another is more recent
+    with pytest.raises(ValidationFailed) as exc:
+        rules.producing_licence(digs, kinds, day, operator="X", site_name="Motloutse river", region="Central",
+                                rule="INT-07", role="producer")
+    assert (exc.value.code, exc.value.rule) == ("outside_licensed_area", "INT-07")
+    assert "Motloutse river" in exc.value.message and "DIG-1: Lerala river, lot 7" in exc.value.message
+    assert exc.value.details["licences"] == [{"number": "DIG-1", "area": "Lerala river, lot 7"},
+                                             {"number": "DIG-2", "area": "Shashe river"}]
+    with pytest.raises(ValidationFailed) as exc:  # validity is judged first, as before
+        rules.producing_licence(digs, kinds, dt.date(2019, 1, 1), operator="X", site_name="Lerala river",
+                                region="Central", rule="INT-07", role="producer")
+    assert exc.value.code == "licence_not_valid"

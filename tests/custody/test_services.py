@@ -298,3 +298,22 @@ def test_a_deep_trace_takes_a_few_queries(world: World, django_assert_max_num_qu
         found = selectors.trace(Parcel.objects.select_related("holder").get(pk=p.pk))
     assert len(found["path"]) == 21 and found["path"][-1]["type"] == "production"
     assert [o["carats"] for o in found["origins"]] == ["40.00"]
+
+
+def test_production_outside_the_licensed_area_is_refused(world: World) -> None:
+    """INT-06..08: the holder's licence must authorise the site's area; a licence without an area (migrated from
+    the registry) is not restricted."""
+    world.produce("1.00", site=world.alluvial)  # BW-DIG-1 has no area
+    Licence.objects.filter(operator=world.digger).update(valid_until=dt.date(2024, 12, 31))
+    services.register_licence(world.officer, operator=world.digger.pk, kind="digging", number="BW-DIG-2",
+                              valid_from=dt.date(2025, 1, 1), area="Shashe river, lots 1-4; Northern")
+    with pytest.raises(ValidationFailed) as exc:
+        world.produce("2.00", site=world.alluvial)
+    assert (exc.value.code, exc.value.rule) == ("outside_licensed_area", "INT-07")
+    assert "Lerala river" in exc.value.message and "Central" in exc.value.message
+    assert "BW-DIG-2: Shashe river, lots 1-4; Northern" in exc.value.message
+    assert CustodyEvent.objects.filter(type="production").count() == 1
+    services.register_licence(world.officer, operator=world.digger.pk, kind="digging", number="BW-DIG-3",
+                              valid_from=dt.date(2025, 1, 1), area="Lerala river, lot 7")
+    event = world.produce("2.00", site=world.alluvial)
+    assert event.operator_licence.number == "BW-DIG-3"

@@ -139,7 +139,8 @@ def test_a_partial_transfer_and_the_trace_of_the_buyers_parcel(world: World) -> 
     assert bought.carats_centi == 400 and r["Location"] == f"/custody/parcels/{bought.pk}"
     page = client.get(r["Location"]).content.decode()
     assert "Jwaneng" in page and "BW dealer Ltd" in page and "INV-7" in page and "BW-MIN-1" in page
-    assert page.index("production") < page.index("split") < page.index("INV-7")  # oldest first, to the parcel
+    trail = page[page.index('class="trace"'):]
+    assert trail.index("production") < trail.index("split") < trail.index("INV-7")  # oldest first, to the parcel
     assert "100.0" in page  # one origin: all of the carats
     source = client.get(f"/custody/parcels/{parcel.pk}").content.decode()
     piece = Parcel.objects.get(consumed_by=bought.created_by)  # split off the source, then sold
@@ -234,3 +235,96 @@ def test_the_transfer_form_lists_the_sellers_parcels(world: World) -> None:
     assert f"#{b.pk}" in held and f"#{a.pk}<" not in held and "2.50" in held
     other = client_for(BW).get(f"/custody/transfers/new?seller={world.za_dealer.pk}").content.decode()
     assert "Parcels held by" not in other  # not an operator of the officer's participant
+
+
+# --- split, merge, loss, seizure -----------------------------------------------------------------------------
+
+def test_recording_a_split_goes_to_its_last_piece_with_the_values_divided(world: World) -> None:
+    [parcel] = outputs(world.produce("10.00", value="100.00"))
+    client = client_for(BW)
+    form = client.get(f"/custody/splits/new?parcels={parcel.pk}").content.decode()
+    assert f'value="{parcel.pk}"' in form and "Carats of each piece" in form
+    r = client.post("/custody/splits/new", {"parcels": str(parcel.pk), "pieces": "2.50, 7.50",
+                                            "occurred_at": "2025-03-03T11:00"})
+    assert r.status_code == 302
+    pieces = list(Parcel.objects.filter(created_by__type="split").order_by("pk"))
+    assert [(p.carats_centi, p.usd_cents) for p in pieces] == [(250, 2500), (750, 7500)]
+    assert r["Location"] == f"/custody/parcels/{pieces[-1].pk}"
+    assert Parcel.objects.get(pk=parcel.pk).status == "consumed"
+
+
+def test_a_split_that_loses_carats_is_refused_beside_the_pieces(world: World) -> None:
+    [parcel] = outputs(world.produce("10.00", value="100.00"))
+    client = client_for(BW)
+    r = client.post("/custody/splits/new", {"parcels": str(parcel.pk), "pieces": "2.50 7.00"})
+    page = r.content.decode()
+    assert r.status_code == 422 and "INT-09" in page
+    field = page[page.index('for="id_pieces"'):page.index('for="id_values"')]
+    assert "10.00 ct in, 9.50 ct out" in field and 'value="2.50 7.00"' in field
+    r = client.post("/custody/splits/new", {"parcels": str(parcel.pk), "pieces": "2.50 7.50",
+                                            "values": "30.00 60.00"})
+    page = r.content.decode()
+    field = page[page.index('for="id_values"'):page.index('for="id_occurred_at"')]
+    assert r.status_code == 422 and "US$ 90.00" in field and "US$ 100.00" in field
+    r = client.post("/custody/splits/new", {"parcels": str(parcel.pk), "pieces": "2.50 7.50", "values": "30.00"})
+    assert r.status_code == 422 and "one value for each piece (2)" in r.content.decode()
+    assert Parcel.objects.get(pk=parcel.pk).status == "held" and not CustodyEvent.objects.filter(type="split")
+
+
+def test_recording_a_merge_and_its_refusals(world: World) -> None:
+    [a, b] = outputs(world.produce("10.00", "5.00"))
+    [c] = outputs(world.produce("1.00", site=world.alluvial))
+    client = client_for(BW)
+    r = client.post("/custody/merges/new", {"parcels": f"{a.pk}, {c.pk}"})
+    page = r.content.decode()
+    assert r.status_code == 409 and "INT-09" in page and "must have one holder" in page
+    assert page.index('for="id_parcels"') < page.index("must have one holder") < page.index('for="id_hs_code"')
+    r = client.post("/custody/merges/new", {"parcels": f"{a.pk} {b.pk}", "hs_code": "7102.10"})
+    assert r.status_code == 302
+    merged = Parcel.objects.get(created_by__type="merge")
+    assert (merged.carats_centi, merged.hs_code) == (1500, "7102.10")
+    assert r["Location"] == f"/custody/parcels/{merged.pk}"
+
+
+def test_recording_a_loss_and_a_seizure(world: World) -> None:
+    [a, b] = outputs(world.produce("10.00", "5.00"))
+    client = client_for(BW)
+    r = client.post("/custody/losses/new", {"parcels": str(a.pk), "reason": ""})
+    assert r.status_code == 422 and 'for="id_reason"' in r.content.decode()
+    r = client.post("/custody/losses/new", {"parcels": str(a.pk), "reason": "Washed away in the flood",
+                                            "occurred_at": "2025-03-03T12:00"})
+    assert r.status_code == 302 and r["Location"] == "/custody/events"
+    lost = CustodyEvent.objects.get(type="loss")
+    assert lost.details == {"reason": "Washed away in the flood"} and Parcel.objects.get(pk=a.pk).consumed_by == lost
+    r = client.post("/custody/seizures/new", {"parcels": str(a.pk), "reason": "Police"})
+    page = r.content.decode()
+    assert r.status_code == 409 and "INT-09" in page and f"consumed by event {lost.pk}" in page
+    field = page[page.index('for="id_parcels"'):page.index('for="id_reason"')]
+    assert "no longer held" in field
+    r = client.post("/custody/seizures/new", {"parcels": str(b.pk), "reason": "Order 12 of the court of Gaborone",
+                                              "occurred_at": "2025-03-03T13:00"})
+    assert r.status_code == 302 and CustodyEvent.objects.get(type="seizure").details["reason"].startswith("Order 12")
+    book = services.ledger(world.officer, world.mine_op.pk, DAY.date(), DAY.date())
+    assert book["out"] == {"loss": "10.00", "seizure": "5.00"} and book["balanced"]
+
+
+def test_the_new_event_pages_are_linked_need_the_recording_role_and_speak_french(world: World,
+                                                                                 make_user: Any) -> None:
+    [parcel] = outputs(world.produce("10.00"))
+    client = client_for(BW)
+    desk = client.get("/custody/").content.decode()
+    for path in ("/custody/splits/new", "/custody/merges/new", "/custody/losses/new", "/custody/seizures/new"):
+        assert f'href="{path}"' in desk
+        assert client.get(path).status_code == 200
+    page = client.get(f"/custody/parcels/{parcel.pk}").content.decode()
+    assert f'href="/custody/splits/new?parcels={parcel.pk}"' in page
+    assert f'href="/custody/seizures/new?parcels={parcel.pk}"' in page
+    make_user("exp3@bw.test", "exporting_officer", "BW")
+    reader = client_for("exp3@bw.test")
+    assert reader.get("/custody/splits/new").status_code == 403
+    assert reader.post("/custody/losses/new", {"parcels": str(parcel.pk), "reason": "x"}).status_code == 403
+    assert Parcel.objects.get(pk=parcel.pk).status == "held"
+    fr = client.get("/custody/splits/new", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Enregistrer une division" in fr and "Carats de chaque partie" in fr
+    r = client.post("/custody/seizures/new", {"parcels": str(parcel.pk), "reason": ""}, HTTP_ACCEPT_LANGUAGE="fr")
+    assert "Enregistrer une saisie" in r.content.decode()

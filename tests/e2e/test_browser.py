@@ -437,6 +437,7 @@ MAIN_PAGES = [  # (who, path): None is the public
     (None, "/governance/meetings"), (None, "/participants/AE"),
     (CUSTODY, "/custody/"), (CUSTODY, "/custody/transfers/new"), (CUSTODY, "/custody/events"),
     (CUSTODY, "/custody/parcels/{parcel}"), (CUSTODY, "/custody/operators/{custody_operator}"),
+    (CUSTODY, "/custody/splits/new?parcels={parcel}"), (CUSTODY, "/custody/seizures/new"),
 ]
 
 

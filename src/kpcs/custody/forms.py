@@ -207,6 +207,122 @@ class TransferForm(_Refusing):
         return body
 
 
+def _amounts(text: str) -> list[str]:
+    """"4.00, 6.00 2.5" -> ["4.00", "6.00", "2.5"]: the rules judge each amount in their own words."""
+    return [p for p in re.split(r"[\s,;]+", text.strip()) if p]
+
+
+def _parcels_field(label: Any, help_text: Any) -> forms.CharField:
+    return forms.CharField(label=label, max_length=2000, help_text=help_text,
+                           widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+
+
+def _occurred_at() -> forms.DateTimeField:
+    return forms.DateTimeField(label=_("Date and time (UTC)"), required=False, widget=DateTimeInput(),
+                               help_text=_("Leave empty for now."))
+
+
+class _HeldParcels(_Refusing):
+    """An event on parcels its holder keeps or loses (split, merge, loss, seizure): a refusal about a parcel, or
+    about the holder's licence (INT-08), goes beside the parcels."""
+
+    PARCELS = "parcels"
+    PARCEL_CODES = ("not_found", "parcel_consumed", "not_holder", "before_parcel", "unlicensed",
+                    "licence_not_valid")
+
+    def field_for(self, exc: DomainError) -> str | None:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        if exc.code in self.PARCEL_CODES or details.get("field") == "parcels" or "parcel" in details:
+            return self.PARCELS
+        return super().field_for(exc)
+
+    def _timed(self, body: dict[str, Any]) -> dict[str, Any]:
+        when = _when(self.cleaned_data["occurred_at"])
+        if when:
+            body["occurred_at"] = when
+        return body
+
+
+class SplitForm(_HeldParcels):
+    """One parcel sorted into several; carats conserved to 0.01 ct, origin shares divided (INT-09, CERT-10)."""
+
+    parcels = _parcels_field(_("Parcel"), _("The number of the parcel to split."))
+    pieces = forms.CharField(label=_("Carats of each piece"), max_length=2000, widget=_amount(size=40),
+                             help_text=_("At least two, separated by commas; they add up to the parcel's carats."))
+    values = forms.CharField(label=_("Value of each piece in US dollars"), required=False, max_length=2000,
+                             widget=_amount(size=40),
+                             help_text=_("In the same order, adding up to the parcel's value; leave empty to divide "
+                                         "its value in proportion to the carats."))
+    occurred_at = _occurred_at()
+
+    PARCELS = "parcels"
+    FIELD_OF = {"carats_not_conserved": "pieces", "value_not_conserved": "values", "invalid_quantity": "pieces",
+                "invalid_date": "occurred_at"}
+
+    def field_for(self, exc: DomainError) -> str | None:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        if details.get("field") == "into" or (exc.code == "invalid_event" and details.get("field") == "carats"):
+            return "pieces"
+        if details.get("field") == "value_usd":
+            return "values"
+        return super().field_for(exc)
+
+    def clean(self) -> dict[str, Any]:
+        d = super().clean() or {}
+        pieces, values = _amounts(d.get("pieces", "")), _amounts(d.get("values", ""))
+        if values and len(values) != len(pieces):
+            self.add_error("values", _("Give one value for each piece (%(count)s), or none.")
+                           % {"count": len(pieces)})
+        return d
+
+    def request(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        pieces, values = _amounts(d["pieces"]), _amounts(d["values"])
+        into: list[dict[str, Any]] = [{"carats": c} for c in pieces]
+        for piece, value in zip(into, values, strict=False):
+            piece["value_usd"] = value
+        return self._timed({"type": "split", "parcels": parcel_ids(d["parcels"]), "into": into})
+
+
+class MergeForm(_HeldParcels):
+    """Several parcels of one holder mixed into one, carrying the union of their origins (INT-09, CERT-10)."""
+
+    parcels = _parcels_field(_("Parcels"), _("Numbers of the parcels to mix, at least two, separated by commas."))
+    hs_code = forms.ChoiceField(label=_("HS code of the mixed parcel"), required=False,
+                                choices=[("", _("the parcels' own")), *HS_LABELS.items()],
+                                help_text=_("Needed only when the parcels differ in HS code."))
+    occurred_at = _occurred_at()
+
+    FIELD_OF = {"hs_code_required": "hs_code", "hs_out_of_scope": "hs_code", "invalid_date": "occurred_at"}
+
+    def request(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        body: dict[str, Any] = {"type": "merge", "parcels": parcel_ids(d["parcels"])}
+        if d["hs_code"]:
+            body["hs_code"] = d["hs_code"]
+        return self._timed(body)
+
+
+class RemovalForm(_HeldParcels):
+    """Parcels leaving custody without a buyer: lost, or seized by the authorities, with the reason."""
+
+    parcels = _parcels_field(_("Parcels"), _("Numbers of the parcels, separated by commas."))
+    reason = forms.CharField(label=_("Reason"), max_length=rules.TEXT_MAX, widget=forms.Textarea(attrs={"rows": 3}))
+    occurred_at = _occurred_at()
+
+    FIELD_OF = {"reason_required": "reason", "invalid_date": "occurred_at"}
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        self.fields["reason"].help_text = (_("What became of the parcels.") if kind == "loss"
+                                           else _("Who seized the parcels, and under which law or decision."))
+
+    def request(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return self._timed({"type": self.kind, "parcels": parcel_ids(d["parcels"]), "reason": d["reason"].strip()})
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 class LedgerForm(forms.Form):

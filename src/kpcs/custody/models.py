@@ -71,25 +71,47 @@ class Site(models.Model):
         return f"{self.name} ({self.participant_id})"
 
 
+class CustodyBatch(models.Model):
+    """A file of custody events recorded at once, all or nothing (`kpcs custody import --bulk`): its events point
+    to it, and its one audit entry binds the file by its SHA-256 and counts what it recorded."""
+
+    filename = models.CharField(_("file name"), max_length=255, blank=True, default="")
+    sha256 = models.CharField(_("SHA-256 of the file"), max_length=64)
+    events = models.PositiveIntegerField(_("events"))
+    recorded_at = models.DateTimeField(_("recorded at"))
+    recorded_by = models.CharField(_("recorded by"), max_length=200)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("custody batch")
+        verbose_name_plural = _("custody batches")
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.filename or self.sha256[:12]})"
+
+
 class CustodyEvent(models.Model):
     """A change of custody or of form: production, transfer, split, merge, loss, seizure. It consumes its input
     parcels and creates its output parcels; the parcels' `created_by` and `consumed_by` are the edges of the
     trace. Never changed once recorded."""
 
     type = models.CharField(_("type"), max_length=16, choices=list(rules.EVENT_TYPE_LABELS.items()))
+    # no index of its own: (participant, occurred_at) below serves it; the fewer indexes, the faster bulk intake
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+",
-                                    verbose_name=_("participant"))
+                                    verbose_name=_("participant"), db_index=False)
     occurred_at = models.DateTimeField(_("occurred at"))
     recorded_at = models.DateTimeField(_("recorded at"))
     actor = models.CharField(_("recorded by"), max_length=200)
     operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("operator"),
                                  help_text=_("the producer, the seller, or the holder"))
-    operator_licence = models.ForeignKey(Licence, on_delete=models.PROTECT, null=True, blank=True,
+    # licences are never deleted and events are not looked up by licence: no index to keep up
+    operator_licence = models.ForeignKey(Licence, on_delete=models.PROTECT, null=True, blank=True, db_index=False,
                                          related_name="+", verbose_name=_("operator's licence"))
     counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                      verbose_name=_("counterparty"), help_text=_("the buyer of a transfer"))
     counterparty_licence = models.ForeignKey(Licence, on_delete=models.PROTECT, null=True, blank=True,
-                                             related_name="+", verbose_name=_("counterparty's licence"))
+                                             db_index=False, related_name="+",
+                                             verbose_name=_("counterparty's licence"))
     site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="events",
                              verbose_name=_("site"))
     details = models.JSONField(_("details"), default=dict, blank=True,
@@ -100,6 +122,9 @@ class CustodyEvent(models.Model):
                                     help_text=_("SHA-256 of the canonical request: a retry must repeat it"))
     certificate = models.CharField(_("certificate"), max_length=20, blank=True, default="",
                                    help_text=_("the KP certificate an export, import or return moves the goods under"))
+    batch = models.ForeignKey(CustodyBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              db_index=False,
+                              verbose_name=_("batch"), help_text=_("the file it was recorded from, in bulk"))
 
     class Meta:
         ordering = ["occurred_at", "pk"]
@@ -120,7 +145,9 @@ class Parcel(models.Model):
     """A parcel of rough diamonds with an identity that never changes: made by one event, held by one operator,
     consumed by at most one later event (INT-09)."""
 
-    holder = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("holder"))
+    # no index of its own: (holder, status) below serves it
+    holder = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("holder"),
+                               db_index=False)
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+",
                                     verbose_name=_("participant"))
     carats_centi = models.BigIntegerField(_("carats (hundredths)"))
@@ -158,7 +185,7 @@ class ParcelOrigin(models.Model):
     parcel = models.ForeignKey(Parcel, on_delete=models.PROTECT, related_name="origins", verbose_name=_("parcel"))
     country = models.CharField(_("country of origin"), max_length=2)
     site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-                             verbose_name=_("site"))
+                             verbose_name=_("site"), db_index=False)  # (site, parcel) below serves it
     carats_centi = models.BigIntegerField(_("carats (hundredths)"))
 
     class Meta:

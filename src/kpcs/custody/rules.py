@@ -306,6 +306,7 @@ class LicenceView:
     number: str
     valid_from: dt.date
     valid_until: dt.date | None  # inclusive; None = open
+    area: str = ""  # the authorised area (INT-07); empty: none recorded
 
     def valid_on(self, day: dt.date) -> bool:
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
@@ -329,6 +330,50 @@ def licence_for(licences: Iterable[LicenceView], kinds: frozenset[str], day: dt.
                          "numbers": numbers}, code="licence_not_valid", rule=rule, role=role)
     raise _refuse(_("%(operator)s holds no %(kinds)s licence to act as %(role)s")
                   % {"operator": operator, "kinds": wanted, "role": role}, code="unlicensed", rule=rule, role=role)
+
+
+_AREA_ENTRIES = re.compile(r"[;\n]+")
+
+
+def area_places(area: str) -> list[str]:
+    """The places an authorised area names: entries separated by ";" or new lines, each entry's place being what
+    comes before its first comma ("Lerala river, lot 7" -> "lerala river"), compared without case or extra
+    spaces."""
+    out = []
+    for entry in _AREA_ENTRIES.split(area or ""):
+        place = " ".join(entry.split(",", 1)[0].split()).casefold()
+        if place:
+            out.append(place)
+    return out
+
+
+def area_covers(area: str, site_name: str, region: str) -> bool:
+    """Whether a licence's authorised area covers a site (INT-06, INT-07): one of its places is the site's name or
+    its region. An empty area restricts nothing: licences migrated from the registry recorded none."""
+    places = area_places(area)
+    if not places:
+        return True
+    wanted = {" ".join(site_name.split()).casefold(), " ".join(region.split()).casefold()}
+    return any(place in wanted for place in places)
+
+
+def producing_licence(licences: Iterable[LicenceView], kinds: frozenset[str], day: dt.date, *, operator: str,
+                      site_name: str, region: str, rule: str, role: str) -> LicenceView:
+    """The licence under which a site's holder records production on `day`: valid that day (as `licence_for`)
+    and authorised for the site's area (INT-06..08); the most recent such. Refused with the site, its region
+    and each valid licence's area when none covers it."""
+    licences = list(licences)
+    licence_for(licences, kinds, day, operator=operator, rule=rule, role=role)  # refuses when none is valid
+    valid = [lic for lic in licences if lic.kind in kinds and lic.valid_on(day)]
+    covering = [lic for lic in valid if area_covers(lic.area, site_name, region)]
+    if covering:
+        return max(covering, key=lambda lic: (lic.valid_from, lic.id))
+    areas = "; ".join(f"{lic.number}: {lic.area}" for lic in sorted(valid, key=lambda lic: (lic.valid_from, lic.id)))
+    raise _refuse(_("site %(site)s (region %(region)s) lies outside the authorised area of %(operator)s's "
+                    "licences valid on %(day)s (%(areas)s)")
+                  % {"site": site_name, "region": region, "operator": operator, "day": day.isoformat(),
+                     "areas": areas}, code="outside_licensed_area", rule=rule, field="site", site=site_name,
+                  region=region, licences=[{"number": lic.number, "area": lic.area} for lic in valid])
 
 
 # --- origin shares ---------------------------------------------------------------------------------

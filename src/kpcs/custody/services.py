@@ -38,7 +38,12 @@ def _operator(pk: int, what: str = "operator") -> Operator:
 
 def _visible_operator(actor: Actor, pk: int, action: str, what: str = "operator") -> Operator:
     """An operator the actor may act on for `action`; another participant's is the same 404 as a missing one."""
-    op = _operator(pk, what)
+    return _visible(actor, registry_selectors.operators_by_id([pk]).get(pk), pk, action, what)
+
+
+def _visible(actor: Actor, op: Operator | None, pk: int, action: str, what: str) -> Operator:
+    if op is None:
+        raise NotFound(_("%(what)s %(pk)s not found") % {"what": what, "pk": pk}, details={"field": what})
     if not actor.may(action, op.participant_id):
         if actor.may(action):
             raise NotFound(_("%(what)s %(pk)s not found") % {"what": what, "pk": pk}, details={"field": what})
@@ -111,7 +116,8 @@ def licence_for_new_operator(sender: Any, instance: Operator, created: bool, raw
 def licences_of(operator_ids: Sequence[int]) -> dict[int, list[rules.LicenceView]]:
     out: dict[int, list[rules.LicenceView]] = {pk: [] for pk in operator_ids}
     for lic in Licence.objects.filter(operator_id__in=operator_ids).order_by("valid_from", "pk"):
-        out[lic.operator_id].append(rules.LicenceView(lic.pk, lic.kind, lic.number, lic.valid_from, lic.valid_until))
+        out[lic.operator_id].append(rules.LicenceView(lic.pk, lic.kind, lic.number, lic.valid_from, lic.valid_until,
+                                                      lic.area))
     return out
 
 
@@ -257,9 +263,10 @@ def _apply(actor: Actor, ev: rules.EventRequest, now: dt.datetime,
             raise ValidationFailed(_("only the site's holder (operator %(holder)s) records its production")
                                    % {"holder": operator.pk}, code="not_site_holder", rule="INT-06")
         rule = "INT-06" if site.kind == "industrial_mine" else "INT-07"
-        operator_licence = rules.licence_for(licences_of([operator.pk])[operator.pk],
-                                             rules.PRODUCING_LICENCES[site.kind], day, operator=operator.name,
-                                             rule=rule, role=_("producer"))
+        operator_licence = rules.producing_licence(licences_of([operator.pk])[operator.pk],
+                                                   rules.PRODUCING_LICENCES[site.kind], day, operator=operator.name,
+                                                   site_name=site.name, region=site.region, rule=rule,
+                                                   role=_("producer"))
     else:
         inputs = _inputs(actor, ev)
         if ev.type == "transfer":
@@ -385,15 +392,18 @@ def _shares_of(parcels: Sequence[Parcel]) -> dict[int, list[rules.Share]]:
     return out
 
 
-def _outputs(ev: rules.EventRequest, operator: Operator, counterparty: Operator | None, inputs: list[Parcel],
-             site: Site | None) -> list[_Out]:
+def _outputs(ev: rules.EventRequest, operator: Operator, counterparty: Operator | None, inputs: Sequence[Any],
+             site: Site | None, shares: Mapping[int, list[rules.Share]] | None = None) -> list[_Out]:
+    """The parcels an event makes from its inputs (Parcel rows, or the bulk intake's parcels in memory with the
+    same attributes), with their origin shares: `shares` of the inputs, else read from the database."""
     if ev.type == "production":
         assert site is not None
         return [_Out(operator, n.carats_centi, n.usd_cents or 0, n.hs_code or "", n.stones,
                      [rules.Share(site.participant_id, site.pk, n.carats_centi)]) for n in ev.new]
     if ev.type in ("loss", "seizure"):
         return []
-    shares = _shares_of(inputs)
+    if shares is None:
+        shares = _shares_of(inputs)
     if ev.type == "transfer":
         assert counterparty is not None
         values = ([p.usd_cents for p in inputs] if ev.value_cents is None

@@ -22,8 +22,11 @@ from kpcs.custody.forms import (
     EventFilter,
     LedgerForm,
     LicenceForm,
+    MergeForm,
     ProductionForm,
+    RemovalForm,
     SiteForm,
+    SplitForm,
     TransferForm,
     refusal,
 )
@@ -153,7 +156,8 @@ def licence_new(request: HttpRequest) -> HttpResponse:
 
 # --- events --------------------------------------------------------------------------------------
 
-def _record(request: HttpRequest, form: ProductionForm | TransferForm) -> HttpResponse | int:
+def _record(request: HttpRequest,
+            form: ProductionForm | TransferForm | SplitForm | MergeForm | RemovalForm) -> HttpResponse | int:
     """Record the form's event; on success go to the parcel it made (the buyer's, for a transfer), else the
     refusal is put beside its field and the status to answer with is returned (409 for a conflict of stock)."""
     actor = request.actor  # type: ignore[attr-defined]
@@ -223,6 +227,60 @@ def _held_by_seller(actor: Actor, form: TransferForm, operators: list[tuple[int,
     held = selectors.parcels(actor.participants_for("custody.record"), holder=seller, status="held")
     return {"held": [selectors.parcel_view(p) for p in held[:HELD_SHOWN]], "held_count": held.count(),
             "held_by": names[seller].split(" — ")[0]}
+
+
+def _held_event(request: HttpRequest, form: SplitForm | MergeForm | RemovalForm, title: str, submit: str,
+                intro: str) -> HttpResponse:
+    """A page recording an event on parcels their holder keeps or loses: split, merge, loss, seizure."""
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            done = _record(request, form)
+            if not isinstance(done, int):
+                return done
+            status = done
+    return render(request, "custody/form.html", {"form": form, "title": title, "submit": submit, "intro": intro},
+                  status=status)
+
+
+def _prefilled(request: HttpRequest) -> dict[str, str] | None:
+    """A parcel page links here with ?parcels=ID."""
+    return {"parcels": request.GET["parcels"]} if request.GET.get("parcels") else None
+
+
+@page("custody.record")
+def split_new(request: HttpRequest) -> HttpResponse:
+    form = SplitForm(request.POST) if request.method == "POST" else SplitForm(initial=_prefilled(request))
+    return _held_event(request, form, _("Record a split"), _("Record the split"), _(
+        "One parcel sorted into several by its holder: the pieces weigh what the parcel weighed, to 0.01 ct, and "
+        "share its origins in proportion (INT-09, CERT-10)."))
+
+
+@page("custody.record")
+def merge_new(request: HttpRequest) -> HttpResponse:
+    form = MergeForm(request.POST) if request.method == "POST" else MergeForm(initial=_prefilled(request))
+    return _held_event(request, form, _("Record a merge"), _("Record the merge"), _(
+        "Parcels of one holder mixed into one: it weighs what they weighed and carries each of their origins with "
+        "its carats (INT-09, CERT-10)."))
+
+
+@page("custody.record")
+def loss_new(request: HttpRequest) -> HttpResponse:
+    form = (RemovalForm(request.POST, kind="loss") if request.method == "POST"
+            else RemovalForm(initial=_prefilled(request), kind="loss"))
+    return _held_event(request, form, _("Record a loss"), _("Record the loss"), _(
+        "Parcels that left their holder's stock without a buyer, with the reason; the stock ledger shows them "
+        "as lost (INT-08, INT-09)."))
+
+
+@page("custody.record")
+def seizure_new(request: HttpRequest) -> HttpResponse:
+    form = (RemovalForm(request.POST, kind="seizure") if request.method == "POST"
+            else RemovalForm(initial=_prefilled(request), kind="seizure"))
+    return _held_event(request, form, _("Record a seizure"), _("Record the seizure"), _(
+        "Parcels seized from their holder by the authorities, with the reason; the stock ledger shows them as "
+        "seized (INT-08, INT-09)."))
 
 
 @page("custody.read")
