@@ -52,7 +52,8 @@ HS_GEM, HS_INDUSTRIAL, HS_UNSORTED = "7102.31", "7102.21", "7102.10"
 KNOWN_PRODUCERS = ("RU", "BW", "CA", "CD", "AU", "AO", "ZA", "NA", "ZW", "SL", "LS", "TZ", "GN", "GY", "CF", "CI",
                    "BR", "LR", "GH", "CG", "CM", "VE", "TG")
 KNOWN_HUBS = ("EU", "AE", "IN", "IL", "CH", "GB", "US", "SG", "CN", "TH", "LB", "MU", "TR", "AM", "PA", "JP")
-BLOCKING = registry_rules.NO_EXPORT  # removed, suspended, self_suspended, applicant, embargoed
+# removed, suspended, self_suspended, applicant, embargoed; and before admission, outside the scheme (GOV-05)
+BARRED = registry_rules.NO_EXPORT | {"non_participant"}
 HISTORY_YEARS = 3  # a planted anomaly sits in a year with at least this many previous years of data
 NOT_REPRESENTABLE = [{
     "rule": "unconfirmed-certificate",
@@ -81,13 +82,19 @@ def participant_codes(n: int) -> list[str]:
 
 
 def status_history() -> dict[str, list[registry_rules.StatusPeriod]]:
-    """The packaged status history (status-history.csv) as the anomaly rules take it."""
-    out: dict[str, list[registry_rules.StatusPeriod]] = defaultdict(list)
+    """The packaged status history (status-history.csv) with each participant's admission (admissions.csv: a
+    non-participant before it, GOV-05), as the anomaly rules take it and as a node loaded with the same files
+    judges it."""
+    recorded: dict[str, list[registry_rules.StatusPeriod]] = defaultdict(list)
     for r in _csv("status-history.csv"):
-        out[r["participant"]].append(registry_rules.StatusPeriod(
+        recorded[r["participant"]].append(registry_rules.StatusPeriod(
             r["status"], dt.date.fromisoformat(r["from"]), dt.date.fromisoformat(r["to"]) if r["to"] else None,
             r["scope"]))
-    return dict(out)
+    admitted = {r["code"]: dt.date.fromisoformat(r["admitted_on"]) if r["admitted_on"] else registry_rules.SCHEME_START
+                for r in _csv("admissions.csv")}  # no date known: a founder, as the registry loads it
+    out = {code: registry_rules.effective_history(recorded.get(code, []), day) for code, day in admitted.items()}
+    out.update({code: periods for code, periods in recorded.items() if code not in admitted})
+    return {code: periods for code, periods in out.items() if periods}
 
 
 def blocked_quarters(statuses: dict[str, list[registry_rules.StatusPeriod]],
@@ -97,7 +104,7 @@ def blocked_quarters(statuses: dict[str, list[registry_rules.StatusPeriod]],
     for code, history in statuses.items():
         for year in years:
             for period in periods_of_year(year, "quarter"):
-                if any(st.status in BLOCKING and st.valid_from <= period.end
+                if any(st.status in BARRED and st.valid_from <= period.end
                        and (st.valid_to is None or st.valid_to > period.start) for st in history):
                     out.add((code, year, period.index))
     return out
