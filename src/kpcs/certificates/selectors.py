@@ -7,8 +7,11 @@ with the rows. No commercial details: the audit log is read by roles that may no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+
+from django.db import connection
 
 from kpcs.certificates.models import Cancellation, Certificate, Discrepancy, ImportConfirmation
 
@@ -50,3 +53,40 @@ def discrepancy_record(d: Discrepancy) -> dict[str, Any]:
 
 def cancellation_record(x: Cancellation) -> dict[str, Any]:
     return {"reason": x.reason}
+
+
+# --- for the anomaly scan (monitoring) ---------------------------------------------------------------
+
+# number, exporting participant, origin, issued on, gem centi-carats, gem cents
+PricedShipment = tuple[str, str, str, dt.date, int, int]
+
+
+def priced_outside(bands: Iterable[tuple[str, int, float, float]], *, statuses: Sequence[str], min_gem_centi: int,
+                   as_of: dt.date) -> Iterator[PricedShipment]:
+    """Certificates whose gem-quality US$/ct lies at or outside a band, per (origin, year of issue, low, high):
+    gem value ≤ low × gem carats or ≥ high × gem carats, at least `min_gem_centi` gem centi-carats, in
+    `statuses`, signer not revoked, and not expired unused on `as_of` (effective status, CERT-09).
+
+    One statement run once per band on the (origin, issued_on, status, gem carats, gem value) index: a scan asks
+    for hundreds of bands, and building a queryset for each cost more than running it."""
+    t = Certificate._meta
+    col = {f.name: connection.ops.quote_name(f.column) for f in t.concrete_fields if f.column}
+    status_in = ", ".join(["%s"] * len(statuses))
+    sql = (f"SELECT {col['number']}, {col['exporting_participant']}, {col['issued_on']}, {col['gem_carats_centi']}, "
+           f"{col['gem_value_cents']} FROM {connection.ops.quote_name(t.db_table)} "
+           f"WHERE {col['origin']} = %s AND {col['issued_on']} >= %s AND {col['issued_on']} <= %s "
+           f"AND {col['status']} IN ({status_in}) AND {col['signer_revoked']} = %s "
+           f"AND {col['gem_carats_centi']} >= %s "
+           f"AND NOT ({col['status']} = %s AND {col['expires_on']} < %s) "
+           f"AND ({col['gem_value_cents']} <= {col['gem_carats_centi']} * %s "
+           f"OR {col['gem_value_cents']} >= {col['gem_carats_centi']} * %s)")
+    day = connection.ops.adapt_datefield_value
+    expired_before = day(as_of)
+    with connection.cursor() as cursor:
+        for origin, year, low, high in bands:
+            cursor.execute(sql, [origin, day(dt.date(year, 1, 1)), day(dt.date(year, 12, 31)), *statuses, False,
+                                 min_gem_centi, "issued", expired_before, low, high])
+            for number, participant, issued_on, carats, cents in cursor.fetchall():
+                if isinstance(issued_on, str):  # a backend that gives dates as text
+                    issued_on = dt.date.fromisoformat(issued_on)
+                yield number, participant, origin, issued_on, carats, cents

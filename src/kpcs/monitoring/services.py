@@ -15,11 +15,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Min, Q, QuerySet
+from django.db.models import Max, Min, QuerySet
 from django.utils.translation import gettext as _
 
 from kpcs import clock
 from kpcs.audit import services as audit
+from kpcs.certificates import selectors as certificate_selectors
 from kpcs.certificates.models import Certificate
 from kpcs.errors import Conflict, DomainError, NotFound, ValidationFailed
 from kpcs.monitoring import rules
@@ -57,9 +58,10 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
                           as_of: dt.date | None = None) -> list[rules.Shipment]:
     """Certificates whose gem-quality US$/ct lies outside the band around their origin's production price.
 
-    The database pre-selects candidates per origin and year (a band check on two integer columns); the pure
-    rule then judges each candidate exactly. A certificate past its expiry date on `as_of` and never used is
-    no shipment (effective status, CERT-09), whether or not the expiry job has written it yet.
+    The database pre-selects candidates per origin and year (a band check on two integer columns,
+    `certificates.selectors.priced_outside`); the pure rule then judges each candidate exactly. A certificate
+    past its expiry date on `as_of` and never used is no shipment (effective status, CERT-09), whether or not
+    the expiry job has written it yet.
     """
     as_of = as_of or clock.today()
     out: list[rules.Shipment] = []
@@ -72,23 +74,16 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
     if span["first"] is None:
         return out
     min_centi = int(th.certificate_min_carats * 100)
+    bands = []
     for year in range(span["first"].year, span["last"].year + 1):
         for origin in origins:
             ref = rules.reference_price(prices, origin, year)
-            if ref is None:
-                continue
-            low, high = float(ref[0] / th.certificate_factor), float(ref[0] * th.certificate_factor)
-            qs = (Certificate.objects.filter(origin=origin, issued_on__gte=dt.date(year, 1, 1),
-                                             issued_on__lte=dt.date(year, 12, 31), status__in=statistics.EXPORTED,
-                                             signer_revoked=False,
-                                             gem_carats_centi__gte=min_centi)
-                  .exclude(status="issued", expires_on__lt=as_of)
-                  .filter(Q(gem_value_cents__lte=F("gem_carats_centi") * low)
-                          | Q(gem_value_cents__gte=F("gem_carats_centi") * high)))
-            for number, p, day, c, v in qs.values_list("number", "exporting_participant_id", "issued_on",
-                                                       "gem_carats_centi", "gem_value_cents").iterator(2000):
-                out.append(rules.Shipment(number, p, day, origin, Decimal(c) / 100, Decimal(v) / 100, False,
-                                          "certificate"))
+            if ref is not None:
+                bands.append((origin, year, float(ref[0] / th.certificate_factor),
+                              float(ref[0] * th.certificate_factor)))
+    for number, p, origin, day, c, v in certificate_selectors.priced_outside(
+            bands, statuses=statistics.EXPORTED, min_gem_centi=min_centi, as_of=as_of):
+        out.append(rules.Shipment(number, p, day, origin, Decimal(c) / 100, Decimal(v) / 100, False, "certificate"))
     return out
 
 
@@ -131,17 +126,21 @@ def analyse(*, as_of: dt.date | None = None, thresholds: rules.Thresholds | None
     th = thresholds or rules.Thresholds(due_months=settings.KPCS_STATISTICS_DUE_MONTHS)
     as_of = as_of or clock.today()
     progress("reading", 0.0)
-    facts = statistics.effective_facts(by_hs=False, as_of=as_of)
+    statuses = registry.snapshot().statuses
+    # origins matter to the rules only for trade with a participant while it was barred (embargoed-trade)
+    facts = statistics.effective_facts(by_hs=False, as_of=as_of, origins_within=rules.barred_spans(statuses))
     progress("reading", 0.3)
-    view = rules.YearlyView(facts)
+    # rolled up once, from the figures the rules judge (a participant's own periods), for the rules and for the
+    # price band that picks the candidate certificates: the same origin prices in both
+    judged = rules.as_participant(facts, statuses)
+    view = rules.YearlyView(judged)
     shipments = rules.shipments_from_facts(facts) + certificate_shipments(rules.origin_prices(view, th), th, as_of)
     progress("reading", 0.5)
     overdue = overdue_certificates(as_of)
     reports, reports_from = statistics.annual_reports(), statistics.annual_reports_from()
-    statuses = registry.snapshot().statuses
     progress("analysing", 0.6)
     return rules.analyse(facts, shipments=shipments, overdue=overdue, statuses=statuses, annual_reports=reports,
-                         annual_reports_from=reports_from, as_of=as_of, thresholds=th, view=view,
+                         annual_reports_from=reports_from, as_of=as_of, thresholds=th, view=view, judged=judged,
                          customs=statistics.customs_facts())
 
 
@@ -199,11 +198,16 @@ def _scan(by: str, *, period: str | None, participant: str | None, as_of: dt.dat
         with transaction.atomic():
             existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint
                                                                                           for x in chunk])}
+            seen: list[int] = []
             for f in chunk:
                 row, change = _record_finding(by, f, existing.get(f.fingerprint), now)
                 created += change == "created"
                 revised += change == "revised"
+                if change == "unchanged":
+                    seen.append(row.pk)
                 kept.append(row)
+            # most findings of a scan say what they said: one UPDATE for them all
+            Finding.objects.filter(pk__in=seen).update(last_seen=now)
         progress("writing", 0.9 + 0.1 * (start + len(chunk)) / len(found))
     with transaction.atomic():
         audit.record(actor=by, action="monitoring.scanned", object_type="analysis", object_id=now.isoformat(),
@@ -214,9 +218,21 @@ def _scan(by: str, *, period: str | None, participant: str | None, as_of: dt.dat
     return ScanOutcome(kept, created, revised)
 
 
+def _says(severity: str, summary: str, evidence: Any) -> str:
+    """What a finding says, as comparable text (plain JSON: equal texts are equal canonical records)."""
+    return json.dumps([severity, summary, evidence], sort_keys=True, ensure_ascii=False)
+
+
 def _record_finding(by: str, f: rules.Finding, row: Finding | None, now: dt.datetime) -> tuple[Finding, str]:
     """Create the finding, or update what it says (its workflow status is kept); audited when it is new or
-    what it says changed. Returns the row and "created", "revised" or "seen"."""
+    what it says changed. Returns the row and "created", "revised", "seen" (saved, what it says unchanged) or
+    "unchanged" (what it says is the same as stored: only its `last_seen` is left for the caller to write, with
+    the others', in one UPDATE)."""
+    if row is not None:
+        evidence = json.loads(json.dumps(f.evidence, default=_decimal_text))  # as the JSON column gives it back
+        if _says(row.severity, row.summary, row.evidence) == _says(f.severity, f.summary, evidence):
+            row.last_seen = now  # the record hash (canonical JSON, slow) is needed only when something changed
+            return row, "unchanged"
     if row is None:
         row = Finding.objects.create(fingerprint=f.fingerprint, rule=f.rule, participant=f.participant,
                                      period=f.period, subject=f.subject, severity=f.severity, summary=f.summary,
@@ -333,6 +349,13 @@ def _finding_hash(row: Finding) -> str:
     # as stored: the JSON column's round trip, whether the row was just analysed or read back
     evidence = json.loads(json.dumps(row.evidence))
     return audit.record_hash({"severity": row.severity, "summary": row.summary, "evidence": evidence})
+
+
+def _decimal_text(value: Any) -> str:
+    """`json.dumps(value, default=_decimal_text)` writes what `json.dumps(_jsonable(value))` writes, faster."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _jsonable(value: Any) -> Any:
