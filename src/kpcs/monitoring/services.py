@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max, Min, QuerySet
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Max, Min, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from kpcs import clock
@@ -266,6 +267,7 @@ def start_scan(actor: Actor, *, period: str | None = None, participant: str | No
     _check_scope(period)
     from kpcs.monitoring import tasks  # the task module imports these services
 
+    fail_lost_scans()  # a scan whose worker died says so before the next one starts
     with transaction.atomic():
         row = Scan.objects.create(requested_by=actor.label, requested_at=clock.now(), period=period or "",
                                   participant=participant or "", as_of=as_of)
@@ -283,17 +285,19 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
     (a job delivered twice runs once)."""
     now = clock.now()
     if not Scan.objects.filter(pk=scan_id, status="queued").update(status="running", started_at=now,
-                                                                   phase="reading", fraction=0.0):
+                                                                   heartbeat_at=now, phase="reading", fraction=0.0):
         return Scan.objects.get(pk=scan_id)
     row = Scan.objects.get(pk=scan_id)
 
     def report(phase: str, fraction: float) -> None:
-        Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3))
+        Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3),
+                                               heartbeat_at=clock.now())
         progress(phase, fraction)
 
     try:
-        outcome = _scan(row.requested_by, period=row.period or None, participant=row.participant or None,
-                        as_of=row.as_of, thresholds=None, progress=report)
+        with _Heartbeat(scan_id, settings.KPCS_SCAN_HEARTBEAT):
+            outcome = _scan(row.requested_by, period=row.period or None, participant=row.participant or None,
+                            as_of=row.as_of, thresholds=None, progress=report)
     except DomainError as exc:  # as the API would have answered it
         error = exc.as_dict()["error"]
         if not isinstance(error["details"], dict):
@@ -306,6 +310,67 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
     else:
         return _finish(scan_id, outcome=outcome)
     return _finish(scan_id, error=error)
+
+
+class _Heartbeat:
+    """While a scan runs, its sign of life (`heartbeat_at`) every `every` seconds, from a thread with its own
+    database connection: a long silent stretch of reading or analysing is not taken for a dead worker."""
+
+    def __init__(self, scan_id: int, every: float) -> None:
+        self.scan_id, self.every = scan_id, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"scan {scan_id} heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stop.wait(self.every):
+                try:
+                    self.beat()
+                except DatabaseError:  # the database busy for longer than its timeout: the next beat
+                    pass
+        finally:
+            connection.close()  # this thread's own connection
+
+    def beat(self) -> None:
+        Scan.objects.filter(pk=self.scan_id, status="running").update(heartbeat_at=clock.now())
+
+    def __enter__(self) -> _Heartbeat:
+        if self.every > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+def fail_lost_scans(*, by: str = "kpcs worker", now: dt.datetime | None = None) -> list[Scan]:
+    """Mark failed (`worker_lost`) every running scan silent for more than KPCS_SCAN_STALE seconds: the worker
+    running it is gone (killed, or its machine stopped); a live scan writes a sign of life every
+    KPCS_SCAN_HEARTBEAT seconds. `kpcs worker` calls it when it starts and every minute, and so does every new
+    scan. A plain read first: with nothing lost, no write lock is taken. Returns the scans marked."""
+    now = now or clock.now()
+    cutoff = now - dt.timedelta(seconds=settings.KPCS_SCAN_STALE)
+    silent = Q(status="running") & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+    lost = []
+    for pk in list(Scan.objects.filter(silent).values_list("pk", flat=True)):
+        with transaction.atomic():
+            row = Scan.objects.select_for_update().filter(silent, pk=pk).first()
+            if row is None:  # finished, or a sign of life, meanwhile
+                continue
+            last = row.heartbeat_at or row.started_at
+            row.status, row.finished_at = "failed", now
+            row.error = {"code": "worker_lost",
+                         "message": _("the worker running this scan stopped: no sign of life since %(at)s. "
+                                      "Start a new scan.") % {"at": f"{last:%Y-%m-%d %H:%M:%S} UTC" if last else "?"},
+                         "details": {"last_sign_of_life": last.isoformat() if last else None, "phase": row.phase}}
+            row.save(update_fields=["status", "finished_at", "error"])
+            audit.record(actor=by, action="monitoring.scan_finished", object_type="scan", object_id=str(row.pk),
+                         payload={"status": row.status, "findings": row.findings, "new": row.created,
+                                  "revised": row.revised, "error": "worker_lost"})
+        lost.append(row)
+    return lost
 
 
 def _finish(scan_id: int, *, outcome: ScanOutcome | None = None, error: dict[str, Any] | None = None) -> Scan:
