@@ -390,6 +390,12 @@ def _finish(scan_id: int, *, outcome: ScanOutcome | None = None, error: dict[str
     return row
 
 
+def scans(actor: Actor) -> QuerySet[Scan]:
+    """Every scan, newest first: who asked, when, how far it got, what it found (the scans page)."""
+    registry.require(actor, "finding.manage")
+    return Scan.objects.all()
+
+
 def get_scan(actor: Actor, scan_id: int) -> Scan:
     registry.require(actor, "finding.manage")
     row = Scan.objects.filter(pk=scan_id).first()
