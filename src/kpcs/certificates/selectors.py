@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection
+from django.db.models import Max, Min
 
 from kpcs.certificates.models import Cancellation, Certificate, Discrepancy, ImportConfirmation
 
@@ -59,6 +60,14 @@ def cancellation_record(x: Cancellation) -> dict[str, Any]:
 
 # number, exporting participant, origin, issued on, gem centi-carats, gem cents
 PricedShipment = tuple[str, str, str, dt.date, int, int]
+
+
+def issued_between(origins: Iterable[str]) -> tuple[dt.date, dt.date] | None:
+    """The first and last issue days of the certificates of these origins (two index look-ups; on SQLite,
+    `.dates()` would call Django's Python date_trunc function once per certificate), None without any."""
+    span = Certificate.objects.filter(origin__in=list(origins)).aggregate(first=Min("issued_on"),
+                                                                          last=Max("issued_on"))
+    return None if span["first"] is None else (span["first"], span["last"])
 
 
 def priced_outside(bands: Iterable[tuple[str, int, float, float]], *, statuses: Sequence[str], min_gem_centi: int,

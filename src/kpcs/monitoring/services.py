@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from kpcs import clock
@@ -69,14 +69,12 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
     origins = sorted({o for o, _year in prices})
     if not origins:
         return out
-    # The span of years from two index look-ups; a year without such certificates finds nothing below. (On
-    # SQLite, .dates() would call Django's Python date_trunc function once per certificate.)
-    span = Certificate.objects.filter(origin__in=origins).aggregate(first=Min("issued_on"), last=Max("issued_on"))
-    if span["first"] is None:
+    span = certificate_selectors.issued_between(origins)  # a year without such certificates finds nothing
+    if span is None:
         return out
     min_centi = int(th.certificate_min_carats * 100)
     bands = []
-    for year in range(span["first"].year, span["last"].year + 1):
+    for year in range(span[0].year, span[1].year + 1):
         for origin in origins:
             ref = rules.reference_price(prices, origin, year)
             if ref is not None:
