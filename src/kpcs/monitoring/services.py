@@ -178,43 +178,57 @@ def scan(actor: Actor, *, period: str | None = None, participant: str | None = N
                  progress=progress).findings
 
 
-WRITE_CHUNK = 100  # findings per write transaction: an issue or a confirmation waits for one chunk at most
+WRITE_CHUNK = 100  # new or changed findings per write transaction (each with its audit entry)
 
 
 def _scan(by: str, *, period: str | None, participant: str | None, as_of: dt.date | None,
           thresholds: rules.Thresholds | None, progress: Progress) -> ScanOutcome:
-    """The analysis reads outside any transaction (`analyse`); the findings are then written in short
-    transactions of WRITE_CHUNK findings (each finding with its audit entry), so certificates are issued and
-    confirmed while a scan runs (MON-09) and never wait for more than one chunk."""
+    """The analysis reads outside any transaction (`analyse`); the findings are then compared with those kept,
+    still outside any transaction, and only the new and changed ones written, in short transactions of
+    WRITE_CHUNK findings (each with its audit entry); the unchanged ones' `last_seen` is one UPDATE in the last
+    transaction, with the `monitoring.scanned` entry. On SQLite a waiting writer polls for the lock (up to every
+    100 ms) and loses it to transactions that follow each other closely, so what counts is how long the scan
+    writes in all: a re-scan that changes nothing writes once (MON-09)."""
     found = [f for f in analyse(as_of=as_of, thresholds=thresholds, progress=progress)
              if _in_scope(f, period, participant)]
     progress("writing", 0.9)
     now = clock.now()
-    kept: list[Finding] = []
+    kept: list[Finding | None] = [None] * len(found)
+    unchanged: list[int] = []
     created = revised = 0
     for start in range(0, len(found), WRITE_CHUNK):
         chunk = found[start:start + WRITE_CHUNK]
-        with transaction.atomic():
-            existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint
-                                                                                          for x in chunk])}
-            seen: list[int] = []
-            for f in chunk:
-                row, change = _record_finding(by, f, existing.get(f.fingerprint), now)
-                created += change == "created"
-                revised += change == "revised"
-                if change == "unchanged":
-                    seen.append(row.pk)
-                kept.append(row)
-            # most findings of a scan say what they said: one UPDATE for them all
-            Finding.objects.filter(pk__in=seen).update(last_seen=now)
+        existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint
+                                                                                      for x in chunk])}
+        changed = []
+        for i, f in enumerate(chunk, start=start):
+            row = existing.get(f.fingerprint)
+            if row is not None and _unchanged(row, f):
+                row.last_seen = now
+                unchanged.append(row.pk)
+                kept[i] = row
+            else:
+                changed.append((i, f))
+        if changed:
+            with transaction.atomic():  # read again under the lock: another scan may have written them meanwhile
+                fresh = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[f.fingerprint
+                                                                                           for _i, f in changed])}
+                for i, f in changed:
+                    row, change = _record_finding(by, f, fresh.get(f.fingerprint), now)
+                    created += change == "created"
+                    revised += change == "revised"
+                    kept[i] = row
         progress("writing", 0.9 + 0.1 * (start + len(chunk)) / len(found))
+    rows = [r for r in kept if r is not None]
     with transaction.atomic():
+        for start in range(0, len(unchanged), 500):
+            Finding.objects.filter(pk__in=unchanged[start:start + 500]).update(last_seen=now)
         audit.record(actor=by, action="monitoring.scanned", object_type="analysis", object_id=now.isoformat(),
                      payload={"period": period, "participant": participant, "findings": len(found), "new": created,
                               "revised": revised,
-                              "seen_hash": audit.record_hash({"last_seen": sorted(r.pk for r in kept)})})
+                              "seen_hash": audit.record_hash({"last_seen": sorted(r.pk for r in rows)})})
     progress("done", 1.0)
-    return ScanOutcome(kept, created, revised)
+    return ScanOutcome(rows, created, revised)
 
 
 def _says(severity: str, summary: str, evidence: Any) -> str:
@@ -222,16 +236,16 @@ def _says(severity: str, summary: str, evidence: Any) -> str:
     return json.dumps([severity, summary, evidence], sort_keys=True, ensure_ascii=False)
 
 
+def _unchanged(row: Finding, f: rules.Finding) -> bool:
+    """Whether the finding says what the kept row says (then only its `last_seen` moves). Compared as plain
+    JSON texts: the record hash (RFC 8785, pure Python) is computed only when something changed."""
+    evidence = json.loads(json.dumps(f.evidence, default=_decimal_text))  # as the JSON column gives it back
+    return _says(row.severity, row.summary, row.evidence) == _says(f.severity, f.summary, evidence)
+
+
 def _record_finding(by: str, f: rules.Finding, row: Finding | None, now: dt.datetime) -> tuple[Finding, str]:
     """Create the finding, or update what it says (its workflow status is kept); audited when it is new or
-    what it says changed. Returns the row and "created", "revised", "seen" (saved, what it says unchanged) or
-    "unchanged" (what it says is the same as stored: only its `last_seen` is left for the caller to write, with
-    the others', in one UPDATE)."""
-    if row is not None:
-        evidence = json.loads(json.dumps(f.evidence, default=_decimal_text))  # as the JSON column gives it back
-        if _says(row.severity, row.summary, row.evidence) == _says(f.severity, f.summary, evidence):
-            row.last_seen = now  # the record hash (canonical JSON, slow) is needed only when something changed
-            return row, "unchanged"
+    what it says changed. Returns the row and "created", "revised" or "seen"."""
     if row is None:
         row = Finding.objects.create(fingerprint=f.fingerprint, rule=f.rule, participant=f.participant,
                                      period=f.period, subject=f.subject, severity=f.severity, summary=f.summary,
