@@ -147,3 +147,27 @@ def test_the_scan_finds_what_the_rules_find_on_trade_by_origin(kp: Any) -> None:
     found = [f.as_dict() for f in services.analyse(as_of=AS_OF)]
     assert found == expected
     assert {f["rule"] for f in found} >= {"embargoed-trade", "volume-spike"}
+
+
+def test_a_rescan_moves_last_seen_and_revises_only_what_changed(kp: Any, monkeypatch: Any) -> None:
+    """Unchanged findings: only `last_seen` moves (no audit entry); a finding whose evidence changed is revised
+    and audited; the findings are compared outside any transaction, written in chunks with a pause between."""
+    load(*congo())
+    first = {f.pk: f.last_seen for f in services.scan(WGS, as_of=AS_OF)}
+    monkeypatch.setattr(services, "WRITE_CHUNK", 1)
+    pauses: list[float] = []
+    monkeypatch.setattr(services.time, "sleep", pauses.append)
+    again = services.scan(WGS, as_of=AS_OF)
+    assert sorted(f.pk for f in again) == sorted(first) and pauses == []  # nothing written but last_seen
+    assert all(Finding.objects.get(pk=pk).last_seen > seen for pk, seen in first.items())
+    assert not AuditEntry.objects.filter(action="finding.revised").exists()
+
+    spike = Finding.objects.get(rule="volume-spike", participant="EU")
+    Finding.objects.filter(pk=spike.pk).update(evidence={"stale": True})
+    other = Finding.objects.exclude(pk=spike.pk).first()
+    assert other is not None
+    Finding.objects.filter(pk=other.pk).update(summary="an older wording")
+    services.scan(WGS, as_of=AS_OF)
+    revised = sorted(int(e.object_id) for e in AuditEntry.objects.filter(action="finding.revised"))
+    assert revised == sorted([spike.pk, other.pk]) and Finding.objects.get(pk=spike.pk).evidence != {"stale": True}
+    assert pauses and set(pauses) == {services.WRITE_PAUSE}  # a pause between two chunks written
