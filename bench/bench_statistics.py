@@ -64,7 +64,8 @@ CERT_COLUMNS = ("id", "number", "prefix", "serial", "type", "status", "exporter_
                 "origin_countries", "origin", "issued_on", "issued_quarter", "issued_at", "expires_on",
                 "total_carats_centi", "total_value_cents", "total_parcels", "gem_carats_centi", "gem_value_cents",
                 "kid", "jws", "payload_hash", "issued_by", "status_changed_at", "exporter_id",
-                "exporting_participant_id", "importing_participant_id", "issuing_authority_id", "signer_revoked")
+                "exporting_participant_id", "importing_participant_id", "issuing_authority_id", "signer_revoked",
+                "from_custody")
 LINE_COLUMNS = ("id", "position", "hs_code", "carats_centi", "value_cents", "parcels", "certificate_id")
 CONF_COLUMNS = ("id", "received_on", "received_quarter", "parcels", "carats_centi", "seals_intact", "differences",
                 "confirmed_by", "confirmed_at", "authority_id", "certificate_id")
@@ -412,7 +413,7 @@ def generate(args: argparse.Namespace, db: Path, codes: list[str], ops: dict[str
                           "mixed" if origin == "mixed" else "single", origin_json[origin],
                           origin, iso[i], quarters[i], at[i], (day + dt.timedelta(days=60)).isoformat(), tc, tv, tp,
                           gc, gv, kid[exp], jws, f"{cid:064x}", f"officer@{exp.lower()}.bench", changed, ops[exp],
-                          exp, imp, authority[exp], False))
+                          exp, imp, authority[exp], False, False))
             if origin == exp and status in ("issued", "confirmed"):
                 acc = produced[(exp, f"{day.year}-H{1 if day.month <= 6 else 2}")]
                 acc[0] += tc

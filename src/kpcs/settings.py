@@ -203,6 +203,10 @@ TASKS = {"default": {"BACKEND": os.environ.get("KPCS_TASK_BACKEND",
                                               "django_tasks.backends.database.DatabaseBackend")}}
 # How often `kpcs worker` enqueues the expiry of unused certificates (CERT-09), in seconds.
 KPCS_EXPIRY_INTERVAL = int(os.environ.get("KPCS_EXPIRY_INTERVAL", "3600"))
+# A running scan writes a sign of life every KPCS_SCAN_HEARTBEAT seconds; one silent for KPCS_SCAN_STALE seconds
+# lost its worker (killed) and is marked failed by `kpcs worker` (at start-up and every minute) or a new scan.
+KPCS_SCAN_HEARTBEAT = float(os.environ.get("KPCS_SCAN_HEARTBEAT", "30"))
+KPCS_SCAN_STALE = float(os.environ.get("KPCS_SCAN_STALE", "300"))
 # Requests per minute: per client address on public endpoints, per token or person on the rest (0 = no limit).
 KPCS_RATE_PUBLIC = int(os.environ.get("KPCS_RATE_PUBLIC", "120"))
 KPCS_RATE_TOKEN = int(os.environ.get("KPCS_RATE_TOKEN", "1200"))

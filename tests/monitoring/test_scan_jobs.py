@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import threading
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django_tasks import TaskResultStatus
 from django_tasks.backends.database.models import DBTaskResult
@@ -160,3 +164,96 @@ def test_kpcs_worker_once(bw_officer: Any) -> None:
     assert result.exit_code == 0, result.output
     assert "kpcs worker" in result.output
     assert Certificate.objects.get(number=lapsed.number).status == "expired"
+
+
+HANGING_WORKER = """
+import sys
+
+import django
+
+django.setup()
+from kpcs.cli import worker
+from kpcs.monitoring import services
+
+
+def hang(**_kwargs):
+    print("scanning", flush=True)
+    sys.stdin.read()  # until the process is killed
+
+
+services.analyse = hang
+worker.work(interval=0, once=True, expiry_every=3600)
+"""
+
+
+def database_url() -> str:
+    """The test database, for another process."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def test_a_scan_whose_worker_was_killed_is_marked_failed_and_a_new_one_runs(kp: Any, settings: Any) -> None:
+    """A worker process killed in the middle of a scan leaves it `running` and its job `RUNNING`; the next
+    worker, when it starts, marks both failed once the scan has been silent for KPCS_SCAN_STALE seconds."""
+    row = services.start_scan(WGS)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "kpcs.settings", "KPCS_DATABASE_URL": database_url()}
+    proc = subprocess.Popen([sys.executable, "-c", HANGING_WORKER], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line == "scanning\n", proc.communicate(timeout=JOIN_TIMEOUT)
+    finally:
+        proc.kill()  # SIGKILL: nothing of the worker runs any more
+        proc.communicate(timeout=JOIN_TIMEOUT)
+    left = Scan.objects.get(pk=row.pk)
+    assert (left.status, left.phase) == ("running", "reading") and left.heartbeat_at is not None
+    assert DBTaskResult.objects.get(id=left.task_id).status == TaskResultStatus.RUNNING
+
+    worker.work(interval=0, once=True, expiry_every=3600)  # silent for less than KPCS_SCAN_STALE: still running
+    assert Scan.objects.get(pk=row.pk).status == "running"
+    settings.KPCS_SCAN_STALE = 0  # as if the default five minutes had passed
+    worker.work(interval=0, once=True, expiry_every=3600)
+    lost = Scan.objects.get(pk=row.pk)
+    assert lost.status == "failed" and lost.error["code"] == "worker_lost" and lost.finished_at is not None
+    assert lost.error["details"] == {"last_sign_of_life": left.heartbeat_at.isoformat(), "phase": "reading"}
+    assert services.scan_dict(lost)["error"]["message"].startswith("the worker running this scan stopped")
+    job = DBTaskResult.objects.get(id=lost.task_id)
+    assert job.status == TaskResultStatus.FAILED and job.finished_at is not None
+    [entry] = AuditEntry.objects.filter(action="monitoring.scan_finished")
+    assert (entry.actor, json.loads(entry.payload)["error"]) == ("kpcs worker", "worker_lost")
+
+    settings.KPCS_SCAN_STALE = 300
+    again = services.start_scan(WGS)
+    worker.work(interval=0, once=True, expiry_every=3600)
+    assert Scan.objects.get(pk=again.pk).status == "succeeded"
+    assert Scan.objects.get(pk=row.pk).status == "failed"  # marked once
+
+
+def test_a_long_scan_keeps_signing_of_life(kp: Any, settings: Any, monkeypatch: Any) -> None:
+    """While the analysis is silent (no progress to report), the heartbeat thread writes `heartbeat_at`, so a
+    live scan is never taken for a lost one."""
+    settings.KPCS_SCAN_HEARTBEAT = 0.01
+    beaten = threading.Event()
+
+    class Observed(services._Heartbeat):
+        def beat(self) -> None:
+            super().beat()
+            beaten.set()
+
+    monkeypatch.setattr(services, "_Heartbeat", Observed)
+    row = services.start_scan(WGS)
+    seen: dict[str, Any] = {}
+
+    def hook(phase: str, fraction: float) -> None:
+        if phase == "analysing" and "before" not in seen:  # the analysis is about to run: no report for a while
+            seen["before"] = Scan.objects.get(pk=row.pk).heartbeat_at
+            beaten.clear()
+            seen["beaten"] = beaten.wait(JOIN_TIMEOUT)
+            seen["after"] = Scan.objects.get(pk=row.pk).heartbeat_at
+
+    done = services.run_scan(row.pk, progress=hook)
+    assert done.status == "succeeded" and seen["beaten"]
+    assert seen["after"] > seen["before"]
+    assert services.fail_lost_scans() == []

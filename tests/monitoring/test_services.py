@@ -123,3 +123,51 @@ def test_certificate_priced_far_below_its_origin(bw_officer: Any) -> None:
     found = [f for f in services.scan(WGS, as_of=dt.date(2025, 6, 10)) if f.rule == "certificate-price-outlier"]
     assert [(f.participant, f.subject) for f in found] == [("BW", cert.number)]
     assert "US$10.00/ct" in found[0].summary and "US$1,000.00/ct" in found[0].summary
+
+
+def test_the_scan_finds_what_the_rules_find_on_trade_by_origin(kp: Any) -> None:
+    """The scan reads trade summed over origins except where a barred participant is involved (its reading is
+    lighter); the rules' findings are those on trade kept by origin, embargoed-trade's evidence included."""
+    from kpcs.monitoring import rules
+    from kpcs.registry import services as registry
+
+    for year in range(2009, 2016):
+        for q in range(1, 5):
+            quarter = f"{year}-Q{q}"
+            for partner, origin, carats in (("BE", "BW", 900), ("BE", "CI", 40), ("CI", "ZA", 300),
+                                            ("IN", "BW", 100 if year != 2013 else 30_000), ("BE", "ZA", 200)):
+                statistics.record_trade(flow="export", quarter=quarter, participant="AE", partner=partner,
+                                        origin=origin, lines=[(1, "7102.31", carats * 100, carats * 15_000)], sign=1)
+    load(*[f"{y}-H{h},AE,production,,,,10.00,1000.00," for y in range(2009, 2016) for h in (1, 2)])
+    statuses = registry.snapshot().statuses
+    by_origin = statistics.effective_facts(by_hs=False, as_of=AS_OF)
+    summed = statistics.effective_facts(by_hs=False, as_of=AS_OF, origins_within=rules.barred_spans(statuses))
+    assert len(summed) < len(by_origin)
+    expected = [f.as_dict() for f in rules.analyse(by_origin, statuses=statuses, as_of=AS_OF)]
+    found = [f.as_dict() for f in services.analyse(as_of=AS_OF)]
+    assert found == expected
+    assert {f["rule"] for f in found} >= {"embargoed-trade", "volume-spike"}
+
+
+def test_a_rescan_moves_last_seen_and_revises_only_what_changed(kp: Any, monkeypatch: Any) -> None:
+    """Unchanged findings: only `last_seen` moves (no audit entry); a finding whose evidence changed is revised
+    and audited; the findings are compared outside any transaction, written in chunks with a pause between."""
+    load(*congo())
+    first = {f.pk: f.last_seen for f in services.scan(WGS, as_of=AS_OF)}
+    monkeypatch.setattr(services, "WRITE_CHUNK", 1)
+    pauses: list[float] = []
+    monkeypatch.setattr(services.time, "sleep", pauses.append)
+    again = services.scan(WGS, as_of=AS_OF)
+    assert sorted(f.pk for f in again) == sorted(first) and pauses == []  # nothing written but last_seen
+    assert all(Finding.objects.get(pk=pk).last_seen > seen for pk, seen in first.items())
+    assert not AuditEntry.objects.filter(action="finding.revised").exists()
+
+    spike = Finding.objects.get(rule="volume-spike", participant="EU")
+    Finding.objects.filter(pk=spike.pk).update(evidence={"stale": True})
+    other = Finding.objects.exclude(pk=spike.pk).first()
+    assert other is not None
+    Finding.objects.filter(pk=other.pk).update(summary="an older wording")
+    services.scan(WGS, as_of=AS_OF)
+    revised = sorted(int(e.object_id) for e in AuditEntry.objects.filter(action="finding.revised"))
+    assert revised == sorted([spike.pk, other.pk]) and Finding.objects.get(pk=spike.pk).evidence != {"stale": True}
+    assert pauses and set(pauses) == {services.WRITE_PAUSE}  # a pause between two chunks written

@@ -132,3 +132,53 @@ def test_french_findings_page(findings: list[Finding], make_user: Any) -> None:
     client = signed_in(make_user, WGS, "wgs_analyst")
     page = client.get("/findings/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "Constats" in page and "Gravité" in page
+
+
+def test_scans_page_lists_scans_and_starts_one(findings: list[Finding], make_user: Any, monkeypatch: Any) -> None:
+    """The scans page (same permission as POST /findings/scan): who asked, when, status, progress, findings with
+    a link to them; its form queues a scan as the API does."""
+    from kpcs.monitoring.models import Scan
+
+    wgs_actor = make_user(WGS, "wgs_analyst")
+    asked = monitoring.start_scan(wgs_actor, participant="CG", as_of=dt.date.fromisoformat(AS_OF))
+    done = monitoring.run_scan(asked.pk)
+    client = signed_in(make_user, WGS, "wgs_analyst")
+    assert 'href="/findings/scans/"' in client.get("/findings/").content.decode()
+    page = client.get("/findings/scans/").content.decode()
+    assert f"#{done.pk}" in page and WGS in page and "succeeded" in page and "100 %" in page
+    assert f'href="/findings/?participant=CG">{done.findings} finding' in page
+    assert 'http-equiv="refresh"' not in page  # nothing in progress
+
+    started = client.post("/findings/scans/start", {"participant": "ZA", "period": "2024-H1", "as_of": ""})
+    assert started.status_code == 302 and started["Location"] == "/findings/scans/"
+    queued = Scan.objects.get(participant="ZA")
+    assert (queued.status, queued.period, queued.as_of) == ("queued", "2024-H1", None)
+    assert queued.requested_by == f"{WGS} (web)"
+    page = client.get("/findings/scans/").content.decode()
+    assert f"Scan {queued.pk} is queued" in page and "waiting for the worker" in page
+    assert 'http-equiv="refresh"' in page  # the page follows the scan until it ends
+
+    bad = client.post("/findings/scans/start", {"period": "2024-Q9"})
+    assert bad.status_code == 422 and "2024-Q9" in bad.content.decode() and Scan.objects.count() == 2
+    monkeypatch.setattr(paging.paginate, "__defaults__", (1,))  # one row a page
+    assert "Page 1 of 2 (2 rows)" in client.get("/findings/scans/").content.decode()
+
+
+def test_scans_page_needs_the_right_to_start_scans(findings: list[Finding], make_user: Any) -> None:
+    from kpcs.monitoring.models import Scan
+
+    cg = signed_in(make_user, CG_STATS, "statistics_officer", "CG")
+    assert cg.get("/findings/scans/").status_code == 403
+    assert cg.post("/findings/scans/start", {"participant": "CG"}).status_code == 403
+    assert 'href="/findings/scans/"' not in cg.get("/findings/").content.decode()
+    assert Client().get("/findings/scans/").status_code == 302  # to the sign-in page
+    assert not Scan.objects.exists()
+
+
+def test_french_scans_page(findings: list[Finding], make_user: Any) -> None:
+    wgs_actor = make_user(WGS, "wgs_analyst")
+    row = monitoring.start_scan(wgs_actor)
+    monitoring.run_scan(row.pk)
+    client = signed_in(make_user, WGS, "wgs_analyst")
+    page = client.get("/findings/scans/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Lancer une analyse" in page and "terminée" in page and "tous les participants" in page

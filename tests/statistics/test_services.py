@@ -194,3 +194,34 @@ def test_an_annual_report_is_received_on_the_node_clock(kp: Any, monkeypatch: An
     assert (historical.revision, historical.received_on) == (1, dt.date(2020, 3, 15))
     [status] = selectors.annual_report_status(2024, ["BW"], dt.date(2025, 12, 1))
     assert (status["received_on"], status["status"]) == (dt.date(2025, 4, 2), "late")
+
+
+def test_scan_facts_keep_origins_apart_only_where_a_code_is_within_its_spans(db: Any) -> None:
+    """The anomaly scan reads trade summed over origins, except in quarters in which the participant, the
+    partner or the origin is within one of the spans given (monitoring: while barred), where origins stay apart."""
+    for quarter in ("2012-Q1", "2012-Q2"):
+        for origin, carats in (("BW", 100), ("ZA", 200), ("CI", 50)):
+            services.record_trade(flow="export", quarter=quarter, participant="AE", partner="BE", origin=origin,
+                                  lines=[(1, "7102.31", carats * 100, carats * 10_000)], sign=1)
+        services.record_trade(flow="export", quarter=quarter, participant="AE", partner="IN", origin="BW",
+                              lines=[(1, "7102.31", 700, 7_000), (2, "7102.21", 300, 300)], sign=1)
+
+    def facts(spans: dict[str, list[tuple[dt.date, dt.date | None]]] | None) -> set[tuple[Any, ...]]:
+        return {(f.period.label, f.partner, f.origin, f.carats, f.usd, f.certificates)
+                for f in services.derived_facts(by_hs=False, as_of=dt.date(2013, 1, 1), origins_within=spans)}
+
+    apart = facts(None)
+    assert ("2012-Q1", "BE", "CI", Decimal("50.00"), Decimal("5000.00"), 1) in apart and len(apart) == 8
+    # CI within a span in the first quarter only: its origin stays apart then, the others are summed
+    assert facts({"CI": [(dt.date(2011, 1, 1), dt.date(2012, 4, 1))]}) == {
+        ("2012-Q1", "BE", "CI", Decimal("50.00"), Decimal("5000.00"), 1),
+        ("2012-Q1", "BE", "", Decimal("300.00"), Decimal("30000.00"), 2),
+        ("2012-Q2", "BE", "", Decimal("350.00"), Decimal("35000.00"), 3),
+        ("2012-Q1", "IN", "", Decimal("10.00"), Decimal("73.00"), 1),
+        ("2012-Q2", "IN", "", Decimal("10.00"), Decimal("73.00"), 1)}
+    # the partner within an open span from the second quarter: everything with it is apart from then
+    assert facts({"BE": [(dt.date(2012, 6, 30), None)]}) == {
+        ("2012-Q1", "BE", "", Decimal("350.00"), Decimal("35000.00"), 3),
+        *{x for x in apart if x[0] == "2012-Q2" and x[1] == "BE"},
+        ("2012-Q1", "IN", "", Decimal("10.00"), Decimal("73.00"), 1),
+        ("2012-Q2", "IN", "", Decimal("10.00"), Decimal("73.00"), 1)}

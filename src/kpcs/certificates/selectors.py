@@ -8,11 +8,12 @@ with the rows. No commercial details: the audit log is read by roles that may no
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db import connection
+from django.db.models import Count, Max, Min, Q, Sum
 
 from kpcs.certificates.models import Cancellation, Certificate, CertificateLine, Discrepancy, ImportConfirmation
 
@@ -152,32 +153,6 @@ def reconciliation(quarters: Iterable[str], participant: str) -> list[Reconciled
     return out
 
 
-def issue_years(origins: Iterable[str]) -> range:
-    """The calendar years from the first to the last certificate issued for these origins (two index look-ups;
-    empty when there is none). On SQLite, .dates() would call a Python function once per certificate."""
-    span = Certificate.objects.filter(origin__in=list(origins)).aggregate(first=Min("issued_on"),
-                                                                          last=Max("issued_on"))
-    if span["first"] is None:
-        return range(0)
-    return range(span["first"].year, span["last"].year + 1)
-
-
-def outside_price_band(origin: str, year: int, low: float, high: float, min_gem_carats_centi: int,
-                       as_of: dt.date) -> Iterator[tuple[str, str, dt.date, int, int]]:
-    """Shipments of `origin` issued in `year` whose gem-quality US$/ct (outside HS 7102.21) is at most `low` or at
-    least `high` (US$/ct), of at least `min_gem_carats_centi`, by effective status on `as_of`: candidates for
-    the certificate-price rule, pre-selected by the database on two integer columns (cert_origin_price_idx).
-    Yields (number, exporting participant, issued on, gem centi-carats, gem cents), streamed."""
-    qs = (Certificate.objects.filter(origin=origin, issued_on__gte=dt.date(year, 1, 1),
-                                     issued_on__lte=dt.date(year, 12, 31), status__in=EXPORTED,
-                                     signer_revoked=False, gem_carats_centi__gte=min_gem_carats_centi)
-          .exclude(status="issued", expires_on__lt=as_of)
-          .filter(Q(gem_value_cents__lte=F("gem_carats_centi") * low)
-                  | Q(gem_value_cents__gte=F("gem_carats_centi") * high)))
-    yield from qs.values_list("number", "exporting_participant_id", "issued_on", "gem_carats_centi",
-                              "gem_value_cents").iterator(2000)
-
-
 def awaiting_confirmation(as_of: dt.date, issued_by: dt.date) -> Iterator[tuple[str, str, str, dt.date, int, int]]:
     """Certificates issued on or before `issued_by` that the importer has not confirmed and that have not expired
     on `as_of` (whatever the status the expiry job wrote): (number, exporting, importing, issued on, centi-carats,
@@ -187,3 +162,46 @@ def awaiting_confirmation(as_of: dt.date, issued_by: dt.date) -> Iterator[tuple[
         issued_on__lte=issued_by).values_list(
         "number", "exporting_participant_id", "importing_participant_id", "issued_on", "total_carats_centi",
         "total_value_cents").iterator(chunk_size=2000)
+
+
+# number, exporting participant, origin, issued on, gem centi-carats, gem cents
+PricedShipment = tuple[str, str, str, dt.date, int, int]
+
+
+def issued_between(origins: Iterable[str]) -> tuple[dt.date, dt.date] | None:
+    """The first and last issue days of the certificates of these origins (two index look-ups; on SQLite,
+    `.dates()` would call Django's Python date_trunc function once per certificate), None without any."""
+    span = Certificate.objects.filter(origin__in=list(origins)).aggregate(first=Min("issued_on"),
+                                                                          last=Max("issued_on"))
+    return None if span["first"] is None else (span["first"], span["last"])
+
+
+def priced_outside(bands: Iterable[tuple[str, int, float, float]], *, statuses: Sequence[str], min_gem_centi: int,
+                   as_of: dt.date) -> Iterator[PricedShipment]:
+    """Certificates whose gem-quality US$/ct lies at or outside a band, per (origin, year of issue, low, high):
+    gem value ≤ low × gem carats or ≥ high × gem carats, at least `min_gem_centi` gem centi-carats, in
+    `statuses`, signer not revoked, and not expired unused on `as_of` (effective status, CERT-09).
+
+    One statement run once per band on the (origin, issued_on, status, gem carats, gem value) index: a scan asks
+    for hundreds of bands, and building a queryset for each cost more than running it."""
+    t = Certificate._meta
+    col = {f.name: connection.ops.quote_name(f.column) for f in t.concrete_fields if f.column}
+    status_in = ", ".join(["%s"] * len(statuses))
+    sql = (f"SELECT {col['number']}, {col['exporting_participant']}, {col['issued_on']}, {col['gem_carats_centi']}, "
+           f"{col['gem_value_cents']} FROM {connection.ops.quote_name(t.db_table)} "
+           f"WHERE {col['origin']} = %s AND {col['issued_on']} >= %s AND {col['issued_on']} <= %s "
+           f"AND {col['status']} IN ({status_in}) AND {col['signer_revoked']} = %s "
+           f"AND {col['gem_carats_centi']} >= %s "
+           f"AND NOT ({col['status']} = %s AND {col['expires_on']} < %s) "
+           f"AND ({col['gem_value_cents']} <= {col['gem_carats_centi']} * %s "
+           f"OR {col['gem_value_cents']} >= {col['gem_carats_centi']} * %s)")
+    day = connection.ops.adapt_datefield_value
+    expired_before = day(as_of)
+    with connection.cursor() as cursor:
+        for origin, year, low, high in bands:
+            cursor.execute(sql, [origin, day(dt.date(year, 1, 1)), day(dt.date(year, 12, 31)), *statuses, False,
+                                 min_gem_centi, "issued", expired_before, low, high])
+            for number, participant, issued_on, carats, cents in cursor.fetchall():
+                if isinstance(issued_on, str):  # a backend that gives dates as text
+                    issued_on = dt.date.fromisoformat(issued_on)
+                yield number, participant, origin, issued_on, carats, cents

@@ -53,8 +53,11 @@ def work(*, interval: float, once: bool, expiry_every: float, alive: Callable[[]
                   startup_delay=False, max_tasks=None, worker_id=get_random_id())
     if not once:
         jobs.configure_signals()  # SIGTERM/SIGINT: finish the running job, then stop
-    next_expiry = 0.0
+    next_expiry = next_lost_check = 0.0
     while jobs.running and (alive is None or alive()):
+        if time.monotonic() >= next_lost_check:  # at start-up, then every minute
+            settle_lost_scans()
+            next_lost_check = time.monotonic() + LOST_CHECK_EVERY
         if time.monotonic() >= next_expiry:
             certificate_tasks.expire_due.enqueue()
             next_expiry = time.monotonic() + expiry_every
@@ -63,6 +66,33 @@ def work(*, interval: float, once: bool, expiry_every: float, alive: Callable[[]
             return
         close_old_connections()  # as Django does between requests (not in `once`: a test's transaction)
         time.sleep(interval)
+
+
+LOST_CHECK_EVERY = 60.0  # seconds between two looks for scans whose worker died
+
+
+def settle_lost_scans() -> int:
+    """Scans whose worker died (killed: no sign of life for KPCS_SCAN_STALE seconds) are marked failed, and so
+    are their jobs in the task backend, which would otherwise say `RUNNING` for ever. Returns how many."""
+    from django.db import transaction
+    from django.utils import timezone
+    from django_tasks import TaskResultStatus
+    from django_tasks.backends.database.models import DBTaskResult
+
+    from kpcs.monitoring import services as monitoring
+
+    lost = monitoring.fail_lost_scans()
+    for row in lost:
+        if row.task_id:
+            with transaction.atomic():
+                DBTaskResult.objects.filter(id=row.task_id, status=TaskResultStatus.RUNNING).update(
+                    status=TaskResultStatus.FAILED, finished_at=timezone.now(),
+                    exception_class_path="kpcs.cli.worker.WorkerLost",
+                    traceback=f"the worker running scan {row.pk} stopped without finishing it")
+    if lost:
+        out.print(f"kpcs worker: {len(lost)} scan(s) whose worker died marked failed: "
+                  f"{', '.join(str(r.pk) for r in lost)}", highlight=False)
+    return len(lost)
 
 
 def run_ready(jobs: Any) -> int:

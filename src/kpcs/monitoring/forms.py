@@ -32,6 +32,18 @@ def answer_form(questions: list[str], data: object = None) -> forms.Form:
     return form
 
 
+class ScanForm(forms.Form):
+    """What a scan covers (as POST /findings/scan takes it): every rule runs over every figure; the findings kept
+    are those of the period and participant given."""
+
+    period = forms.CharField(label=_("Period"), required=False, max_length=7,
+                             help_text=_("YYYY, YYYY-H1/H2 or YYYY-Q1..Q4; every period if left empty."))
+    participant = forms.ChoiceField(label=_("Participant"), required=False,
+                                    choices=lambda: [("", _("every participant")), *_participants()])
+    as_of = forms.DateField(label=_("Deadlines judged on"), required=False,
+                            help_text=_("YYYY-MM-DD; today if left empty."))
+
+
 # --- peer review ----------------------------------------------------------------------------------------
 
 NAME = 200

@@ -230,6 +230,10 @@ class Scan(models.Model):
     fraction = models.FloatField(_("fraction done"), default=0.0)
     task_id = models.CharField(_("task id"), max_length=64, blank=True, default="")
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        _("last sign of life"), null=True, blank=True,
+        help_text=_("written by the running scan every KPCS_SCAN_HEARTBEAT seconds: a running scan silent for "
+                    "KPCS_SCAN_STALE seconds lost its worker and is marked failed"))
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     findings = models.IntegerField(_("findings in scope"), null=True, blank=True)
     created = models.IntegerField(_("findings created"), null=True, blank=True)

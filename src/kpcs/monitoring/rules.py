@@ -637,6 +637,15 @@ def barred(status: str, export_side: bool) -> bool:
     return not (registry_rules.may_export(status) if export_side else registry_rules.may_trade(status))
 
 
+def barred_spans(statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]]
+                 ) -> dict[str, list[tuple[dt.date, dt.date | None]]]:
+    """Per code, the status periods (from, to exclusive) in which it was barred on the import or export side:
+    only days within them can be blocked (`_blocked_share`), so only trade in them needs its origins apart."""
+    spans = {code: [(st.valid_from, st.valid_to) for st in history
+                    if barred(st.status, True) or barred(st.status, False)] for code, history in statuses.items()}
+    return {code: ranges for code, ranges in spans.items() if ranges}
+
+
 def _blocked_share(history: Sequence[registry_rules.StatusPeriod], period: Period, export_side: bool) -> float:
     """Share of the period's days on which the participant could not trade (or not export)."""
     days = (period.end - period.start).days + 1
@@ -654,20 +663,29 @@ def embargoed_trade(facts: Iterable[Fact], statuses: Mapping[str, Sequence[regis
                     th: Thresholds) -> list[Finding]:
     """Trade with, or origin in, a participant under removal, suspension or embargo at the time (SPEC-01..07)."""
     hits: dict[tuple[str, int, str], list[tuple[Fact, str, float]]] = defaultdict(list)
-    share_cache: dict[tuple[str, Period, bool], float] = {}
+    # Only days within a barred status period can be blocked: per period, the codes barred on a day of it, so
+    # that a fact whose parties were all free throughout its period is passed over at once.
+    spans = barred_spans(statuses)
+    barred_in: dict[int, frozenset[str]] = {}  # id of a period -> codes; facts share their periods (parse_period)
+    share_cache: dict[tuple[str, int, bool], float] = {}
 
     def share(code: str, period: Period, export_side: bool) -> float:
-        key = (code, period, export_side)
+        key = (code, id(period), export_side)
         if key not in share_cache:
-            share_cache[key] = _blocked_share(statuses.get(code, ()), period, export_side) if code in statuses \
-                else 0.0
+            share_cache[key] = _blocked_share(statuses.get(code, ()), period, export_side)
         return share_cache[key]
 
     for f in facts:
         if f.flow == "production" or not ((f.carats or ZERO) > 0 or (f.usd or ZERO) > 0):
             continue
-        if f.participant not in statuses and f.partner not in statuses and f.origin not in statuses:
-            continue  # nobody involved was ever barred
+        codes = barred_in.get(id(f.period))
+        if codes is None:
+            period = f.period
+            codes = barred_in[id(period)] = frozenset(
+                code for code, ranges in spans.items()
+                if any(start <= period.end and (end is None or period.start < end) for start, end in ranges))
+        if f.participant not in codes and f.partner not in codes and f.origin not in codes:
+            continue  # nobody involved was barred on any day of the period
         checks = []
         if f.partner:
             # exporting to a partner that may not trade; importing from a partner that may not export
@@ -677,7 +695,7 @@ def embargoed_trade(facts: Iterable[Fact], statuses: Mapping[str, Sequence[regis
             checks.append((f.origin, True, f"diamonds of origin {f.origin}"))
         checks.append((f.participant, f.flow == "export", f"{f.participant} itself"))
         for code, export_side, what in checks:
-            if code not in statuses:
+            if code not in codes:
                 continue
             s = share(code, f.period, export_side)
             if s > 0:
@@ -799,7 +817,16 @@ def as_participant(facts: Iterable[Fact],
     facts = list(facts)
     if statuses is None:
         return facts
-    return [f for f in facts if participated(statuses.get(f.participant, ()), f.period.start, f.period.end)]
+    took_part: dict[tuple[str, int], bool] = {}  # (participant, id of a period): facts share their periods
+    out = []
+    for f in facts:
+        key = (f.participant, id(f.period))
+        keep = took_part.get(key)
+        if keep is None:
+            keep = took_part[key] = participated(statuses.get(f.participant, ()), f.period.start, f.period.end)
+        if keep:
+            out.append(f)
+    return out
 
 
 def part_years(view: YearlyView, statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None
@@ -822,15 +849,16 @@ def analyse(facts: Sequence[Fact], *, shipments: Iterable[Shipment] = (), overdu
             statuses: Mapping[str, Sequence[registry_rules.StatusPeriod]] | None = None,
             annual_reports: Mapping[tuple[str, int], dt.date] | None = None, annual_reports_from: int | None = None,
             as_of: dt.date, thresholds: Thresholds | None = None, view: YearlyView | None = None,
-            customs: Iterable[CustomsFact] = ()) -> list[Finding]:
-    """Every rule; `view` may be passed when the caller already rolled the same facts up to years; `customs`:
-    customs HS 7102 values for the customs cross-check.
+            judged: Sequence[Fact] | None = None, customs: Iterable[CustomsFact] = ()) -> list[Finding]:
+    """Every rule; `customs`: customs HS 7102 values for the customs cross-check.
 
     With `statuses`, the figures of a participant for periods in which it was not one (before admission, while
-    removed) are left out of every rule but embargoed-trade, which exists to find that trade."""
+    removed) are left out of every rule but embargoed-trade, which exists to find that trade. A caller that
+    already has them passes `judged` (`as_participant(facts, statuses)`) and `view` (`YearlyView(judged)`):
+    a scan builds each once."""
     th = thresholds or Thresholds()
-    judged = as_participant(facts, statuses)
-    if view is None or len(judged) != len(facts):
+    if judged is None or view is None:
+        judged = as_participant(facts, statuses)
         view = YearlyView(judged)
     view.not_baseline = part_years(view, statuses)
     findings = (exports_exceed_supply(view, th, as_of) + price_outliers(view, th)

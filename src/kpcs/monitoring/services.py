@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from kpcs import clock
@@ -57,25 +59,30 @@ def certificate_shipments(prices: Mapping[tuple[str, int], Decimal], th: rules.T
                           as_of: dt.date | None = None) -> list[rules.Shipment]:
     """Certificates whose gem-quality US$/ct lies outside the band around their origin's production price.
 
-    The database pre-selects candidates per origin and year (a band check on two integer columns); the pure
-    rule then judges each candidate exactly. A certificate past its expiry date on `as_of` and never used is
-    no shipment (effective status, CERT-09), whether or not the expiry job has written it yet.
+    The database pre-selects candidates per origin and year (a band check on two integer columns,
+    `certificates.selectors.priced_outside`); the pure rule then judges each candidate exactly. A certificate
+    past its expiry date on `as_of` and never used is no shipment (effective status, CERT-09), whether or not
+    the expiry job has written it yet.
     """
     as_of = as_of or clock.today()
     out: list[rules.Shipment] = []
     origins = sorted({o for o, _year in prices})
     if not origins:
         return out
+    span = certificates.issued_between(origins)  # a year without such certificates finds nothing
+    if span is None:
+        return out
     min_centi = int(th.certificate_min_carats * 100)
-    for year in certificates.issue_years(origins):  # a year without such certificates finds nothing below
+    bands = []
+    for year in range(span[0].year, span[1].year + 1):
         for origin in origins:
             ref = rules.reference_price(prices, origin, year)
-            if ref is None:
-                continue
-            low, high = float(ref[0] / th.certificate_factor), float(ref[0] * th.certificate_factor)
-            for number, p, day, c, v in certificates.outside_price_band(origin, year, low, high, min_centi, as_of):
-                out.append(rules.Shipment(number, p, day, origin, Decimal(c) / 100, Decimal(v) / 100, False,
-                                          "certificate"))
+            if ref is not None:
+                bands.append((origin, year, float(ref[0] / th.certificate_factor),
+                              float(ref[0] * th.certificate_factor)))
+    for number, p, origin, day, c, v in certificates.priced_outside(
+            bands, statuses=certificates.EXPORTED, min_gem_centi=min_centi, as_of=as_of):
+        out.append(rules.Shipment(number, p, day, origin, Decimal(c) / 100, Decimal(v) / 100, False, "certificate"))
     return out
 
 
@@ -114,17 +121,21 @@ def analyse(*, as_of: dt.date | None = None, thresholds: rules.Thresholds | None
     th = thresholds or rules.Thresholds(due_months=settings.KPCS_STATISTICS_DUE_MONTHS)
     as_of = as_of or clock.today()
     progress("reading", 0.0)
-    facts = statistics.effective_facts(by_hs=False, as_of=as_of)
+    statuses = registry.snapshot().statuses
+    # origins matter to the rules only for trade with a participant while it was barred (embargoed-trade)
+    facts = statistics.effective_facts(by_hs=False, as_of=as_of, origins_within=rules.barred_spans(statuses))
     progress("reading", 0.3)
-    view = rules.YearlyView(facts)
+    # rolled up once, from the figures the rules judge (a participant's own periods), for the rules and for the
+    # price band that picks the candidate certificates: the same origin prices in both
+    judged = rules.as_participant(facts, statuses)
+    view = rules.YearlyView(judged)
     shipments = rules.shipments_from_facts(facts) + certificate_shipments(rules.origin_prices(view, th), th, as_of)
     progress("reading", 0.5)
     overdue = overdue_certificates(as_of)
     reports, reports_from = statistics.annual_reports(), statistics.annual_reports_from()
-    statuses = registry.snapshot().statuses
     progress("analysing", 0.6)
     return rules.analyse(facts, shipments=shipments, overdue=overdue, statuses=statuses, annual_reports=reports,
-                         annual_reports_from=reports_from, as_of=as_of, thresholds=th, view=view,
+                         annual_reports_from=reports_from, as_of=as_of, thresholds=th, view=view, judged=judged,
                          customs=statistics.customs_facts())
 
 
@@ -163,38 +174,75 @@ def scan(actor: Actor, *, period: str | None = None, participant: str | None = N
                  progress=progress).findings
 
 
-WRITE_CHUNK = 100  # findings per write transaction: an issue or a confirmation waits for one chunk at most
+WRITE_CHUNK = 100  # new or changed findings per write transaction (each with its audit entry)
+# Seconds between two such transactions. SQLite's busy handler makes a waiting writer retry at growing intervals
+# (up to 100 ms): without a pause, back-to-back chunks kept an issue waiting for the whole writing phase (0.9 s
+# at 1M certificates, hundreds of new findings); with 30 ms, about 0.1 s. 0.6 s more for a first scan's 2,000.
+WRITE_PAUSE = 0.03
 
 
 def _scan(by: str, *, period: str | None, participant: str | None, as_of: dt.date | None,
           thresholds: rules.Thresholds | None, progress: Progress) -> ScanOutcome:
-    """The analysis reads outside any transaction (`analyse`); the findings are then written in short
-    transactions of WRITE_CHUNK findings (each finding with its audit entry), so certificates are issued and
-    confirmed while a scan runs (MON-09) and never wait for more than one chunk."""
+    """The analysis reads outside any transaction (`analyse`); the findings are then compared with those kept,
+    still outside any transaction, and only the new and changed ones written, in short transactions of
+    WRITE_CHUNK findings (each with its audit entry); the unchanged ones' `last_seen` is one UPDATE in the last
+    transaction, with the `monitoring.scanned` entry: a re-scan that changes nothing writes once. Between two
+    chunks the scan pauses (WRITE_PAUSE): on SQLite a waiting writer polls for the lock and would lose it to
+    chunks that follow each other closely (MON-09)."""
     found = [f for f in analyse(as_of=as_of, thresholds=thresholds, progress=progress)
              if _in_scope(f, period, participant)]
     progress("writing", 0.9)
     now = clock.now()
-    kept: list[Finding] = []
+    kept: list[Finding | None] = [None] * len(found)
+    unchanged: list[int] = []
     created = revised = 0
     for start in range(0, len(found), WRITE_CHUNK):
         chunk = found[start:start + WRITE_CHUNK]
-        with transaction.atomic():
-            existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint
-                                                                                          for x in chunk])}
-            for f in chunk:
-                row, change = _record_finding(by, f, existing.get(f.fingerprint), now)
-                created += change == "created"
-                revised += change == "revised"
-                kept.append(row)
+        existing = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[x.fingerprint
+                                                                                      for x in chunk])}
+        changed = []
+        for i, f in enumerate(chunk, start=start):
+            row = existing.get(f.fingerprint)
+            if row is not None and _unchanged(row, f):
+                row.last_seen = now
+                unchanged.append(row.pk)
+                kept[i] = row
+            else:
+                changed.append((i, f))
+        if changed:
+            with transaction.atomic():  # read again under the lock: another scan may have written them meanwhile
+                fresh = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[f.fingerprint
+                                                                                           for _i, f in changed])}
+                for i, f in changed:
+                    row, change = _record_finding(by, f, fresh.get(f.fingerprint), now)
+                    created += change == "created"
+                    revised += change == "revised"
+                    kept[i] = row
+            if start + WRITE_CHUNK < len(found):
+                time.sleep(WRITE_PAUSE)  # a writer waiting for the lock gets it before our next chunk
         progress("writing", 0.9 + 0.1 * (start + len(chunk)) / len(found))
+    rows = [r for r in kept if r is not None]
     with transaction.atomic():
+        for start in range(0, len(unchanged), 500):
+            Finding.objects.filter(pk__in=unchanged[start:start + 500]).update(last_seen=now)
         audit.record(actor=by, action="monitoring.scanned", object_type="analysis", object_id=now.isoformat(),
                      payload={"period": period, "participant": participant, "findings": len(found), "new": created,
                               "revised": revised,
-                              "seen_hash": audit.record_hash({"last_seen": sorted(r.pk for r in kept)})})
+                              "seen_hash": audit.record_hash({"last_seen": sorted(r.pk for r in rows)})})
     progress("done", 1.0)
-    return ScanOutcome(kept, created, revised)
+    return ScanOutcome(rows, created, revised)
+
+
+def _says(severity: str, summary: str, evidence: Any) -> str:
+    """What a finding says, as comparable text (plain JSON: equal texts are equal canonical records)."""
+    return json.dumps([severity, summary, evidence], sort_keys=True, ensure_ascii=False)
+
+
+def _unchanged(row: Finding, f: rules.Finding) -> bool:
+    """Whether the finding says what the kept row says (then only its `last_seen` moves). Compared as plain
+    JSON texts: the record hash (RFC 8785, pure Python) is computed only when something changed."""
+    evidence = json.loads(json.dumps(f.evidence, default=_decimal_text))  # as the JSON column gives it back
+    return _says(row.severity, row.summary, row.evidence) == _says(f.severity, f.summary, evidence)
 
 
 def _record_finding(by: str, f: rules.Finding, row: Finding | None, now: dt.datetime) -> tuple[Finding, str]:
@@ -233,6 +281,7 @@ def start_scan(actor: Actor, *, period: str | None = None, participant: str | No
     _check_scope(period)
     from kpcs.monitoring import tasks  # the task module imports these services
 
+    fail_lost_scans()  # a scan whose worker died says so before the next one starts
     with transaction.atomic():
         row = Scan.objects.create(requested_by=actor.label, requested_at=clock.now(), period=period or "",
                                   participant=participant or "", as_of=as_of)
@@ -250,17 +299,19 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
     (a job delivered twice runs once)."""
     now = clock.now()
     if not Scan.objects.filter(pk=scan_id, status="queued").update(status="running", started_at=now,
-                                                                   phase="reading", fraction=0.0):
+                                                                   heartbeat_at=now, phase="reading", fraction=0.0):
         return Scan.objects.get(pk=scan_id)
     row = Scan.objects.get(pk=scan_id)
 
     def report(phase: str, fraction: float) -> None:
-        Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3))
+        Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3),
+                                               heartbeat_at=clock.now())
         progress(phase, fraction)
 
     try:
-        outcome = _scan(row.requested_by, period=row.period or None, participant=row.participant or None,
-                        as_of=row.as_of, thresholds=None, progress=report)
+        with _Heartbeat(scan_id, settings.KPCS_SCAN_HEARTBEAT):
+            outcome = _scan(row.requested_by, period=row.period or None, participant=row.participant or None,
+                            as_of=row.as_of, thresholds=None, progress=report)
     except DomainError as exc:  # as the API would have answered it
         error = exc.as_dict()["error"]
         if not isinstance(error["details"], dict):
@@ -273,6 +324,67 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
     else:
         return _finish(scan_id, outcome=outcome)
     return _finish(scan_id, error=error)
+
+
+class _Heartbeat:
+    """While a scan runs, its sign of life (`heartbeat_at`) every `every` seconds, from a thread with its own
+    database connection: a long silent stretch of reading or analysing is not taken for a dead worker."""
+
+    def __init__(self, scan_id: int, every: float) -> None:
+        self.scan_id, self.every = scan_id, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"scan {scan_id} heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stop.wait(self.every):
+                try:
+                    self.beat()
+                except DatabaseError:  # the database busy for longer than its timeout: the next beat
+                    pass
+        finally:
+            connection.close()  # this thread's own connection
+
+    def beat(self) -> None:
+        Scan.objects.filter(pk=self.scan_id, status="running").update(heartbeat_at=clock.now())
+
+    def __enter__(self) -> _Heartbeat:
+        if self.every > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+def fail_lost_scans(*, by: str = "kpcs worker", now: dt.datetime | None = None) -> list[Scan]:
+    """Mark failed (`worker_lost`) every running scan silent for more than KPCS_SCAN_STALE seconds: the worker
+    running it is gone (killed, or its machine stopped); a live scan writes a sign of life every
+    KPCS_SCAN_HEARTBEAT seconds. `kpcs worker` calls it when it starts and every minute, and so does every new
+    scan. A plain read first: with nothing lost, no write lock is taken. Returns the scans marked."""
+    now = now or clock.now()
+    cutoff = now - dt.timedelta(seconds=settings.KPCS_SCAN_STALE)
+    silent = Q(status="running") & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+    lost = []
+    for pk in list(Scan.objects.filter(silent).values_list("pk", flat=True)):
+        with transaction.atomic():
+            row = Scan.objects.select_for_update().filter(silent, pk=pk).first()
+            if row is None:  # finished, or a sign of life, meanwhile
+                continue
+            last = row.heartbeat_at or row.started_at
+            row.status, row.finished_at = "failed", now
+            row.error = {"code": "worker_lost",
+                         "message": _("the worker running this scan stopped: no sign of life since %(at)s. "
+                                      "Start a new scan.") % {"at": f"{last:%Y-%m-%d %H:%M:%S} UTC" if last else "?"},
+                         "details": {"last_sign_of_life": last.isoformat() if last else None, "phase": row.phase}}
+            row.save(update_fields=["status", "finished_at", "error"])
+            audit.record(actor=by, action="monitoring.scan_finished", object_type="scan", object_id=str(row.pk),
+                         payload={"status": row.status, "findings": row.findings, "new": row.created,
+                                  "revised": row.revised, "error": "worker_lost"})
+        lost.append(row)
+    return lost
 
 
 def _finish(scan_id: int, *, outcome: ScanOutcome | None = None, error: dict[str, Any] | None = None) -> Scan:
@@ -290,6 +402,12 @@ def _finish(scan_id: int, *, outcome: ScanOutcome | None = None, error: dict[str
                      payload={"status": row.status, "findings": row.findings, "new": row.created,
                               "revised": row.revised, "error": (error or {}).get("code")})
     return row
+
+
+def scans(actor: Actor) -> QuerySet[Scan]:
+    """Every scan, newest first: who asked, when, how far it got, what it found (the scans page)."""
+    registry.require(actor, "finding.manage")
+    return Scan.objects.all()
 
 
 def get_scan(actor: Actor, scan_id: int) -> Scan:
@@ -316,6 +434,13 @@ def _finding_hash(row: Finding) -> str:
     # as stored: the JSON column's round trip, whether the row was just analysed or read back
     evidence = json.loads(json.dumps(row.evidence))
     return audit.record_hash({"severity": row.severity, "summary": row.summary, "evidence": evidence})
+
+
+def _decimal_text(value: Any) -> str:
+    """`json.dumps(value, default=_decimal_text)` writes what `json.dumps(_jsonable(value))` writes, faster."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _jsonable(value: Any) -> Any:

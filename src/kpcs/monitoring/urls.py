@@ -4,6 +4,8 @@ from kpcs.monitoring import review_views, views
 
 urlpatterns = [
     path("findings/", views.finding_list, name="finding_list"),
+    path("findings/scans/", views.scan_list, name="scan_list"),
+    path("findings/scans/start", views.scan_start, name="scan_start"),
     path("findings/<int:pk>", views.finding_detail, name="finding_detail"),
     path("findings/<int:pk>/clarification", views.request_clarification, name="finding_clarification"),
     path("findings/<int:pk>/answer", views.answer, name="finding_answer"),

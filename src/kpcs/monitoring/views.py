@@ -5,6 +5,7 @@ answers every question, the Group closes or escalates. Every action goes through
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -16,8 +17,8 @@ from django.utils.translation import gettext_lazy
 
 from kpcs.errors import BadRequest, DomainError, PermissionDenied
 from kpcs.monitoring import rules, services
-from kpcs.monitoring.forms import ClarificationForm, MissionForm, NoteForm, answer_form
-from kpcs.monitoring.models import STATUSES, Finding
+from kpcs.monitoring.forms import ClarificationForm, MissionForm, NoteForm, ScanForm, answer_form
+from kpcs.monitoring.models import SCAN_PHASES, SCAN_STATUSES, STATUSES, Finding, Scan
 from kpcs.registry.services import Actor
 from kpcs.statistics.rules import parse_period
 from kpcs.web.access import page
@@ -79,7 +80,56 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         return render(request, "monitoring/list.html", context, status=exc.status)
     context.update(paginate(request, qs))
     context["rows"] = [_decorate(f) for f in context["rows"]]
+    context["may_scan"] = actor.may("finding.manage")
     return render(request, "monitoring/list.html", context)
+
+
+# --- scans of the analysis (background jobs, MON-09) -------------------------------------------------
+
+SCAN_STATUS_LABELS = dict(SCAN_STATUSES)
+SCAN_PHASE_LABELS = dict(SCAN_PHASES)
+SCAN_STATUS_BADGE = {"queued": "", "running": "warn", "succeeded": "ok", "failed": "bad"}
+
+
+def _scan_row(s: Scan) -> dict[str, Any]:
+    scope = {k: v for k, v in (("participant", s.participant), ("period", s.period)) if v}
+    return {"scan": s, "status_label": SCAN_STATUS_LABELS.get(s.status, s.status),
+            "status_badge": SCAN_STATUS_BADGE.get(s.status, ""),
+            "phase_label": SCAN_PHASE_LABELS.get(s.phase, s.phase), "percent": round(s.fraction * 100),
+            "error": (s.error or {}).get("message", "") if s.status == "failed" else "",
+            "findings_url": reverse("finding_list") + (f"?{urlencode(scope)}" if scope else "")}
+
+
+@page("finding.manage")
+def scan_list(request: HttpRequest, form: ScanForm | None = None, status: int = 200, error: str = "") -> HttpResponse:
+    """The scans with their progress and outcome, and a form to start one (as POST /findings/scan)."""
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    context: dict[str, Any] = {"form": form or ScanForm(), "error": error}
+    context.update(paginate(request, services.scans(actor)))
+    context["rows"] = [_scan_row(s) for s in context["rows"]]
+    context["in_progress"] = any(r["scan"].status in ("queued", "running") for r in context["rows"])
+    return render(request, "monitoring/scan_list.html", context, status=status)
+
+
+@page("finding.manage")
+def scan_start(request: HttpRequest) -> HttpResponse:
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("scan_list"))
+    form = ScanForm(request.POST)
+    if not form.is_valid():
+        return scan_list(request, form=form, status=422)
+    d = form.cleaned_data
+    try:
+        row = services.start_scan(actor, period=d["period"].strip() or None, participant=d["participant"] or None,
+                                  as_of=d["as_of"])
+    except PermissionDenied as exc:
+        return error_page(request, exc)
+    except DomainError as exc:
+        return scan_list(request, form=form, status=exc.status, error=exc.message)
+    messages.success(request, _("Scan %(pk)s is queued: the worker runs it in the background and this page shows "
+                                "how far it got.") % {"pk": row.pk})
+    return HttpResponseRedirect(reverse("scan_list"))
 
 
 def _evidence(value: Any) -> list[tuple[str, Any]]:

@@ -11,11 +11,12 @@ Group on Monitoring only shows their status.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Min, Sum
+from django.db import connection
+from django.db.models import Min, QuerySet, Sum
 
 from kpcs import clock
 from kpcs.certificates import selectors as certificates
@@ -35,8 +36,12 @@ def _quarter_filter(period: rules.Period | None) -> list[str] | None:
     return None if period is None else rules.quarter_labels(period)
 
 
+Spans = Mapping[str, Sequence[tuple[dt.date, dt.date | None]]]  # code -> [(from, to exclusive or None)]
+
+
 def derived_facts(period: rules.Period | None = None, participant: str | None = None,
-                  by_hs: bool = True, as_of: dt.date | None = None, effective: bool = True) -> list[Fact]:
+                  by_hs: bool = True, as_of: dt.date | None = None, effective: bool = True,
+                  origins_within: Spans | None = None) -> list[Fact]:
     """Quarterly trade by partner, origin and HS code, derived from certificates (STAT-01, STAT-02).
 
     Exports count certificates issued (and not cancelled or expired unused), by quarter of issue; imports
@@ -46,6 +51,10 @@ def derived_facts(period: rules.Period | None = None, participant: str | None = 
     certificates whose status is still `issued` though their expiry date has passed by `as_of` (default today):
     by effective status (CERT-09) they are expired, whether or not the hourly expiry job has written it yet.
     `effective=False` reads the cells as stored (what `services.check_trade_cells` compares with the lines).
+
+    `origins_within` (the anomaly scan): origins are kept apart only in the quarters in which the participant,
+    the partner or the origin of a cell falls within one of its spans (code -> dates); elsewhere a participant's
+    trade with a partner in a quarter is one fact over all origins (origin ""): far fewer facts to hold and judge.
     """
     quarters = _quarter_filter(period)
     cells = TradeCell.objects.exclude(carats_centi=0, value_cents=0, certificates=0)
@@ -58,13 +67,49 @@ def derived_facts(period: rules.Period | None = None, participant: str | None = 
             "quarter", "participant", "flow", "partner", "origin", "hs_code", "carats_centi", "value_cents",
             "certificates").iterator(chunk_size=5000)
     else:  # the anomaly scan needs no HS breakdown: fewer, larger cells
-        rows = ((q, p, fl, pa, o, "", c, v, n) for q, p, fl, pa, o, c, v, n in cells.values_list(
+        rows = ((q, p, fl, pa, o, "", c, v, n) for q, p, fl, pa, o, c, v, n in _stream(cells.values_list(
             "quarter", "participant", "flow", "partner", "origin").annotate(
-            c=Sum("carats_centi"), v=Sum("value_cents"), n=Sum("certificates")).order_by().iterator(chunk_size=5000))
+            c=Sum("carats_centi"), v=Sum("value_cents"), n=Sum("certificates")).order_by()))
     lapsed = _expired_unused(as_of or clock.today(), quarters, participant, by_hs) if effective else None
     if lapsed:
         rows = _less(rows, lapsed)
+    if origins_within is not None:
+        rows = _over_origins(rows, origins_within)
     return list(_facts(rows))
+
+
+def _stream(qs: QuerySet[Any], chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """A values_list() queryset's rows straight from a cursor, a chunk at a time (on PostgreSQL a server-side
+    cursor, as `iterator()` uses): a third less work per row than `iterator()`, for hundreds of thousands of rows.
+    Only for columns that need no conversion from the database (text, integers)."""
+    sql, params = qs.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk):
+            yield from rows
+
+
+def _over_origins(rows: Iterable[tuple[Any, ...]], spans: Spans) -> Iterator[tuple[Any, ...]]:
+    """The rows summed over origins, but for those of a quarter in which one of their codes is within its spans."""
+    within: dict[str, frozenset[str]] = {}  # quarter -> the codes within one of their spans on a day of it
+    merged: dict[tuple[Any, ...], list[int]] = {}
+    for q, p, flow, partner, origin, hs, c, v, n in rows:
+        codes = within.get(q)
+        if codes is None:
+            quarter = rules.parse_period(q)
+            codes = within[q] = frozenset(
+                code for code, ranges in spans.items()
+                if any(start <= quarter.end and (end is None or quarter.start < end) for start, end in ranges))
+        key = (q, p, flow, partner, origin if (p in codes or partner in codes or origin in codes) else "", hs)
+        acc = merged.get(key)
+        if acc is None:
+            merged[key] = [c, v, n]
+        else:
+            acc[0] += c
+            acc[1] += v
+            acc[2] += n
+    for key, (c, v, n) in merged.items():
+        yield *key, c, v, n
 
 
 def _expired_unused(as_of: dt.date, quarters: list[str] | None, participant: str | None,
@@ -127,13 +172,15 @@ def reported_facts(period: rules.Period | None = None, participant: str | None =
 
 
 def effective_facts(period: rules.Period | None = None, participant: str | None = None,
-                    by_hs: bool = True, as_of: dt.date | None = None) -> list[Fact]:
+                    by_hs: bool = True, as_of: dt.date | None = None,
+                    origins_within: Spans | None = None) -> list[Fact]:
     """What the node knows: trade derived from certificates wherever a participant's year has any, otherwise
     the imported trade figures; production as submitted or imported (the latest revision counts).
 
     Where the same production figure was both submitted and imported, the most recent batch wins.
+    `origins_within`: see `derived_facts`.
     """
-    derived = derived_facts(period, participant, by_hs, as_of)
+    derived = derived_facts(period, participant, by_hs, as_of, origins_within=origins_within)
     covered = {(f.participant, f.flow, f.period.year) for f in derived}
     reported = reported_facts(period, participant, flows=("export", "import"))
     trade = [f for f in reported if (f.participant, f.flow, f.period.year) not in covered]
