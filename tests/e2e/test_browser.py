@@ -475,6 +475,9 @@ def test_main_pages_are_accessible_light_and_photographed(browser: Any, site: Si
                 page.set_viewport_size(PHONE)
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"{path} is {overflow}px wider than the phone"
+                sideways = page.evaluate("""[...document.querySelectorAll('.card')]
+                    .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.scrollWidth - c.clientWidth)""")
+                assert sideways == [], f"{path}: a card scrolls sideways on the phone by {sideways} px"
             if phone == (language == "fr"):  # axe on each layout and in each language once: English on a desktop,
                 violations = serious_accessibility_violations(page)  # French on a phone
                 assert violations == [], f"{path} ({language}, {'phone' if phone else 'desktop'}): {violations}"
