@@ -210,3 +210,26 @@ def test_new_findings_are_written_in_bulk_each_with_its_event_and_audit_entry(kp
     again = Finding.objects.get(rule="exports-exceed-supply")
     assert AuditEntry.objects.filter(action="finding.found", object_id=str(again.pk)).count() == 1
     assert audit.verify_chain()[1] is None
+
+
+@pytest.mark.parametrize("every", [0.0, 3600.0])
+def test_the_writing_phase_writes_the_scans_progress_at_most_every_progress_every(kp: Any, monkeypatch: Any,
+                                                                                  every: float) -> None:
+    """Each progress write is a commit taking the write lock: in the writing phase (a report per chunk) the scan's
+    record follows at most every PROGRESS_EVERY seconds; the progress callback still hears every chunk."""
+    from kpcs.monitoring.models import Scan
+
+    load(*congo())
+    monkeypatch.setattr(services, "WRITE_CHUNK", 1)
+    monkeypatch.setattr(services, "PROGRESS_EVERY", every)
+    row = services.start_scan(WGS, as_of=AS_OF)
+    heard: list[tuple[str, float, float]] = []  # (phase, fraction reported, fraction on the record then)
+    services.run_scan(row.pk, progress=lambda phase, fraction: heard.append(
+        (phase, fraction, Scan.objects.get(pk=row.pk).fraction)))
+    writing = [(round(f, 3), kept) for phase, f, kept in heard if phase == "writing"]
+    assert [f for f, _kept in writing] == [0.9, 0.933, 0.967, 1.0]
+    if every == 0:
+        assert [kept for _f, kept in writing] == [0.9, 0.933, 0.967, 1.0]
+    else:  # only the phase's first report reaches the record; the end of the scan writes 1.0
+        assert [kept for _f, kept in writing] == [0.9, 0.9, 0.9, 0.9]
+    assert Scan.objects.get(pk=row.pk).fraction == 1.0

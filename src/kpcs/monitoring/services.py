@@ -179,6 +179,7 @@ WRITE_CHUNK = 100  # new or changed findings per write transaction (each with it
 # (up to 100 ms): without a pause, back-to-back chunks kept an issue waiting for the whole writing phase (0.9 s
 # at 1M certificates, hundreds of new findings); with 30 ms, about 0.1 s. 0.6 s more for a first scan's 2,000.
 WRITE_PAUSE = 0.03
+PROGRESS_EVERY = 0.5  # seconds between two writes of a running scan's progress in its writing phase (`run_scan`)
 
 
 def _scan(by: str, *, period: str | None, participant: str | None, as_of: dt.date | None,
@@ -328,9 +329,16 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
         return Scan.objects.get(pk=scan_id)
     row = Scan.objects.get(pk=scan_id)
 
+    written = {"phase": "", "at": 0.0}
+
     def report(phase: str, fraction: float) -> None:
-        Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3),
-                                               heartbeat_at=clock.now())
+        # each write is a commit (an fsync on SQLite) taking the write lock: the writing phase reports every chunk
+        # (a first scan: 20 of them), and its record follows at most every PROGRESS_EVERY seconds
+        t = time.monotonic()
+        if phase != "writing" or written["phase"] != phase or t - written["at"] >= PROGRESS_EVERY:
+            Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3),
+                                                   heartbeat_at=clock.now())
+            written.update(phase=phase, at=t)
         progress(phase, fraction)
 
     try:
