@@ -329,7 +329,7 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
         return Scan.objects.get(pk=scan_id)
     row = Scan.objects.get(pk=scan_id)
 
-    written = {"phase": "", "at": 0.0}
+    written: dict[str, Any] = {"phase": "", "at": 0.0}
 
     def report(phase: str, fraction: float) -> None:
         # each write is a commit (an fsync on SQLite) taking the write lock: the writing phase reports every chunk
