@@ -136,6 +136,8 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> None:
     rows += [
         (f"analyse() alone, best of {args.repeat} (baseline)", f"{a['best']:.3f} s"),
         (f"first scan job (start_scan + run_scan; creates {s['first_created']:,} findings)", f"{s['first']:.3f} s"),
+        ("  its CPU time (this process; other work on the cores moves only the wall time)",
+         f"{s['first_cpu']:.3f} s"),
         ("  ratio first scan / analyse", f"{s['first'] / a['best']:.2f}x"),
         *[(f"  phase {name}", f"{sec:.3f} s") for name, sec in s["first_phases"].items()],
         ("first scan target <= 5 s", "met" if s["first"] <= 5 else "MISSED"),
@@ -232,9 +234,9 @@ def measure_scan(args: argparse.Namespace) -> dict[str, Any]:
     much new data), then re-scans (nothing new to write), best of --repeat: a best-of over both would hide the
     first one."""
     first_phases: dict[str, float] = {}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     first = one_scan(args, first_phases)
-    first_seconds = time.perf_counter() - t0
+    first_seconds, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     if first.status != "succeeded":
         raise SystemExit(f"scan failed: {first.error}")
     best, row = best_of(args.repeat, lambda: one_scan(args))
@@ -242,7 +244,8 @@ def measure_scan(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"scan failed: {row.error}")
     phases: dict[str, float] = {}
     one_scan(args, phases)
-    return {"first": first_seconds, "first_created": first.created, "first_phases": first_phases, "best": best,
+    return {"first": first_seconds, "first_cpu": first_cpu, "first_created": first.created,
+            "first_phases": first_phases, "best": best,
             "findings": row.findings, "created": row.created, "phases": phases}
 
 
