@@ -7,8 +7,10 @@ One throw-away SQLite database (WAL, IMMEDIATE transactions, synchronous=FULL, a
 through the services), then, each in its own child process so that every peak RSS belongs to one piece of work:
 
   1. scan: `monitoring.services.start_scan` + `run_scan` (the job `kpcs worker` runs: the analysis, streamed and
-     outside any transaction, then the findings written in one short transaction), best of --repeat, and the
-     process's peak RSS. Target: <= 5 s and <= 300 MB at 1,000,000 certificates, 20 years x 60 participants.
+     outside any transaction, then the new and changed findings written in short transactions): first the
+     dataset's first scan alone (it creates every finding), then re-scans (nothing new), best of --repeat, and
+     the process's peak RSS. Target, for both: <= 5 s and <= 300 MB at 1,000,000 certificates, 20 years x 60
+     participants.
      Baseline in the same run: `monitoring.services.analyse` alone (the reading and the rules, no job record and
      no writing), so the job's own cost shows as a ratio.
   2. issuing alone: `certificates.services.issue` (the README's Botswana -> EU shipment) in a loop for --seconds,
@@ -133,11 +135,17 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> None:
     a, s = res["analyse"], res["scan"]
     rows += [
         (f"analyse() alone, best of {args.repeat} (baseline)", f"{a['best']:.3f} s"),
-        (f"scan job (start_scan + run_scan), best of {args.repeat}", f"{s['best']:.3f} s"),
-        ("  ratio scan job / analyse", f"{s['best'] / a['best']:.2f}x"),
+        (f"first scan job (start_scan + run_scan; creates {s['first_created']:,} findings)", f"{s['first']:.3f} s"),
+        ("  its CPU time (this process; other work on the cores moves only the wall time)",
+         f"{s['first_cpu']:.3f} s"),
+        ("  ratio first scan / analyse", f"{s['first'] / a['best']:.2f}x"),
+        *[(f"  phase {name}", f"{sec:.3f} s") for name, sec in s["first_phases"].items()],
+        ("first scan target <= 5 s", "met" if s["first"] <= 5 else "MISSED"),
+        (f"re-scan job (creates {s['created']:,}), best of {args.repeat}", f"{s['best']:.3f} s"),
+        ("  ratio re-scan / analyse", f"{s['best'] / a['best']:.2f}x"),
         ("  findings in scope", f"{s['findings']:,}"),
-        *[(f"  phase {name} (one more run)", f"{sec:.3f} s") for name, sec in s["phases"].items()],
-        ("scan target <= 5 s", "met" if s["best"] <= 5 else "MISSED"),
+        *[(f"  phase {name} (one more re-scan)", f"{sec:.3f} s") for name, sec in s["phases"].items()],
+        ("re-scan target <= 5 s", "met" if s["best"] <= 5 else "MISSED"),
         ("peak RSS, analyse process", f"{a['rss_mib']:.0f} MiB"),
         ("peak RSS, scan-job process", f"{s['rss_mib']:.0f} MiB"),
         ("scan RSS target <= 300 MB", "met" if s["rss_mib"] * 2**20 <= 300e6 else "MISSED"),
@@ -222,12 +230,23 @@ def one_scan(args: argparse.Namespace, phases: dict[str, float] | None = None) -
 
 
 def measure_scan(args: argparse.Namespace) -> dict[str, Any]:
+    """The first scan of the dataset on its own (it creates every finding: a node's first scan, or the one after
+    much new data), then re-scans (nothing new to write), best of --repeat: a best-of over both would hide the
+    first one."""
+    first_phases: dict[str, float] = {}
+    t0, c0 = time.perf_counter(), time.process_time()
+    first = one_scan(args, first_phases)
+    first_seconds, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+    if first.status != "succeeded":
+        raise SystemExit(f"scan failed: {first.error}")
     best, row = best_of(args.repeat, lambda: one_scan(args))
     if row.status != "succeeded":
         raise SystemExit(f"scan failed: {row.error}")
     phases: dict[str, float] = {}
     one_scan(args, phases)
-    return {"best": best, "findings": row.findings, "phases": phases}
+    return {"first": first_seconds, "first_cpu": first_cpu, "first_created": first.created,
+            "first_phases": first_phases, "best": best,
+            "findings": row.findings, "created": row.created, "phases": phases}
 
 
 def scan_until_stopped(args: argparse.Namespace) -> dict[str, Any]:

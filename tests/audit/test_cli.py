@@ -184,3 +184,19 @@ def test_init_anchors_a_legacy_log_with_a_baseline(node: Any) -> None:
     after = kpcs("audit", "verify")
     assert after.exit_code == 0 and "current state matches the log" in after.text, after.text
     assert "baseline" not in kpcs("init").text  # once
+
+
+def test_verify_accepts_entries_written_by_record_many_and_names_a_tampered_one(node: Any) -> None:
+    from django.db import transaction
+
+    from kpcs.audit import services as audit
+
+    with transaction.atomic():
+        written = audit.record_many([{"actor": "scan", "action": "finding.found", "object_type": "finding",
+                                      "object_id": str(n), "payload": {"n": n}} for n in range(3)])
+    result = kpcs("audit", "verify")
+    assert result.exit_code == 0, result.text
+    sql("UPDATE audit_auditentry SET actor = 'someone else' WHERE seq = %s", written[1].seq)
+    result = kpcs("audit", "verify")
+    assert result.exit_code == 1, result.text
+    assert str(written[1].seq) in result.text

@@ -214,3 +214,67 @@ def test_a_legacy_log_is_anchored_by_a_baseline(lifecycle: dict[str, Any]) -> No
 def test_a_log_that_kept_its_payloads_needs_no_baseline(lifecycle: dict[str, Any]) -> None:
     assert audit.ensure_baseline("cli:operator") is None
     assert not AuditEntry.objects.filter(action="audit.baseline").exists()
+
+
+# --- record_many: several entries in one append ---------------------------------------------------------
+
+def _batch() -> list[dict[str, Any]]:
+    return [
+        {"actor": "scan", "action": "finding.found", "object_type": "finding", "object_id": 7, "participant": "BW",
+         "payload": {"rule": "price-outlier", "record_hash": "a" * 64, "évidence": [1, "2.50", None]}},
+        {"actor": "scan", "action": "finding.found", "object_type": "finding", "object_id": "8",
+         "payload": {"rule": "overdue", "status": "open"}},
+        {"actor": "scan", "action": "monitoring.scanned", "object_type": "analysis", "object_id": "x"},
+    ]
+
+
+def _chain(entries: list[AuditEntry]) -> list[tuple[Any, ...]]:
+    return [(e.seq, e.at, e.actor, e.participant, e.action, e.object_type, e.object_id, e.payload, e.payload_hash,
+             e.prev_hash, e.entry_hash) for e in entries]
+
+
+def test_record_many_chains_exactly_as_record(lifecycle: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same inputs at the same time give the same entries, byte for byte, whichever way they were written."""
+    fixed = dt.datetime(2026, 12, 2, 11, 30, 0, 123456, tzinfo=dt.UTC)
+    monkeypatch.setattr(clock, "now", lambda: fixed)
+    with transaction.atomic():
+        one_by_one = [audit.record(**e) for e in _batch()]
+        transaction.set_rollback(True)  # the same head again for record_many
+    before = AuditEntry.objects.count()
+    with transaction.atomic():
+        many = audit.record_many(_batch())
+    assert _chain(many) == _chain(one_by_one)
+    stored = list(AuditEntry.objects.filter(seq__gt=before).order_by("seq"))
+    assert _chain(stored) == _chain(one_by_one)  # as read back from the database
+    assert AuditEntry.objects.count() == before + 3 and many[0].seq == before + 1
+    assert many[1].prev_hash == many[0].entry_hash
+
+
+def test_a_log_written_by_record_many_verifies(lifecycle: dict[str, Any]) -> None:
+    with transaction.atomic():
+        audit.record_many(_batch())
+    with transaction.atomic():  # record after record_many: the head moved to the last of the batch
+        audit.record(actor="scan", action="monitoring.scanned", object_type="analysis", object_id="y")
+    checked, broken = audit.verify_chain()
+    assert broken is None and checked == AuditEntry.objects.count()
+    assert audit.verify().valid
+
+
+def test_a_tampered_record_many_entry_breaks_the_chain(lifecycle: dict[str, Any]) -> None:
+    with transaction.atomic():
+        written = audit.record_many(_batch())
+    sql("UPDATE audit_auditentry SET participant = 'ZA' WHERE seq = %s", written[0].seq)
+    assert audit.verify_chain()[1] == (written[0].seq, "entry_hash does not match the entry's contents")
+    sql("UPDATE audit_auditentry SET participant = 'BW' WHERE seq = %s", written[0].seq)
+    assert audit.verify_chain()[1] is None
+    sql("UPDATE audit_auditentry SET payload = REPLACE(payload, 'open', 'closed') WHERE seq = %s", written[1].seq)
+    assert audit.verify_chain()[1] == (written[1].seq, "the payload does not match its payload_hash")
+
+
+def test_record_many_of_nothing_writes_nothing_and_refuses_unknown_arguments(lifecycle: dict[str, Any]) -> None:
+    head = audit._head()
+    with transaction.atomic():
+        assert audit.record_many([]) == []
+        with pytest.raises(TypeError, match="objet_id"):
+            audit.record_many([{"actor": "a", "action": "b", "object_type": "c", "objet_id": "d"}])
+    assert audit._head() == head

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -171,3 +172,64 @@ def test_a_rescan_moves_last_seen_and_revises_only_what_changed(kp: Any, monkeyp
     revised = sorted(int(e.object_id) for e in AuditEntry.objects.filter(action="finding.revised"))
     assert revised == sorted([spike.pk, other.pk]) and Finding.objects.get(pk=spike.pk).evidence != {"stale": True}
     assert pauses and set(pauses) == {services.WRITE_PAUSE}  # a pause between two chunks written
+
+
+def test_new_findings_are_written_in_bulk_each_with_its_event_and_audit_entry(kp: Any,
+                                                                              monkeypatch: Any) -> None:
+    """MON-09: a chunk's new findings are created in bulk (one INSERT of findings, one of events, one append to the
+    log), each keeping its own `open` event and its `finding.found` entry naming its id, with the record hash of
+    what it says as stored; the log written that way verifies; a chunk mixing a revised and new ones too."""
+    from kpcs.audit import services as audit
+
+    load(*congo())
+    appended: list[int] = []
+    record_many = audit.record_many
+    monkeypatch.setattr(audit, "record_many", lambda entries: appended.append(len(entries)) or record_many(entries))
+    found = services.scan(WGS, as_of=AS_OF)
+    assert appended == [3] and len(found) == 3  # one chunk: one append of its three entries
+    entries = {int(e.object_id): e for e in AuditEntry.objects.filter(action="finding.found")}
+    assert sorted(entries) == sorted(f.pk for f in found)
+    for row in Finding.objects.all():
+        payload = json.loads(entries[row.pk].payload)
+        assert payload == {"rule": row.rule, "period": row.period, "subject": row.subject,
+                           "severity": row.severity, "status": "open",
+                           "record_hash": services._finding_hash(row)}  # of the row read back
+        assert entries[row.pk].participant == row.participant
+        assert [(e.from_status, e.to_status) for e in row.events.all()] == [("", "open")]
+    assert audit.verify().valid
+
+    # one finding gone and another's evidence changed: the next scan revises one and creates one, in one chunk
+    gone = Finding.objects.get(rule="exports-exceed-supply")
+    FindingEvent.objects.filter(finding=gone).delete()
+    gone.delete()
+    spike = Finding.objects.get(rule="volume-spike", participant="EU")
+    Finding.objects.filter(pk=spike.pk).update(evidence={"stale": True})
+    services.scan(WGS, as_of=AS_OF)
+    assert appended == [3, 1]
+    assert AuditEntry.objects.filter(action="finding.revised", object_id=str(spike.pk)).count() == 1
+    again = Finding.objects.get(rule="exports-exceed-supply")
+    assert AuditEntry.objects.filter(action="finding.found", object_id=str(again.pk)).count() == 1
+    assert audit.verify_chain()[1] is None
+
+
+@pytest.mark.parametrize("every", [0.0, 3600.0])
+def test_the_writing_phase_writes_the_scans_progress_at_most_every_progress_every(kp: Any, monkeypatch: Any,
+                                                                                  every: float) -> None:
+    """Each progress write is a commit taking the write lock: in the writing phase (a report per chunk) the scan's
+    record follows at most every PROGRESS_EVERY seconds; the progress callback still hears every chunk."""
+    from kpcs.monitoring.models import Scan
+
+    load(*congo())
+    monkeypatch.setattr(services, "WRITE_CHUNK", 1)
+    monkeypatch.setattr(services, "PROGRESS_EVERY", every)
+    row = services.start_scan(WGS, as_of=AS_OF)
+    heard: list[tuple[str, float, float]] = []  # (phase, fraction reported, fraction on the record then)
+    services.run_scan(row.pk, progress=lambda phase, fraction: heard.append(
+        (phase, fraction, Scan.objects.get(pk=row.pk).fraction)))
+    writing = [(round(f, 3), kept) for phase, f, kept in heard if phase == "writing"]
+    assert [f for f, _kept in writing] == [0.9, 0.933, 0.967, 1.0]
+    if every == 0:
+        assert [kept for _f, kept in writing] == [0.9, 0.933, 0.967, 1.0]
+    else:  # only the phase's first report reaches the record; the end of the scan writes 1.0
+        assert [kept for _f, kept in writing] == [0.9, 0.9, 0.9, 0.9]
+    assert Scan.objects.get(pk=row.pk).fraction == 1.0

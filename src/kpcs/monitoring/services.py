@@ -179,6 +179,7 @@ WRITE_CHUNK = 100  # new or changed findings per write transaction (each with it
 # (up to 100 ms): without a pause, back-to-back chunks kept an issue waiting for the whole writing phase (0.9 s
 # at 1M certificates, hundreds of new findings); with 30 ms, about 0.1 s. 0.6 s more for a first scan's 2,000.
 WRITE_PAUSE = 0.03
+PROGRESS_EVERY = 0.5  # seconds between two writes of a running scan's progress in its writing phase (`run_scan`)
 
 
 def _scan(by: str, *, period: str | None, participant: str | None, as_of: dt.date | None,
@@ -210,14 +211,21 @@ def _scan(by: str, *, period: str | None, participant: str | None, as_of: dt.dat
             else:
                 changed.append((i, f))
         if changed:
+            # what the new ones will store and their record hash (RFC 8785, pure Python), before taking the lock
+            prepared = {f.fingerprint: _prepare(f) for _i, f in changed if f.fingerprint not in existing}
             with transaction.atomic():  # read again under the lock: another scan may have written them meanwhile
                 fresh = {f.fingerprint: f for f in Finding.objects.filter(fingerprint__in=[f.fingerprint
                                                                                            for _i, f in changed])}
-                for i, f in changed:
-                    row, change = _record_finding(by, f, fresh.get(f.fingerprint), now)
-                    created += change == "created"
-                    revised += change == "revised"
+                new = [(i, f) for i, f in changed if f.fingerprint not in fresh]
+                rows = _create_findings(by, [(f, prepared.get(f.fingerprint) or _prepare(f)) for _i, f in new], now)
+                for (i, _f), row in zip(new, rows, strict=True):
                     kept[i] = row
+                created += len(new)
+                for i, f in changed:
+                    if f.fingerprint in fresh:
+                        row, change = _record_finding(by, f, fresh[f.fingerprint], now)
+                        revised += change == "revised"
+                        kept[i] = row
             if start + WRITE_CHUNK < len(found):
                 time.sleep(WRITE_PAUSE)  # a writer waiting for the lock gets it before our next chunk
         progress("writing", 0.9 + 0.1 * (start + len(chunk)) / len(found))
@@ -245,29 +253,47 @@ def _unchanged(row: Finding, f: rules.Finding) -> bool:
     return _says(row.severity, row.summary, row.evidence) == _says(f.severity, f.summary, evidence)
 
 
-def _record_finding(by: str, f: rules.Finding, row: Finding | None, now: dt.datetime) -> tuple[Finding, str]:
-    """Create the finding, or update what it says (its workflow status is kept); audited when it is new or
-    what it says changed. Returns the row and "created", "revised" or "seen"."""
-    if row is None:
-        row = Finding.objects.create(fingerprint=f.fingerprint, rule=f.rule, participant=f.participant,
-                                     period=f.period, subject=f.subject, severity=f.severity, summary=f.summary,
-                                     evidence=_jsonable(f.evidence), first_seen=now, last_seen=now)
-        FindingEvent.objects.create(finding=row, from_status="", to_status="open", by=by, at=now,
-                                    note="found by the analysis")
-        audit.record(actor=by, action="finding.found", object_type="finding", object_id=str(row.pk),
-                     participant=row.participant,
-                     payload={"rule": row.rule, "period": row.period, "subject": row.subject,
-                              "severity": row.severity, "status": row.status, "record_hash": _finding_hash(row)})
-        return row, "created"
+def _prepare(f: rules.Finding) -> tuple[Any, str]:
+    """A new finding's evidence as stored, and the record hash of what it says (`_finding_hash` of its row)."""
+    evidence = _jsonable(f.evidence)
+    return evidence, _says_hash(f.severity, f.summary, evidence)
+
+
+def _create_findings(by: str, found: list[tuple[rules.Finding, tuple[Any, str]]], now: dt.datetime) -> list[Finding]:
+    """Create new findings (each with what `_prepare` made of it) in bulk, inside the caller's transaction: one
+    INSERT of the findings (their ids come back on SQLite and PostgreSQL), one of their `open` events, one append
+    of their `finding.found` entries to the audit log (`audit.record_many`, chained as one by one). A first scan
+    creates thousands (MON-09)."""
+    if not found:
+        return []
+    rows = Finding.objects.bulk_create([
+        Finding(fingerprint=f.fingerprint, rule=f.rule, participant=f.participant, period=f.period,
+                subject=f.subject, severity=f.severity, summary=f.summary, evidence=evidence,
+                first_seen=now, last_seen=now) for f, (evidence, _hash) in found])
+    FindingEvent.objects.bulk_create([FindingEvent(finding=row, from_status="", to_status="open", by=by, at=now,
+                                                   note="found by the analysis") for row in rows])
+    audit.record_many([
+        {"actor": by, "action": "finding.found", "object_type": "finding", "object_id": str(row.pk),
+         "participant": row.participant,
+         "payload": {"rule": row.rule, "period": row.period, "subject": row.subject, "severity": row.severity,
+                     "status": row.status, "record_hash": record_hash}}
+        for row, (_f, (_evidence, record_hash)) in zip(rows, found, strict=True)])
+    return rows
+
+
+def _record_finding(by: str, f: rules.Finding, row: Finding, now: dt.datetime) -> tuple[Finding, str]:
+    """Update what a kept finding says (its workflow status is kept); audited when what it says changed.
+    Returns the row and "revised" or "seen"."""
     before = (row.severity, _finding_hash(row))
     row.severity, row.summary, row.evidence, row.last_seen = f.severity, f.summary, _jsonable(f.evidence), now
     row.save(update_fields=["severity", "summary", "evidence", "last_seen"])
-    if (row.severity, _finding_hash(row)) == before:  # what it says is unchanged: only when it was seen
+    after = (row.severity, _finding_hash(row))
+    if after == before:  # what it says is unchanged: only when it was seen
         return row, "seen"
     audit.record(actor=by, action="finding.revised", object_type="finding", object_id=str(row.pk),
                  participant=row.participant,
-                 payload={"severity": {"from": before[0], "to": row.severity},
-                          "record_hash": {"from": before[1], "to": _finding_hash(row)}})
+                 payload={"severity": {"from": before[0], "to": after[0]},
+                          "record_hash": {"from": before[1], "to": after[1]}})
     return row, "revised"
 
 
@@ -303,9 +329,16 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
         return Scan.objects.get(pk=scan_id)
     row = Scan.objects.get(pk=scan_id)
 
+    written: dict[str, Any] = {"phase": "", "at": 0.0}
+
     def report(phase: str, fraction: float) -> None:
-        Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3),
-                                               heartbeat_at=clock.now())
+        # each write is a commit (an fsync on SQLite) taking the write lock: the writing phase reports every chunk
+        # (a first scan: 20 of them), and its record follows at most every PROGRESS_EVERY seconds
+        t = time.monotonic()
+        if phase != "writing" or written["phase"] != phase or t - written["at"] >= PROGRESS_EVERY:
+            Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3),
+                                                   heartbeat_at=clock.now())
+            written.update(phase=phase, at=t)
         progress(phase, fraction)
 
     try:
@@ -431,9 +464,13 @@ def scan_dict(row: Scan) -> dict[str, Any]:
 def _finding_hash(row: Finding) -> str:
     """Binds an entry to what a finding says (its summary and evidence quote statistics the audit log's
     readers may not see)."""
+    return _says_hash(row.severity, row.summary, row.evidence)
+
+
+def _says_hash(severity: str, summary: str, evidence: Any) -> str:
     # as stored: the JSON column's round trip, whether the row was just analysed or read back
-    evidence = json.loads(json.dumps(row.evidence))
-    return audit.record_hash({"severity": row.severity, "summary": row.summary, "evidence": evidence})
+    evidence = json.loads(json.dumps(evidence))
+    return audit.record_hash({"severity": severity, "summary": summary, "evidence": evidence})
 
 
 def _decimal_text(value: Any) -> str:
