@@ -27,15 +27,12 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import re
 import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import HOST, Server, demo_node, kpcs, now, one_core, table
+from common import HOST, Server, demo_node, kpcs, now, one_core, run_wrk, table
 
 OFFICER = "bw.custody@demo.kpcs"
 WARRANTY = "The seller hereby guarantees that these diamonds are conflict free."
@@ -134,26 +131,11 @@ def _summary(results: list[tuple[int, int, list[float]]], seconds: float) -> tup
 def wrk_load(port: int, token: str, seconds: float, clients: int, method: str, path: str,
              body: str | None) -> tuple[float, int, float, float]:
     """The same load from wrk: one thread, `clients` connections (a Lua script sets method, headers, body)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(f"wrk.method = {json.dumps(method)}\n"
-                     f"wrk.headers['Authorization'] = {json.dumps('Bearer ' + token)}\n"
-                     "wrk.headers['Content-Type'] = 'application/json'\n"
-                     + (f"wrk.body = {json.dumps(body)}\n" if body else "")
-                     + "done = function(summary, latency, requests)\n"
-                     "  io.write(string.format('P50 %d\\nP99 %d\\n', latency:percentile(50), "
-                     "latency:percentile(99)))\nend\n")
-    try:
-        proc = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "-s", script.name,
-                               f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True)
-    finally:
-        os.unlink(script.name)
-    text = proc.stdout
-    total = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, failed.groups())) if failed else 0)
-    p50, p99 = (int(re.search(rf"{k} (\d+)", text).group(1)) / 1e6 for k in ("P50", "P99"))  # type: ignore[union-attr]
-    return (total - errors) / seconds, errors, p50, p99
+    lua = (f"wrk.method = {json.dumps(method)}\n"
+           f"wrk.headers['Authorization'] = {json.dumps('Bearer ' + token)}\n"
+           "wrk.headers['Content-Type'] = 'application/json'\n"
+           + (f"wrk.body = {json.dumps(body)}\n" if body else ""))
+    return run_wrk(f"http://{HOST}:{port}{path}", lua, seconds, clients)
 
 
 def main() -> None:

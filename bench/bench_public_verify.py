@@ -21,16 +21,13 @@ import http.client
 import multiprocessing as mp
 import os
 import random
-import re
 import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from common import HOST, REQUEST, Server, demo_node, now, one_core, pss_kib, table
+from common import HOST, REQUEST, Server, demo_node, now, one_core, pss_kib, run_wrk, table
 
 
 def client(port: int, paths: list[str], seconds: float, start: float, out: Any) -> None:
@@ -81,25 +78,10 @@ def fire(port: int, paths: list[str], seconds: float, clients: int) -> tuple[flo
 
 def fire_wrk(port: int, paths: list[str], seconds: float, clients: int) -> tuple[float, int, float, float]:
     """The same load from wrk: one thread, `clients` connections, a random path per request (a Lua script)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        listed = ",".join(f'"{p}"' for p in paths)
-        script.write(f"paths = {{{listed}}}\n"
-                     "request = function() return wrk.format('GET', paths[math.random(#paths)]) end\n"
-                     "done = function(summary, latency, requests)\n"
-                     "  io.write(string.format('P50 %d\\nP99 %d\\n', latency:percentile(50), "
-                     "latency:percentile(99)))\nend\n")
-    try:
-        proc = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "-s", script.name,
-                               f"http://{HOST}:{port}/"], capture_output=True, text=True, check=True)
-    finally:
-        os.unlink(script.name)
-    text = proc.stdout
-    total = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, failed.groups())) if failed else 0)
-    p50, p99 = (int(re.search(rf"{k} (\d+)", text).group(1)) / 1e6 for k in ("P50", "P99"))  # type: ignore[union-attr]
-    return (total - errors) / seconds, errors, p50, p99
+    listed = ",".join(f'"{p}"' for p in paths)
+    lua = (f"paths = {{{listed}}}\n"
+           "request = function() return wrk.format('GET', paths[math.random(#paths)]) end\n")
+    return run_wrk(f"http://{HOST}:{port}/", lua, seconds, clients)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -147,3 +148,28 @@ def dumps(obj: Any) -> bytes:
 
 def now() -> float:
     return time.perf_counter()
+
+
+WRK_PERCENTILES = ("done = function(summary, latency, requests)\n"
+                   "  io.write(string.format('P50 %d\\nP99 %d\\n', latency:percentile(50), "
+                   "latency:percentile(99)))\nend\n")
+
+
+def run_wrk(url: str, lua: str, seconds: float, clients: int) -> tuple[float, int, float, float]:
+    """wrk with one thread and `clients` connections on `url` for `seconds`, the Lua script `lua` (requests, headers,
+    body) followed by one printing the p50 and p99. Returns (successful requests per second, errors: non-2xx/3xx
+    answers and socket errors, p50 s, p99 s)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua + WRK_PERCENTILES)
+    try:
+        proc = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "-s", script.name, url],
+                              capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(script.name)
+    text = proc.stdout
+    total = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, failed.groups())) if failed else 0)
+    p50, p99 = (int(re.search(rf"{k} (\d+)", text).group(1)) / 1e6 for k in ("P50", "P99"))  # type: ignore[union-attr]
+    return (total - errors) / seconds, errors, p50, p99
