@@ -257,3 +257,20 @@ def test_a_long_scan_keeps_signing_of_life(kp: Any, settings: Any, monkeypatch: 
     assert done.status == "succeeded" and seen["beaten"]
     assert seen["after"] > seen["before"]
     assert services.fail_lost_scans() == []
+
+
+def test_a_sign_of_life_never_moves_back(kp: Any, monkeypatch: Any) -> None:
+    """The heartbeat thread and the progress reports both write `heartbeat_at`; the one that read the clock first
+    may commit last, and must not put the time back (a live scan would look silent for longer than it was)."""
+    row = services.start_scan(WGS)
+    later = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
+    Scan.objects.filter(pk=row.pk).update(status="running", heartbeat_at=later)
+    monkeypatch.setattr(clock, "now", lambda: later - dt.timedelta(seconds=5))
+    services._Heartbeat(row.pk, 60).beat()
+    assert Scan.objects.get(pk=row.pk).heartbeat_at == later
+    monkeypatch.setattr(clock, "now", lambda: later + dt.timedelta(seconds=5))
+    services._Heartbeat(row.pk, 60).beat()
+    assert Scan.objects.get(pk=row.pk).heartbeat_at == later + dt.timedelta(seconds=5)
+    Scan.objects.filter(pk=row.pk).update(heartbeat_at=None)
+    services._Heartbeat(row.pk, 60).beat()  # none yet: the first sign of life
+    assert Scan.objects.get(pk=row.pk).heartbeat_at == later + dt.timedelta(seconds=5)

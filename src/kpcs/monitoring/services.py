@@ -17,7 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext as _
 
 from kpcs import clock
@@ -337,7 +338,7 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
         t = time.monotonic()
         if phase != "writing" or written["phase"] != phase or t - written["at"] >= PROGRESS_EVERY:
             Scan.objects.filter(pk=scan_id).update(phase=phase, fraction=round(min(max(fraction, 0.0), 1.0), 3),
-                                                   heartbeat_at=clock.now())
+                                                   heartbeat_at=_later(clock.now()))
             written.update(phase=phase, at=t)
         progress(phase, fraction)
 
@@ -357,6 +358,12 @@ def run_scan(scan_id: int, *, progress: Progress = _no_progress) -> Scan:
     else:
         return _finish(scan_id, outcome=outcome)
     return _finish(scan_id, error=error)
+
+
+def _later(now: dt.datetime) -> Any:
+    """`heartbeat_at` moved to `now` unless it already holds a later time: the heartbeat thread and the progress
+    reports both write it, and the one that took its clock first may commit last."""
+    return Greatest(Coalesce(F("heartbeat_at"), Value(now)), Value(now))
 
 
 class _Heartbeat:
@@ -379,7 +386,7 @@ class _Heartbeat:
             connection.close()  # this thread's own connection
 
     def beat(self) -> None:
-        Scan.objects.filter(pk=self.scan_id, status="running").update(heartbeat_at=clock.now())
+        Scan.objects.filter(pk=self.scan_id, status="running").update(heartbeat_at=_later(clock.now()))
 
     def __enter__(self) -> _Heartbeat:
         if self.every > 0:
