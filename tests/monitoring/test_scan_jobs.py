@@ -277,3 +277,27 @@ def test_a_sign_of_life_never_moves_back(kp: Any, monkeypatch: Any) -> None:
     Scan.objects.filter(pk=row.pk).update(heartbeat_at=None)
     services._Heartbeat(row.pk, 60).beat()  # none yet: the first sign of life
     assert Scan.objects.get(pk=row.pk).heartbeat_at == later + dt.timedelta(seconds=5)
+
+
+def test_a_scan_whose_worker_died_before_starting_it_is_marked_failed(kp: Any, settings: Any) -> None:
+    """A worker killed between claiming a scan's job and starting the scan leaves the job `RUNNING` (no other
+    worker claims it again) and the scan `queued`; a worker looking after KPCS_SCAN_STALE seconds fails both."""
+    from django.utils import timezone
+
+    row = services.start_scan(WGS)
+    claimed = timezone.now() - dt.timedelta(seconds=60)  # what the dead worker's claim left behind
+    DBTaskResult.objects.filter(id=row.task_id).update(status=TaskResultStatus.RUNNING, started_at=claimed,
+                                                      worker_ids=["a-worker-that-died"])
+    worker.work(interval=0, once=True, expiry_every=3600)  # claimed a minute ago, less than KPCS_SCAN_STALE
+    assert Scan.objects.get(pk=row.pk).status == "queued"
+    settings.KPCS_SCAN_STALE = 30
+    worker.work(interval=0, once=True, expiry_every=3600)
+    lost = Scan.objects.get(pk=row.pk)
+    assert lost.status == "failed" and lost.error["code"] == "worker_lost" and lost.finished_at is not None
+    assert services.scan_dict(lost)["error"]["message"].startswith("the worker that took this scan stopped")
+    assert DBTaskResult.objects.get(id=row.task_id).status == TaskResultStatus.FAILED
+    [entry] = AuditEntry.objects.filter(action="monitoring.scan_finished")
+    assert json.loads(entry.payload)["error"] == "worker_lost"
+    again = services.start_scan(WGS)
+    worker.work(interval=0, once=True, expiry_every=3600)
+    assert Scan.objects.get(pk=again.pk).status == "succeeded"

@@ -3,6 +3,7 @@ certificates (CERT-09). `kpcs serve` starts one beside the web server."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Callable
@@ -74,6 +75,7 @@ LOST_CHECK_EVERY = 60.0  # seconds between two looks for scans whose worker died
 def settle_lost_scans() -> int:
     """Scans whose worker died (killed: no sign of life for KPCS_SCAN_STALE seconds) are marked failed, and so
     are their jobs in the task backend, which would otherwise say `RUNNING` for ever. Returns how many."""
+    from django.conf import settings
     from django.db import transaction
     from django.utils import timezone
     from django_tasks import TaskResultStatus
@@ -82,6 +84,10 @@ def settle_lost_scans() -> int:
     from kpcs.monitoring import services as monitoring
 
     lost = monitoring.fail_lost_scans()
+    # a worker killed between claiming a scan's job and starting the scan: the job says RUNNING, the scan `queued`
+    claimed_before = timezone.now() - dt.timedelta(seconds=settings.KPCS_SCAN_STALE)
+    stuck = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING, started_at__lt=claimed_before)
+    lost += monitoring.fail_unstarted_scans(str(pk) for pk in stuck.values_list("id", flat=True))
     for row in lost:
         if row.task_id:
             with transaction.atomic():

@@ -427,6 +427,31 @@ def fail_lost_scans(*, by: str = "kpcs worker", now: dt.datetime | None = None) 
     return lost
 
 
+def fail_unstarted_scans(task_ids: Iterable[str], *, by: str = "kpcs worker",
+                         now: dt.datetime | None = None) -> list[Scan]:
+    """Mark failed (`worker_lost`) the scans still `queued` whose jobs (`task_ids`) a worker claimed long ago and
+    never started: it died between claiming the job and starting the scan, and no other worker will claim a job
+    the backend holds as running. The task backend's side is the caller's (`kpcs worker`). Returns the scans."""
+    now = now or clock.now()
+    lost = []
+    for pk in list(Scan.objects.filter(status="queued", task_id__in=[str(t) for t in task_ids])
+                   .values_list("pk", flat=True)):
+        with transaction.atomic():
+            row = Scan.objects.select_for_update().filter(pk=pk, status="queued").first()
+            if row is None:  # started meanwhile
+                continue
+            row.status, row.finished_at = "failed", now
+            row.error = {"code": "worker_lost",
+                         "message": _("the worker that took this scan stopped before starting it. Start a new scan."),
+                         "details": {"last_sign_of_life": None, "phase": row.phase}}
+            row.save(update_fields=["status", "finished_at", "error"])
+            audit.record(actor=by, action="monitoring.scan_finished", object_type="scan", object_id=str(row.pk),
+                         payload={"status": row.status, "findings": row.findings, "new": row.created,
+                                  "revised": row.revised, "error": "worker_lost"})
+        lost.append(row)
+    return lost
+
+
 def _finish(scan_id: int, *, outcome: ScanOutcome | None = None, error: dict[str, Any] | None = None) -> Scan:
     with transaction.atomic():
         row = Scan.objects.select_for_update().get(pk=scan_id)
