@@ -399,25 +399,17 @@ class _Heartbeat:
             self.thread.join()
 
 
-def fail_lost_scans(*, by: str = "kpcs worker", now: dt.datetime | None = None) -> list[Scan]:
-    """Mark failed (`worker_lost`) every running scan silent for more than KPCS_SCAN_STALE seconds: the worker
-    running it is gone (killed, or its machine stopped); a live scan writes a sign of life every
-    KPCS_SCAN_HEARTBEAT seconds. `kpcs worker` calls it when it starts and every minute, and so does every new
-    scan. A plain read first: with nothing lost, no write lock is taken. Returns the scans marked."""
-    now = now or clock.now()
-    cutoff = now - dt.timedelta(seconds=settings.KPCS_SCAN_STALE)
-    silent = Q(status="running") & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+def _fail_lost(still: Q, pks: Iterable[int], by: str, now: dt.datetime, message: Callable[[Scan], str]) -> list[Scan]:
+    """Mark failed (`worker_lost`, audited) each scan of `pks` that still matches `still` under its row lock."""
     lost = []
-    for pk in list(Scan.objects.filter(silent).values_list("pk", flat=True)):
+    for pk in list(pks):
         with transaction.atomic():
-            row = Scan.objects.select_for_update().filter(silent, pk=pk).first()
-            if row is None:  # finished, or a sign of life, meanwhile
+            row = Scan.objects.select_for_update().filter(still, pk=pk).first()
+            if row is None:  # finished, started, or a sign of life, meanwhile
                 continue
             last = row.heartbeat_at or row.started_at
             row.status, row.finished_at = "failed", now
-            row.error = {"code": "worker_lost",
-                         "message": _("the worker running this scan stopped: no sign of life since %(at)s. "
-                                      "Start a new scan.") % {"at": f"{last:%Y-%m-%d %H:%M:%S} UTC" if last else "?"},
+            row.error = {"code": "worker_lost", "message": message(row),
                          "details": {"last_sign_of_life": last.isoformat() if last else None, "phase": row.phase}}
             row.save(update_fields=["status", "finished_at", "error"])
             audit.record(actor=by, action="monitoring.scan_finished", object_type="scan", object_id=str(row.pk),
@@ -427,29 +419,32 @@ def fail_lost_scans(*, by: str = "kpcs worker", now: dt.datetime | None = None) 
     return lost
 
 
+def fail_lost_scans(*, by: str = "kpcs worker", now: dt.datetime | None = None) -> list[Scan]:
+    """Mark failed (`worker_lost`) every running scan silent for more than KPCS_SCAN_STALE seconds: the worker
+    running it is gone (killed, or its machine stopped); a live scan writes a sign of life every
+    KPCS_SCAN_HEARTBEAT seconds. `kpcs worker` calls it when it starts and every minute, and so does every new
+    scan. A plain read first: with nothing lost, no write lock is taken. Returns the scans marked."""
+    now = now or clock.now()
+    cutoff = now - dt.timedelta(seconds=settings.KPCS_SCAN_STALE)
+    silent = Q(status="running") & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+
+    def message(row: Scan) -> str:
+        last = row.heartbeat_at or row.started_at
+        return _("the worker running this scan stopped: no sign of life since %(at)s. Start a new scan.") % {
+            "at": f"{last:%Y-%m-%d %H:%M:%S} UTC" if last else "?"}
+
+    return _fail_lost(silent, Scan.objects.filter(silent).values_list("pk", flat=True), by, now, message)
+
+
 def fail_unstarted_scans(task_ids: Iterable[str], *, by: str = "kpcs worker",
                          now: dt.datetime | None = None) -> list[Scan]:
     """Mark failed (`worker_lost`) the scans still `queued` whose jobs (`task_ids`) a worker claimed long ago and
     never started: it died between claiming the job and starting the scan, and no other worker will claim a job
     the backend holds as running. The task backend's side is the caller's (`kpcs worker`). Returns the scans."""
-    now = now or clock.now()
-    lost = []
-    for pk in list(Scan.objects.filter(status="queued", task_id__in=[str(t) for t in task_ids])
-                   .values_list("pk", flat=True)):
-        with transaction.atomic():
-            row = Scan.objects.select_for_update().filter(pk=pk, status="queued").first()
-            if row is None:  # started meanwhile
-                continue
-            row.status, row.finished_at = "failed", now
-            row.error = {"code": "worker_lost",
-                         "message": _("the worker that took this scan stopped before starting it. Start a new scan."),
-                         "details": {"last_sign_of_life": None, "phase": row.phase}}
-            row.save(update_fields=["status", "finished_at", "error"])
-            audit.record(actor=by, action="monitoring.scan_finished", object_type="scan", object_id=str(row.pk),
-                         payload={"status": row.status, "findings": row.findings, "new": row.created,
-                                  "revised": row.revised, "error": "worker_lost"})
-        lost.append(row)
-    return lost
+    queued = Q(status="queued")
+    pks = Scan.objects.filter(queued, task_id__in=[str(t) for t in task_ids]).values_list("pk", flat=True)
+    return _fail_lost(queued, pks, by, now or clock.now(), lambda _row: _(
+        "the worker that took this scan stopped before starting it. Start a new scan."))
 
 
 def _finish(scan_id: int, *, outcome: ScanOutcome | None = None, error: dict[str, Any] | None = None) -> Scan:
