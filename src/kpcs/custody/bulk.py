@@ -403,7 +403,9 @@ def _new_ids(model: type[Any], count: int) -> list[int]:
             cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
                            [table, count])
             return sorted(row[0] for row in cursor.fetchall())
-    raise NotImplementedError(f"bulk custody intake on {connection.vendor}")  # pragma: no cover
+    raise ValidationFailed(_("bulk intake writes through SQLite or PostgreSQL, the engines the node supports, not "
+                             "%(engine)s: record the file with --one-by-one") % {"engine": connection.vendor},
+                           code="engine_not_supported")
 
 
 def _insert(model: type[Any], fields: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
